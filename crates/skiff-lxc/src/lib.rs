@@ -1,0 +1,1 @@
+//! skiff-lxc (placeholder until its issue lands)

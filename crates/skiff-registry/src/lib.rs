@@ -1,0 +1,1 @@
+//! skiff-registry (placeholder until its issue lands)

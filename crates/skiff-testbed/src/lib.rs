@@ -1,0 +1,1 @@
+//! skiff-testbed (placeholder until its issue lands)

@@ -1,0 +1,1 @@
+//! skiff-transport (placeholder until its issue lands)

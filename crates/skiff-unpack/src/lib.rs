@@ -1,0 +1,1 @@
+//! skiff-unpack (placeholder until its issue lands)
