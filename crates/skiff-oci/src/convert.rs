@@ -6,7 +6,9 @@
 //! gets OCI media types, and layer blobs stay byte-for-byte unchanged. The digests of the
 //! new documents are computed from the new bytes.
 
-use oci_spec::image::{Descriptor, DescriptorBuilder, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use oci_spec::image::{
+    Descriptor, DescriptorBuilder, ImageConfiguration, ImageIndex, ImageManifest, MediaType,
+};
 
 use crate::media_type;
 use crate::{Digest, Error};
@@ -20,7 +22,11 @@ pub struct Converted {
     pub descriptor: Descriptor,
 }
 
-fn descriptor(media_type: &str, bytes: &[u8], template: Option<&Descriptor>) -> Result<Descriptor, Error> {
+fn descriptor(
+    media_type: &str,
+    bytes: &[u8],
+    template: Option<&Descriptor>,
+) -> Result<Descriptor, Error> {
     let digest = Digest::sha256(bytes);
     let mut b = DescriptorBuilder::default()
         .media_type(MediaType::from(media_type))
@@ -56,7 +62,11 @@ pub fn config_to_oci(raw: &[u8]) -> Result<Converted, Error> {
 
 /// Re-encodes an image manifest with OCI media types, pointing at `config` (the descriptor
 /// of the converted config). Layer descriptors keep digest, size, urls and annotations.
-pub fn manifest_to_oci(manifest: &ImageManifest, config: &Descriptor, template: Option<&Descriptor>) -> Result<Converted, Error> {
+pub fn manifest_to_oci(
+    manifest: &ImageManifest,
+    config: &Descriptor,
+    template: Option<&Descriptor>,
+) -> Result<Converted, Error> {
     let mut m = manifest.clone();
     m.set_media_type(Some(MediaType::ImageManifest));
     m.set_config(config.clone());
@@ -89,7 +99,11 @@ pub fn index_to_oci(index: &ImageIndex, manifests: Vec<Descriptor>) -> Result<Co
 
 /// A descriptor for bytes that are stored as they are (an OCI manifest kept verbatim),
 /// carrying over the platform and annotations of the descriptor that pointed at them.
-pub fn descriptor_for(media_type: &str, bytes: &[u8], template: Option<&Descriptor>) -> Result<Descriptor, Error> {
+pub fn descriptor_for(
+    media_type: &str,
+    bytes: &[u8],
+    template: Option<&Descriptor>,
+) -> Result<Descriptor, Error> {
     descriptor(media_type, bytes, template)
 }
 
@@ -110,9 +124,15 @@ mod tests {
         assert!(v.get("docker_version").is_none());
         assert_eq!(v["config"]["Env"][0], "PATH=/bin");
         assert!(v["history"].is_array());
-        assert_eq!(c.descriptor.media_type().to_string(), media_type::OCI_CONFIG);
+        assert_eq!(
+            c.descriptor.media_type().to_string(),
+            media_type::OCI_CONFIG
+        );
         assert_eq!(c.descriptor.size(), c.bytes.len() as u64);
-        assert_eq!(c.descriptor.digest().to_string(), Digest::sha256(&c.bytes).to_string());
+        assert_eq!(
+            c.descriptor.digest().to_string(),
+            Digest::sha256(&c.bytes).to_string()
+        );
     }
 
     #[test]
@@ -126,9 +146,18 @@ mod tests {
         let back = Manifest::parse(out.bytes.clone(), None).unwrap();
         assert_eq!(back.media_type(), media_type::OCI_MANIFEST);
         let img = back.as_image().unwrap();
-        assert_eq!(img.config().media_type().to_string(), media_type::OCI_CONFIG);
-        assert_eq!(img.layers()[0].media_type().to_string(), media_type::OCI_LAYER_GZIP);
+        assert_eq!(
+            img.config().media_type().to_string(),
+            media_type::OCI_CONFIG
+        );
+        assert_eq!(
+            img.layers()[0].media_type().to_string(),
+            media_type::OCI_LAYER_GZIP
+        );
         assert_eq!(img.layers()[0].size(), 3);
-        assert_eq!(back.digest().to_string(), out.descriptor.digest().to_string());
+        assert_eq!(
+            back.digest().to_string(),
+            out.descriptor.digest().to_string()
+        );
     }
 }

@@ -104,10 +104,19 @@ impl FromStr for Digest {
             }
         };
         if hex.len() != algorithm.hex_len() {
-            return Err(Error::InvalidDigest(s.to_string(), "wrong length for its algorithm"));
+            return Err(Error::InvalidDigest(
+                s.to_string(),
+                "wrong length for its algorithm",
+            ));
         }
-        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(Error::InvalidDigest(s.to_string(), "hex part must be lowercase hexadecimal"));
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Error::InvalidDigest(
+                s.to_string(),
+                "hex part must be lowercase hexadecimal",
+            ));
         }
         Ok(Digest {
             algorithm,

@@ -20,7 +20,9 @@ pub enum Error {
     #[error("invalid image configuration: {0}")]
     InvalidConfig(String),
     /// An index holds no manifest for the wanted platform.
-    #[error("no image found in manifest list for architecture {arch}, variant {variant:?}, OS {os}")]
+    #[error(
+        "no image found in manifest list for architecture {arch}, variant {variant:?}, OS {os}"
+    )]
     NoMatchingPlatform {
         /// Wanted OS.
         os: String,

@@ -20,8 +20,8 @@
 pub mod convert;
 mod digest;
 mod error;
-pub mod media_type;
 mod manifest;
+pub mod media_type;
 mod platform;
 mod reference;
 

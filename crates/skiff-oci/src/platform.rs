@@ -35,7 +35,11 @@ impl Platform {
     }
 
     /// The host platform with skopeo's `--override-os/--override-arch/--override-variant`.
-    pub fn host_with_overrides(os: Option<&str>, arch: Option<&str>, variant: Option<&str>) -> Platform {
+    pub fn host_with_overrides(
+        os: Option<&str>,
+        arch: Option<&str>,
+        variant: Option<&str>,
+    ) -> Platform {
         let mut p = Platform::host();
         if let Some(os) = os {
             p.os = os.to_string();
@@ -75,18 +79,23 @@ impl Platform {
                 best = Some((rank, d));
             }
         }
-        best.map(|(_, d)| d).ok_or_else(|| Error::NoMatchingPlatform {
-            os: self.os.clone(),
-            arch: self.architecture.clone(),
-            variant: self.variant.clone(),
-        })
+        best.map(|(_, d)| d)
+            .ok_or_else(|| Error::NoMatchingPlatform {
+                os: self.os.clone(),
+                arch: self.architecture.clone(),
+                variant: self.variant.clone(),
+            })
     }
 
     fn compatible_variants(&self) -> Vec<String> {
         let arm = ["v8", "v7", "v6", "v5"];
         match (self.architecture.as_str(), self.variant.as_deref()) {
             ("arm64", None) => vec!["v8".into()],
-            ("arm", Some(v)) => arm.iter().skip_while(|a| **a != v).map(|s| s.to_string()).collect(),
+            ("arm", Some(v)) => arm
+                .iter()
+                .skip_while(|a| **a != v)
+                .map(|s| s.to_string())
+                .collect(),
             ("arm", None) => arm[1..].iter().map(|s| s.to_string()).collect(),
             (_, Some(v)) => vec![v.to_string()],
             (_, None) => vec![],
@@ -110,7 +119,9 @@ mod tests {
 
     fn index() -> ImageIndex {
         let d = |arch: &str, variant: Option<&str>, n: u8| {
-            let v = variant.map(|v| format!(r#","variant":"{v}""#)).unwrap_or_default();
+            let v = variant
+                .map(|v| format!(r#","variant":"{v}""#))
+                .unwrap_or_default();
             format!(
                 r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":1,"digest":"sha256:{}","platform":{{"os":"linux","architecture":"{arch}"{v}}}}}"#,
                 format!("{n:02x}").repeat(32)
@@ -133,7 +144,8 @@ mod tests {
             variant: variant.map(Into::into),
         };
         let idx = index();
-        p.choose(&idx).map(|d| d.digest().to_string()[7..9].to_string())
+        p.choose(&idx)
+            .map(|d| d.digest().to_string()[7..9].to_string())
     }
 
     #[test]
@@ -143,7 +155,11 @@ mod tests {
         assert_eq!(pick("linux", "arm", Some("v6")).unwrap(), "02");
         assert_eq!(pick("linux", "arm", None).unwrap(), "03");
         assert_eq!(pick("linux", "arm64", None).unwrap(), "04");
-        assert_eq!(pick("linux", "arm", Some("v8")).unwrap(), "03", "v8 arm runs v7");
+        assert_eq!(
+            pick("linux", "arm", Some("v8")).unwrap(),
+            "03",
+            "v8 arm runs v7"
+        );
     }
 
     #[test]

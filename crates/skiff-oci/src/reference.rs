@@ -43,7 +43,10 @@ impl Reference {
             return Err(bad("whitespace or control characters are not allowed"));
         }
         let (rest, digest) = match input.split_once('@') {
-            Some((rest, d)) => (rest, Some(d.parse::<Digest>().map_err(|e| bad(&e.to_string()))?)),
+            Some((rest, d)) => (
+                rest,
+                Some(d.parse::<Digest>().map_err(|e| bad(&e.to_string()))?),
+            ),
             None => (input, None),
         };
         // A tag is after the last ':' that follows the last '/'.
@@ -53,16 +56,18 @@ impl Reference {
             None => (rest, None),
         };
         if let Some(tag) = tag {
-            validate_tag(tag).map_err(|why| bad(why))?;
+            validate_tag(tag).map_err(&bad)?;
         }
         let (registry, repository) = split_domain(name);
         if registry.is_empty() {
             return Err(bad("empty registry name"));
         }
-        validate_domain(&registry).map_err(|why| bad(why))?;
-        validate_path(&repository).map_err(|why| bad(why))?;
+        validate_domain(&registry).map_err(&bad)?;
+        validate_path(&repository).map_err(&bad)?;
         if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
-            return Err(bad("repository name must not be longer than 255 characters"));
+            return Err(bad(
+                "repository name must not be longer than 255 characters",
+            ));
         }
         Ok(Reference {
             registry,
@@ -125,7 +130,8 @@ impl Reference {
 
     /// The same repository with another tag and no digest.
     pub fn with_tag(&self, tag: &str) -> Result<Reference, Error> {
-        validate_tag(tag).map_err(|why| Error::InvalidReference(tag.to_string(), why.to_string()))?;
+        validate_tag(tag)
+            .map_err(|why| Error::InvalidReference(tag.to_string(), why.to_string()))?;
         Ok(Reference {
             tag: Some(tag.to_string()),
             digest: None,
@@ -231,7 +237,9 @@ fn validate_domain(domain: &str) -> Result<(), &'static str> {
         !host.is_empty()
             && host.split('.').all(|label| {
                 !label.is_empty()
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             })
@@ -299,10 +307,19 @@ mod tests {
     fn short_names_normalise_to_docker_hub() {
         assert_eq!(norm("alpine"), "docker.io/library/alpine:latest");
         assert_eq!(norm("alpine:3.20"), "docker.io/library/alpine:3.20");
-        assert_eq!(norm("jellyfin/jellyfin"), "docker.io/jellyfin/jellyfin:latest");
+        assert_eq!(
+            norm("jellyfin/jellyfin"),
+            "docker.io/jellyfin/jellyfin:latest"
+        );
         assert_eq!(norm("docker.io/nginx"), "docker.io/library/nginx:latest");
-        assert_eq!(norm("index.docker.io/library/nginx:1"), "docker.io/library/nginx:1");
-        assert_eq!(Reference::parse("alpine").unwrap().api_host(), "registry-1.docker.io");
+        assert_eq!(
+            norm("index.docker.io/library/nginx:1"),
+            "docker.io/library/nginx:1"
+        );
+        assert_eq!(
+            Reference::parse("alpine").unwrap().api_host(),
+            "registry-1.docker.io"
+        );
     }
 
     #[test]

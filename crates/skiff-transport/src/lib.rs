@@ -1,1 +1,43 @@
-//! skiff-transport (placeholder until its issue lands)
+//! # skiff-transport: where images live, and the one pipeline that moves them
+//!
+//! A *transport* is a way of naming and storing images: `docker://` (a registry), `oci:`
+//! (an OCI image layout directory), `oci-archive:` (the same, as one tar file — what
+//! Proxmox VE's `pct create` consumes), `dir:` (skopeo's directory format). Each transport
+//! implements [`ImageSource`] and/or [`ImageDestination`]; [`copy::copy_image`] moves an
+//! image from any source to any destination without knowing which transports are involved
+//! (the split containers/image makes between transports and its `copy` package).
+//!
+//! The pipeline's promises, which every destination helps keep:
+//! * **Exact bytes** — manifests are stored as received unless a format conversion is
+//!   required (Docker → OCI for OCI destinations), and then the new digest is the truth.
+//! * **Verify before visible** — every blob is hashed while it streams and checked for size
+//!   and digest before it becomes part of the destination.
+//! * **Plan first** — all manifests and configs are fetched and verified before any layer
+//!   moves, so a destination knows every blob and its size up front. The `oci-archive:`
+//!   destination uses that to compute each blob's place in the tar and write layers in
+//!   parallel straight into their final offsets: one pass over the data, no temporary
+//!   layout that is tarred afterwards.
+//! * **Atomic output** — destinations write beside their target and rename on commit;
+//!   dropping an uncommitted destination removes what it wrote.
+//! * **Streaming** — blobs move in bounded chunks; memory stays flat with image size.
+
+mod atomic;
+pub mod copy;
+mod destination;
+mod dir;
+mod docker;
+mod error;
+mod layout;
+mod name;
+mod open;
+pub mod progress;
+mod source;
+
+pub use copy::{copy_image, CopyOptions, CopyReport};
+pub use destination::{
+    BlobSink, Document, DocumentKind, ImageDestination, ManifestPolicy, WritePlan,
+};
+pub use error::TransportError;
+pub use name::ImageName;
+pub use open::{open_destination, open_source, OpenOptions};
+pub use source::{BlobInfo, BlobStream, ImageSource};

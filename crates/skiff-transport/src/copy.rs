@@ -1,0 +1,435 @@
+//! The copy pipeline: resolve, plan, stream verified layers in parallel, commit.
+//!
+//! It knows no transport. Its stages:
+//! 1. **Resolve** the top manifest; for an index pick the platform (or keep all with
+//!    `--all`), fetching every per-platform manifest by digest and verifying it.
+//! 2. **Plan**: fetch and verify each config, convert Docker documents when the destination
+//!    requires OCI, and collect the layers — so the destination learns every blob and size
+//!    before any layer byte moves.
+//! 3. **Stream** the layers, at most `parallel` at a time. Each layer flows from the
+//!    source's stream through a bounded channel to a blocking thread that hashes and writes
+//!    it; size is checked on the fly and the digest at the end, before the blob is
+//!    committed into the (still invisible) destination.
+//! 4. **Commit** the destination atomically.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use skiff_oci::convert;
+use skiff_oci::media_type;
+use skiff_oci::{Descriptor, Digest, Manifest, ManifestKind, Platform};
+
+use crate::destination::{
+    BlobSink, Document, DocumentKind, ImageDestination, ManifestPolicy, WritePlan,
+};
+use crate::error::{Result, TransportError};
+use crate::progress::{Event, Reporter};
+use crate::source::{BlobInfo, ImageSource};
+
+/// How many chunks may wait between the network and the writer thread of one layer.
+const CHANNEL_DEPTH: usize = 32;
+/// Writes to the destination are coalesced to this size.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// Choices of a copy, as skopeo's flags spell them.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// `--all`: copy every platform of an index and keep the index.
+    pub all: bool,
+    /// The platform to pick from an index when not `--all`.
+    pub platform: Platform,
+    /// `--image-parallel-copies`: layers moving at once.
+    pub parallel: usize,
+    /// `--preserve-digests`: refuse any conversion that would change a digest.
+    pub preserve_digests: bool,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            all: false,
+            platform: Platform::host(),
+            parallel: 6,
+            preserve_digests: false,
+        }
+    }
+}
+
+/// What a finished copy did.
+#[derive(Debug, Clone)]
+pub struct CopyReport {
+    /// Digest of the manifest (or index) the destination now names.
+    pub manifest_digest: Digest,
+    /// Layers transferred.
+    pub layers_copied: usize,
+    /// Layers the destination already had.
+    pub layers_reused: usize,
+    /// Bytes transferred.
+    pub bytes_copied: u64,
+}
+
+/// Copies one image (or, with `--all`, an index and all its images) from `source` to
+/// `destination`. On error the destination is dropped uncommitted, which removes anything
+/// it wrote.
+pub async fn copy_image(
+    source: &dyn ImageSource,
+    mut destination: Box<dyn ImageDestination>,
+    options: &CopyOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<CopyReport> {
+    let plan = plan(source, destination.manifest_policy(), options).await?;
+    let present = destination.begin(&plan).await?;
+    let to_move: Vec<usize> = (0..plan.layers.len())
+        .filter(|&i| !present.get(i).copied().unwrap_or(false))
+        .collect();
+    reporter.report(Event::Planned {
+        layers: to_move.len(),
+        bytes: to_move.iter().map(|&i| plan.layers[i].size).sum(),
+    });
+    for (i, blob) in plan.layers.iter().enumerate() {
+        if present.get(i).copied().unwrap_or(false) {
+            reporter.report(Event::BlobSkipped {
+                digest: blob.digest.clone(),
+                size: blob.size,
+            });
+        }
+    }
+    let dest: &dyn ImageDestination = destination.as_ref();
+    futures_util::stream::iter(to_move.iter().copied())
+        .map(|i| {
+            let reporter = reporter.clone();
+            let blob = &plan.layers[i];
+            async move {
+                let sink = dest.layer_sink(i)?;
+                copy_blob(source, blob, sink, reporter).await
+            }
+        })
+        .buffer_unordered(options.parallel.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    reporter.report(Event::Committing);
+    destination.commit().await?;
+    Ok(CopyReport {
+        manifest_digest: skiff_oci::descriptor_digest(&plan.top)?,
+        layers_copied: to_move.len(),
+        layers_reused: plan.layers.len() - to_move.len(),
+        bytes_copied: to_move.iter().map(|&i| plan.layers[i].size).sum(),
+    })
+}
+
+/// One image below the top: its manifest, the descriptor that pointed at it (from an
+/// index, if any) and its verified config bytes.
+struct Resolved {
+    manifest: Manifest,
+    from: Option<Descriptor>,
+    config: Vec<u8>,
+}
+
+/// Resolves the image(s) and builds the write plan (stages 1 and 2).
+pub async fn plan(
+    source: &dyn ImageSource,
+    policy: ManifestPolicy,
+    options: &CopyOptions,
+) -> Result<WritePlan> {
+    let top = source.top_manifest().await?;
+    let mut images = Vec::new();
+    let index = match top.kind() {
+        ManifestKind::Image(_) => {
+            images.push(top.clone());
+            None
+        }
+        ManifestKind::Index(idx) => {
+            let chosen: Vec<&Descriptor> = if options.all {
+                idx.manifests().iter().collect()
+            } else {
+                vec![options.platform.choose(idx)?]
+            };
+            let mut children = Vec::new();
+            for d in chosen {
+                let m = source
+                    .manifest_by_digest(&skiff_oci::descriptor_digest(d)?)
+                    .await?;
+                if let ManifestKind::Index(_) = m.kind() {
+                    return Err(TransportError::Unsupported(format!(
+                        "{} is a nested index, which skiff does not copy",
+                        d.digest()
+                    )));
+                }
+                children.push((m, d.clone()));
+            }
+            if options.all {
+                Some((top.clone(), children))
+            } else {
+                images.extend(children.into_iter().map(|(m, _)| m));
+                None
+            }
+        }
+    };
+
+    let resolve = |manifest: Manifest, from: Option<Descriptor>| async move {
+        let config_info = BlobInfo::from_descriptor(manifest.as_image()?.config())?;
+        let config = source.small_blob(&config_info).await?;
+        Ok::<_, TransportError>(Resolved {
+            manifest,
+            from,
+            config,
+        })
+    };
+
+    let mut documents = Vec::new();
+    let mut layers: Vec<BlobInfo> = Vec::new();
+    let mut add_layers = |m: &Manifest| -> Result<()> {
+        for l in m.as_image()?.layers() {
+            let info = BlobInfo::from_descriptor(l)?;
+            if !layers.iter().any(|b| b.digest == info.digest) {
+                layers.push(info);
+            }
+        }
+        Ok(())
+    };
+
+    let top_descriptor = match index {
+        None => {
+            let image = images
+                .pop()
+                .ok_or_else(|| TransportError::Corrupt("no image resolved".into()))?;
+            add_layers(&image)?;
+            let r = resolve(image, None).await?;
+            let (manifest_doc, config_doc, descriptor) = store_image(r, policy, options)?;
+            documents.push(manifest_doc);
+            documents.push(config_doc);
+            descriptor
+        }
+        Some((index_manifest, children)) => {
+            let mut descriptors = Vec::new();
+            let mut configs = Vec::new();
+            let mut converted_any = false;
+            for (m, d) in children {
+                add_layers(&m)?;
+                let r = resolve(m, Some(d)).await?;
+                let was_docker = r.manifest.is_docker();
+                let (mut manifest_doc, config_doc, descriptor) = store_image(r, policy, options)?;
+                converted_any |= was_docker && policy == ManifestPolicy::RequireOci;
+                manifest_doc.kind = DocumentKind::Instance;
+                documents.push(manifest_doc);
+                configs.push(config_doc);
+                descriptors.push(descriptor);
+            }
+            documents.extend(configs);
+            let ManifestKind::Index(idx) = index_manifest.kind() else {
+                return Err(TransportError::Corrupt("index changed kind".into()));
+            };
+            let (bytes, descriptor) = if converted_any
+                || (index_manifest.is_docker() && policy == ManifestPolicy::RequireOci)
+            {
+                refuse_conversion(options, &index_manifest)?;
+                let c = convert::index_to_oci(idx, descriptors)?;
+                (c.bytes, c.descriptor)
+            } else {
+                let d = convert::descriptor_for(
+                    index_manifest.media_type(),
+                    index_manifest.raw(),
+                    None,
+                )?;
+                (index_manifest.raw().to_vec(), d)
+            };
+            documents.insert(
+                0,
+                Document {
+                    digest: skiff_oci::descriptor_digest(&descriptor)?,
+                    bytes,
+                    kind: DocumentKind::Top,
+                },
+            );
+            descriptor
+        }
+    };
+    Ok(WritePlan {
+        documents,
+        layers,
+        top: top_descriptor,
+    })
+}
+
+fn refuse_conversion(options: &CopyOptions, m: &Manifest) -> Result<()> {
+    if options.preserve_digests {
+        return Err(TransportError::Unsupported(format!(
+            "--preserve-digests: the destination needs OCI media types, but {} is {}; converting would change its digest",
+            m.digest(),
+            m.media_type()
+        )));
+    }
+    Ok(())
+}
+
+/// Decides the stored form of one image: verbatim, or converted to OCI.
+fn store_image(
+    r: Resolved,
+    policy: ManifestPolicy,
+    options: &CopyOptions,
+) -> Result<(Document, Document, Descriptor)> {
+    let config_digest = skiff_oci::descriptor_digest(r.manifest.as_image()?.config())?;
+    if policy == ManifestPolicy::RequireOci && r.manifest.is_docker() {
+        refuse_conversion(options, &r.manifest)?;
+        let config = convert::config_to_oci(&r.config)?;
+        let manifest =
+            convert::manifest_to_oci(r.manifest.as_image()?, &config.descriptor, r.from.as_ref())?;
+        return Ok((
+            Document {
+                digest: skiff_oci::descriptor_digest(&manifest.descriptor)?,
+                bytes: manifest.bytes,
+                kind: DocumentKind::Top,
+            },
+            Document {
+                digest: skiff_oci::descriptor_digest(&config.descriptor)?,
+                bytes: config.bytes,
+                kind: DocumentKind::Config,
+            },
+            manifest.descriptor,
+        ));
+    }
+    let media = if r.manifest.media_type().is_empty() {
+        media_type::OCI_MANIFEST
+    } else {
+        r.manifest.media_type()
+    };
+    let descriptor = convert::descriptor_for(media, r.manifest.raw(), r.from.as_ref())?;
+    Ok((
+        Document {
+            digest: r.manifest.digest().clone(),
+            bytes: r.manifest.raw().to_vec(),
+            kind: DocumentKind::Top,
+        },
+        Document {
+            digest: config_digest,
+            bytes: r.config,
+            kind: DocumentKind::Config,
+        },
+        descriptor,
+    ))
+}
+
+/// Moves one blob from the source into a sink, verifying it (stage 3).
+async fn copy_blob(
+    source: &dyn ImageSource,
+    blob: &BlobInfo,
+    sink: Box<dyn BlobSink>,
+    reporter: Arc<dyn Reporter>,
+) -> Result<()> {
+    reporter.report(Event::BlobStarted {
+        digest: blob.digest.clone(),
+        size: blob.size,
+    });
+    let mut stream = source.blob(blob).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+    let writer_blob = blob.clone();
+    let writer = tokio::task::spawn_blocking(move || write_verified(rx, sink, &writer_blob));
+    let mut received: u64 = 0;
+    let mut stream_error = None;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                stream_error = Some(TransportError::io(
+                    format!("downloading {}", blob.digest),
+                    e,
+                ));
+                break;
+            }
+        };
+        received += chunk.len() as u64;
+        if received > blob.size {
+            stream_error = Some(TransportError::SizeMismatch {
+                what: blob.digest.to_string(),
+                expected: blob.size,
+                actual: received,
+            });
+            break;
+        }
+        let delta = chunk.len() as u64;
+        if tx.send(chunk).await.is_err() {
+            break; // the writer failed; its error is reported below
+        }
+        reporter.report(Event::BlobProgress {
+            digest: blob.digest.clone(),
+            delta,
+        });
+    }
+    drop(tx);
+    let written = writer
+        .await
+        .map_err(|e| TransportError::io("writer thread", std::io::Error::other(e)));
+    if let Some(e) = stream_error {
+        return Err(e);
+    }
+    written??;
+    reporter.report(Event::BlobDone {
+        digest: blob.digest.clone(),
+    });
+    Ok(())
+}
+
+/// The writer thread of one blob: hash, coalesce, write; verify; commit.
+fn write_verified(
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+    mut sink: Box<dyn BlobSink>,
+    blob: &BlobInfo,
+) -> Result<()> {
+    let mut hasher = blob.digest.hasher();
+    let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER.min(blob.size as usize));
+    let mut total: u64 = 0;
+    let io = |e| TransportError::io(format!("writing {}", blob.digest), e);
+    while let Some(chunk) = rx.blocking_recv() {
+        hasher.update(&chunk);
+        total += chunk.len() as u64;
+        if buffer.len() + chunk.len() > WRITE_BUFFER && !buffer.is_empty() {
+            sink.write_all(&buffer).map_err(io)?;
+            buffer.clear();
+        }
+        if chunk.len() >= WRITE_BUFFER {
+            sink.write_all(&chunk).map_err(io)?;
+        } else {
+            buffer.extend_from_slice(&chunk);
+        }
+    }
+    if !buffer.is_empty() {
+        sink.write_all(&buffer).map_err(io)?;
+    }
+    if total != blob.size {
+        return Err(TransportError::SizeMismatch {
+            what: blob.digest.to_string(),
+            expected: blob.size,
+            actual: total,
+        });
+    }
+    let actual = hasher.finish();
+    if actual != blob.digest {
+        return Err(TransportError::DigestMismatch {
+            what: blob.digest.to_string(),
+            expected: blob.digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    sink.commit().map_err(io)
+}
+
+/// Checks a whole in-memory blob against its digest and size.
+pub fn verify_bytes(what: &str, digest: &Digest, size: u64, bytes: &[u8]) -> Result<()> {
+    if bytes.len() as u64 != size {
+        return Err(TransportError::SizeMismatch {
+            what: what.to_string(),
+            expected: size,
+            actual: bytes.len() as u64,
+        });
+    }
+    let actual = digest.of_same_kind(bytes);
+    if &actual != digest {
+        return Err(TransportError::DigestMismatch {
+            what: what.to_string(),
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}

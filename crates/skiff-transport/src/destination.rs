@@ -1,0 +1,81 @@
+//! What every image destination offers the pipeline.
+
+use async_trait::async_trait;
+use skiff_oci::{Descriptor, Digest};
+
+use crate::error::Result;
+use crate::source::BlobInfo;
+
+/// Which manifest formats a destination stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestPolicy {
+    /// OCI media types only: Docker manifests and configs are converted (oci:, oci-archive:).
+    RequireOci,
+    /// Whatever the source has, byte for byte (dir:).
+    Keep,
+}
+
+/// Everything a copy will write, known before the first layer byte moves.
+#[derive(Debug, Clone)]
+pub struct WritePlan {
+    /// Small documents written whole: manifests, indexes and configs, already verified or
+    /// freshly converted, in the order they should appear (top manifest first).
+    pub documents: Vec<Document>,
+    /// Layer blobs to stream, deduplicated by digest.
+    pub layers: Vec<BlobInfo>,
+    /// The descriptor the destination must make the image name point at (the top
+    /// manifest or index).
+    pub top: Descriptor,
+}
+
+/// What a small document is, for destinations that store kinds differently (`dir:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    /// The manifest or index the image name points at.
+    Top,
+    /// A per-platform manifest below an index (`--all`).
+    Instance,
+    /// An image configuration blob.
+    Config,
+}
+
+/// A small document of the plan: exact bytes and their digest.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Digest of `bytes`.
+    pub digest: Digest,
+    /// The bytes to store.
+    pub bytes: Vec<u8>,
+    /// Its role.
+    pub kind: DocumentKind,
+}
+
+/// Receives one blob's bytes in order, from a blocking thread. Dropping it without
+/// [`BlobSink::commit`] discards what was written.
+pub trait BlobSink: Send {
+    /// Appends bytes.
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Makes the blob part of the (still uncommitted) destination; called only after the
+    /// pipeline verified size and digest.
+    fn commit(self: Box<Self>) -> std::io::Result<()>;
+}
+
+/// A place images are written to.
+#[async_trait]
+pub trait ImageDestination: Send + Sync {
+    /// How to name this destination in messages.
+    fn describe(&self) -> String;
+
+    /// Which manifest formats this destination stores.
+    fn manifest_policy(&self) -> ManifestPolicy;
+
+    /// Receives the plan before any data. Returns, for each entry of `plan.layers`,
+    /// whether the destination already holds that blob (so it need not move).
+    async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>>;
+
+    /// A sink for layer `index` of the plan. Called concurrently for different layers.
+    fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>>;
+
+    /// Makes the whole image visible atomically.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}

@@ -1,0 +1,155 @@
+//! skopeo's `dir:` transport: `manifest.json`, one file per blob named by its hex digest,
+//! `<hex>.manifest.json` for the per-platform manifests of a copied index, and a `version`
+//! file. Manifests are stored byte for byte (no conversion).
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use skiff_oci::{Digest, Manifest};
+
+use crate::atomic::{replace_dir, sibling, Cleanup, FileSink};
+use crate::destination::{BlobSink, DocumentKind, ImageDestination, ManifestPolicy, WritePlan};
+use crate::error::{Result, TransportError};
+use crate::layout::files::LayoutFiles;
+use crate::source::{BlobInfo, BlobStream, ImageSource};
+
+const VERSION: &[u8] = b"Directory Transport Version: 1.1\n";
+
+/// Reads a `dir:` image.
+pub struct DirSource {
+    files: LayoutFiles,
+    name: String,
+}
+
+impl DirSource {
+    /// Opens `path`.
+    pub fn new(path: PathBuf) -> Result<DirSource> {
+        let name = format!("dir:{}", path.display());
+        let files = LayoutFiles::Dir(path);
+        if !files.exists("manifest.json") {
+            return Err(TransportError::NotFound(format!(
+                "{name}: no manifest.json"
+            )));
+        }
+        Ok(DirSource { files, name })
+    }
+}
+
+#[async_trait]
+impl ImageSource for DirSource {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn top_manifest(&self) -> Result<Manifest> {
+        Ok(Manifest::parse(
+            self.files.read_small("manifest.json")?,
+            None,
+        )?)
+    }
+
+    async fn manifest_by_digest(&self, digest: &Digest) -> Result<Manifest> {
+        let m = Manifest::parse(
+            self.files
+                .read_small(&format!("{}.manifest.json", digest.hex()))?,
+            None,
+        )?;
+        m.verify(digest)?;
+        Ok(m)
+    }
+
+    async fn blob(&self, blob: &BlobInfo) -> Result<BlobStream> {
+        self.files.stream(blob.digest.hex())
+    }
+}
+
+/// Writes a `dir:` image into a staged sibling directory, swapped in on commit.
+pub struct DirDestination {
+    target: PathBuf,
+    staged: Option<Cleanup>,
+    layers: Vec<BlobInfo>,
+}
+
+impl DirDestination {
+    /// A destination for directory `target`. An existing target must be empty or hold a
+    /// previous `dir:` image (as skopeo requires), so nothing unrelated is ever replaced.
+    pub fn new(target: PathBuf) -> Result<DirDestination> {
+        if let Ok(m) = std::fs::symlink_metadata(&target) {
+            let reusable = m.is_dir()
+                && (target.join("version").is_file()
+                    || std::fs::read_dir(&target)
+                        .map(|mut d| d.next().is_none())
+                        .unwrap_or(false));
+            if !reusable {
+                return Err(TransportError::Unsupported(format!(
+                    "{} exists and is neither empty nor a dir: image; refusing to replace it",
+                    target.display()
+                )));
+            }
+        }
+        Ok(DirDestination {
+            target,
+            staged: None,
+            layers: Vec::new(),
+        })
+    }
+
+    fn staged_path(&self) -> Result<PathBuf> {
+        self.staged
+            .as_ref()
+            .map(|s| s.path().to_path_buf())
+            .ok_or_else(|| TransportError::Corrupt("dir destination used before begin".into()))
+    }
+}
+
+#[async_trait]
+impl ImageDestination for DirDestination {
+    fn describe(&self) -> String {
+        format!("dir:{}", self.target.display())
+    }
+
+    fn manifest_policy(&self) -> ManifestPolicy {
+        ManifestPolicy::Keep
+    }
+
+    async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {
+        let staged = Cleanup::new(sibling(&self.target));
+        let io = |e| TransportError::io(format!("writing {}", staged.path().display()), e);
+        std::fs::create_dir(staged.path()).map_err(io)?;
+        FileSink::write_whole(staged.path().join("version"), VERSION, None).map_err(io)?;
+        for doc in &plan.documents {
+            let name = match doc.kind {
+                DocumentKind::Top => "manifest.json".to_string(),
+                DocumentKind::Instance => format!("{}.manifest.json", doc.digest.hex()),
+                DocumentKind::Config => doc.digest.hex().to_string(),
+            };
+            FileSink::write_whole(staged.path().join(name), &doc.bytes, None).map_err(io)?;
+        }
+        self.staged = Some(staged);
+        self.layers = plan.layers.clone();
+        Ok(vec![false; plan.layers.len()])
+    }
+
+    fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>> {
+        let blob = self
+            .layers
+            .get(index)
+            .ok_or_else(|| TransportError::Corrupt(format!("no layer {index} in plan")))?;
+        let path = self.staged_path()?.join(blob.digest.hex());
+        let sink = FileSink::create(path.clone(), None)
+            .map_err(|e| TransportError::io(format!("creating {}", path.display()), e))?;
+        Ok(Box::new(sink))
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        let mut staged = self
+            .staged
+            .take()
+            .ok_or_else(|| TransportError::Corrupt("commit before begin".into()))?;
+        replace_dir(staged.path(), &self.target).map_err(|e| {
+            TransportError::io(format!("renaming into {}", self.target.display()), e)
+        })?;
+        staged.disarm();
+        Ok(())
+    }
+}

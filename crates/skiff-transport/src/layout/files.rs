@@ -1,0 +1,182 @@
+//! Read access to the files of an OCI layout, wherever they are stored.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::{Result, TransportError};
+use crate::source::BlobStream;
+
+/// Chunk size for streaming local files.
+const READ_CHUNK: usize = 1 << 20;
+/// Largest index.json / manifest we read into memory.
+pub const MAX_DOCUMENT: u64 = 16 << 20;
+
+/// Where the files of a layout live.
+pub enum LayoutFiles {
+    /// A directory.
+    Dir(PathBuf),
+    /// An uncompressed tar file, indexed: entry name → (data offset, size).
+    Tar {
+        /// The archive's path, for messages.
+        path: PathBuf,
+        /// The open archive.
+        file: Arc<File>,
+        /// Regular-file entries by normalised name.
+        entries: HashMap<String, (u64, u64)>,
+    },
+}
+
+impl LayoutFiles {
+    /// Indexes a tar archive without reading its data: only headers are visited.
+    pub fn open_tar(path: &Path) -> Result<LayoutFiles> {
+        let file = File::open(path).map_err(|e| open_error(path, e))?;
+        let mut archive = tar::Archive::new(&file);
+        let mut entries = HashMap::new();
+        let corrupt = |e: std::io::Error| {
+            TransportError::Corrupt(format!(
+                "{} is not a readable tar archive: {e}",
+                path.display()
+            ))
+        };
+        for entry in archive.entries_with_seek().map_err(corrupt)? {
+            let entry = entry.map_err(corrupt)?;
+            if entry.header().entry_type() != tar::EntryType::Regular {
+                continue;
+            }
+            let name = entry
+                .path()
+                .map_err(corrupt)?
+                .to_string_lossy()
+                .into_owned();
+            let name = name.trim_start_matches("./").to_string();
+            entries.insert(name, (entry.raw_file_position(), entry.size()));
+        }
+        Ok(LayoutFiles::Tar {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            entries,
+        })
+    }
+
+    /// Where this layout is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            LayoutFiles::Dir(p) => p.display().to_string(),
+            LayoutFiles::Tar { path, .. } => path.display().to_string(),
+        }
+    }
+
+    /// Whether `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        match self {
+            LayoutFiles::Dir(p) => p.join(name).is_file(),
+            LayoutFiles::Tar { entries, .. } => entries.contains_key(name),
+        }
+    }
+
+    /// Reads a small file whole (index.json, manifests, configs).
+    pub fn read_small(&self, name: &str) -> Result<Vec<u8>> {
+        let missing = || TransportError::NotFound(format!("{} has no {name}", self.describe()));
+        match self {
+            LayoutFiles::Dir(p) => {
+                let path = p.join(name);
+                let file = File::open(&path).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        missing()
+                    } else {
+                        open_error(&path, e)
+                    }
+                })?;
+                let len = file.metadata().map_err(|e| open_error(&path, e))?.len();
+                if len > MAX_DOCUMENT {
+                    return Err(TransportError::Corrupt(format!(
+                        "{} is {len} bytes, too large",
+                        path.display()
+                    )));
+                }
+                let mut buf = vec![0; len as usize];
+                file.read_exact_at(&mut buf, 0)
+                    .map_err(|e| open_error(&path, e))?;
+                Ok(buf)
+            }
+            LayoutFiles::Tar {
+                file,
+                entries,
+                path,
+            } => {
+                let &(offset, size) = entries.get(name).ok_or_else(missing)?;
+                if size > MAX_DOCUMENT {
+                    return Err(TransportError::Corrupt(format!(
+                        "{name} in {} is {size} bytes, too large",
+                        path.display()
+                    )));
+                }
+                let mut buf = vec![0; size as usize];
+                file.read_exact_at(&mut buf, offset)
+                    .map_err(|e| open_error(path, e))?;
+                Ok(buf)
+            }
+        }
+    }
+
+    /// Streams a file (a blob) in chunks, from a blocking thread.
+    pub fn stream(&self, name: &str) -> Result<BlobStream> {
+        match self {
+            LayoutFiles::Dir(p) => {
+                let path = p.join(name);
+                let file = File::open(&path).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        TransportError::NotFound(format!("{} has no {name}", p.display()))
+                    } else {
+                        open_error(&path, e)
+                    }
+                })?;
+                let len = file.metadata().map_err(|e| open_error(&path, e))?.len();
+                Ok(file_range_stream(Arc::new(file), 0, len))
+            }
+            LayoutFiles::Tar {
+                file,
+                entries,
+                path,
+            } => {
+                let &(offset, size) = entries.get(name).ok_or_else(|| {
+                    TransportError::NotFound(format!("{} has no {name}", path.display()))
+                })?;
+                Ok(file_range_stream(file.clone(), offset, size))
+            }
+        }
+    }
+}
+
+fn open_error(path: &Path, e: std::io::Error) -> TransportError {
+    TransportError::io(format!("reading {}", path.display()), e)
+}
+
+/// A stream over `len` bytes of `file` starting at `offset`, read with pread in 1 MiB
+/// chunks on the blocking pool.
+pub fn file_range_stream(file: Arc<File>, offset: u64, len: u64) -> BlobStream {
+    let state = (file, offset, len);
+    Box::pin(futures_util::stream::try_unfold(
+        state,
+        |(file, pos, remaining)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let (file, buf) = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; want];
+                let r = file.read_exact_at(&mut buf, pos);
+                r.map(|()| (file, buf))
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            let n = buf.len() as u64;
+            Ok(Some((Bytes::from(buf), (file, pos + n, remaining - n))))
+        },
+    ))
+}

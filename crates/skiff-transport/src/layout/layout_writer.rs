@@ -1,0 +1,200 @@
+//! Writing `oci:DIR[:REF]` — a new layout, or a tag added to an existing one.
+//!
+//! A new layout is assembled in a sibling directory and renamed into place on commit. An
+//! existing layout is updated in place the only way that cannot damage it: blobs are
+//! content-addressed and land by rename after verification, already present blobs are
+//! reused, and index.json is replaced by rename as the very last step. If the copy fails,
+//! the blobs it added are removed again and index.json is untouched.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use skiff_oci::Digest;
+
+use super::{index, OCI_LAYOUT_CONTENT};
+use crate::atomic::{replace_dir, sibling, Cleanup, FileSink};
+use crate::destination::{BlobSink, ImageDestination, ManifestPolicy, WritePlan};
+use crate::error::{Result, TransportError};
+use crate::source::BlobInfo;
+
+/// An `oci:` destination.
+pub struct LayoutDestination {
+    target: PathBuf,
+    reference: Option<String>,
+    /// Set when a new layout is staged beside the target.
+    staged: Option<Cleanup>,
+    /// Blobs this copy added to an existing layout (removed again unless committed).
+    added: Arc<Mutex<Vec<PathBuf>>>,
+    layers: Vec<BlobInfo>,
+    index_json: Vec<u8>,
+    committed: bool,
+}
+
+impl LayoutDestination {
+    /// A destination for layout directory `target`.
+    pub fn new(target: PathBuf, reference: Option<String>) -> LayoutDestination {
+        LayoutDestination {
+            target,
+            reference,
+            staged: None,
+            added: Arc::default(),
+            layers: Vec::new(),
+            index_json: Vec::new(),
+            committed: false,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.staged
+            .as_ref()
+            .map_or(self.target.as_path(), |s| s.path())
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root().join(digest.layout_path())
+    }
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> TransportError {
+    move |e| TransportError::io(context, e)
+}
+
+#[async_trait]
+impl ImageDestination for LayoutDestination {
+    fn describe(&self) -> String {
+        format!("oci:{}", self.target.display())
+    }
+
+    fn manifest_policy(&self) -> ManifestPolicy {
+        ManifestPolicy::RequireOci
+    }
+
+    async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {
+        let existing_index = match std::fs::symlink_metadata(&self.target) {
+            Ok(m) if m.is_dir() => {
+                let has_layout = self.target.join("oci-layout").is_file();
+                let empty = std::fs::read_dir(&self.target)
+                    .map_err(io(format!("reading {}", self.target.display())))?
+                    .next()
+                    .is_none();
+                if !has_layout && !empty {
+                    return Err(TransportError::Unsupported(format!(
+                        "{} exists and is not an OCI image layout; refusing to write into it",
+                        self.target.display()
+                    )));
+                }
+                let index_path = self.target.join("index.json");
+                if index_path.is_file() {
+                    let bytes = std::fs::read(&index_path)
+                        .map_err(io(format!("reading {}", index_path.display())))?;
+                    Some(index::parse(&bytes, &self.describe())?)
+                } else {
+                    None
+                }
+            }
+            Ok(_) => {
+                return Err(TransportError::Unsupported(format!(
+                    "{} exists and is not a directory",
+                    self.target.display()
+                )))
+            }
+            Err(_) => {
+                let staged = Cleanup::new(sibling(&self.target));
+                std::fs::create_dir(staged.path())
+                    .map_err(io(format!("creating {}", staged.path().display())))?;
+                self.staged = Some(staged);
+                None
+            }
+        };
+        let root = self.root().to_path_buf();
+        let layout_file = root.join("oci-layout");
+        if !layout_file.exists() {
+            FileSink::write_whole(layout_file, OCI_LAYOUT_CONTENT, None)
+                .map_err(io(format!("writing oci-layout in {}", root.display())))?;
+        }
+        let mut dirs: Vec<&str> = plan
+            .layers
+            .iter()
+            .map(|l| l.digest.algorithm().name())
+            .collect();
+        dirs.extend(plan.documents.iter().map(|d| d.digest.algorithm().name()));
+        dirs.sort();
+        dirs.dedup();
+        for a in dirs {
+            let d = root.join("blobs").join(a);
+            std::fs::create_dir_all(&d).map_err(io(format!("creating {}", d.display())))?;
+        }
+        let adding = if self.staged.is_some() {
+            None
+        } else {
+            Some(self.added.clone())
+        };
+        for doc in &plan.documents {
+            let path = self.blob_path(&doc.digest);
+            if !path.exists() {
+                FileSink::write_whole(path.clone(), &doc.bytes, adding.clone())
+                    .map_err(io(format!("writing {}", path.display())))?;
+            }
+        }
+        let present = plan
+            .layers
+            .iter()
+            .map(|l| {
+                std::fs::metadata(self.blob_path(&l.digest))
+                    .is_ok_and(|m| m.is_file() && m.len() == l.size)
+            })
+            .collect();
+        let entry = index::named(&plan.top, self.reference.as_deref());
+        self.index_json = match existing_index {
+            Some(mut idx) => {
+                index::upsert(&mut idx, entry);
+                index::to_bytes(&idx)?
+            }
+            None => index::single(entry)?,
+        };
+        self.layers = plan.layers.clone();
+        Ok(present)
+    }
+
+    fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>> {
+        let blob = self
+            .layers
+            .get(index)
+            .ok_or_else(|| TransportError::Corrupt(format!("no layer {index} in plan")))?;
+        let path = self.blob_path(&blob.digest);
+        let adding = if self.staged.is_some() {
+            None
+        } else {
+            Some(self.added.clone())
+        };
+        let sink = FileSink::create(path.clone(), adding)
+            .map_err(io(format!("creating {}", path.display())))?;
+        Ok(Box::new(sink))
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        let index_path = self.root().join("index.json");
+        FileSink::write_whole(index_path.clone(), &self.index_json, None)
+            .map_err(io(format!("writing {}", index_path.display())))?;
+        if let Some(mut staged) = self.staged.take() {
+            replace_dir(staged.path(), &self.target)
+                .map_err(io(format!("renaming into {}", self.target.display())))?;
+            staged.disarm();
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for LayoutDestination {
+    fn drop(&mut self) {
+        if !self.committed {
+            if let Ok(added) = self.added.lock() {
+                for p in added.iter() {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Image names: `TRANSPORT:DETAILS`, spelt as skopeo spells them (containers-transports(5)).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use skiff_oci::Reference;
+
+use crate::TransportError;
+
+/// A parsed image name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageName {
+    /// `docker://REFERENCE` — an image in a registry.
+    Docker(Reference),
+    /// `oci:PATH[:REF]` — an OCI image layout directory; REF selects by
+    /// `org.opencontainers.image.ref.name`.
+    Oci {
+        /// The layout directory.
+        path: PathBuf,
+        /// The reference name inside the layout.
+        reference: Option<String>,
+    },
+    /// `oci-archive:PATH[:REF]` — an OCI image layout in a tar file.
+    OciArchive {
+        /// The archive file.
+        path: PathBuf,
+        /// The reference name inside the layout.
+        reference: Option<String>,
+    },
+    /// `dir:PATH` — skopeo's directory format (manifest.json plus one file per blob).
+    Dir {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+impl ImageName {
+    /// The transport's name as written before the colon.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            ImageName::Docker(_) => "docker",
+            ImageName::Oci { .. } => "oci",
+            ImageName::OciArchive { .. } => "oci-archive",
+            ImageName::Dir { .. } => "dir",
+        }
+    }
+}
+
+/// Splits `PATH[:REF]` at the first colon, as containers/image does on Linux.
+fn split_path_ref(input: &str, details: &str) -> Result<(PathBuf, Option<String>), TransportError> {
+    let (path, reference) = match details.split_once(':') {
+        Some((p, r)) => (p, Some(r)),
+        None => (details, None),
+    };
+    if path.is_empty() {
+        return Err(TransportError::InvalidName(
+            input.into(),
+            "empty path".into(),
+        ));
+    }
+    if let Some(r) = reference {
+        // OCI layout reference names: printable, no whitespace (image-spec annotations).
+        if r.is_empty() || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(TransportError::InvalidName(
+                input.into(),
+                format!("invalid reference name {r:?} inside the layout"),
+            ));
+        }
+    }
+    Ok((PathBuf::from(path), reference.map(str::to_string)))
+}
+
+impl FromStr for ImageName {
+    type Err = TransportError;
+
+    fn from_str(input: &str) -> Result<Self, TransportError> {
+        let (transport, details) = input.split_once(':').ok_or_else(|| {
+            TransportError::InvalidName(
+                input.into(),
+                "expected TRANSPORT:DETAILS, e.g. docker://alpine:latest or oci-archive:/tmp/alpine.tar".into(),
+            )
+        })?;
+        match transport {
+            "docker" => {
+                let rest = details.strip_prefix("//").ok_or_else(|| {
+                    TransportError::InvalidName(
+                        input.into(),
+                        "docker references start with docker://".into(),
+                    )
+                })?;
+                Ok(ImageName::Docker(Reference::parse(rest)?))
+            }
+            "oci" => {
+                let (path, reference) = split_path_ref(input, details)?;
+                Ok(ImageName::Oci { path, reference })
+            }
+            "oci-archive" => {
+                let (path, reference) = split_path_ref(input, details)?;
+                Ok(ImageName::OciArchive { path, reference })
+            }
+            "dir" => {
+                if details.is_empty() {
+                    return Err(TransportError::InvalidName(
+                        input.into(),
+                        "empty path".into(),
+                    ));
+                }
+                Ok(ImageName::Dir {
+                    path: PathBuf::from(details),
+                })
+            }
+            other => Err(TransportError::InvalidName(
+                input.into(),
+                format!("unknown transport {other:?} (supported: docker, oci, oci-archive, dir)"),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ImageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let with_ref = |f: &mut fmt::Formatter<'_>, t: &str, p: &PathBuf, r: &Option<String>| {
+            write!(f, "{t}:{}", p.display())?;
+            if let Some(r) = r {
+                write!(f, ":{r}")?;
+            }
+            Ok(())
+        };
+        match self {
+            ImageName::Docker(r) => write!(f, "docker://{r}"),
+            ImageName::Oci { path, reference } => with_ref(f, "oci", path, reference),
+            ImageName::OciArchive { path, reference } => {
+                with_ref(f, "oci-archive", path, reference)
+            }
+            ImageName::Dir { path } => write!(f, "dir:{}", path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_transport() {
+        let n: ImageName = "docker://alpine".parse().unwrap();
+        assert_eq!(n.to_string(), "docker://docker.io/library/alpine:latest");
+        let n: ImageName = "oci:/tmp/lay:v1".parse().unwrap();
+        assert_eq!(
+            n,
+            ImageName::Oci {
+                path: "/tmp/lay".into(),
+                reference: Some("v1".into())
+            }
+        );
+        let n: ImageName = "oci-archive:/x/a.tar".parse().unwrap();
+        assert_eq!(n.transport(), "oci-archive");
+        let n: ImageName = "dir:/x/d".parse().unwrap();
+        assert_eq!(n.to_string(), "dir:/x/d");
+    }
+
+    #[test]
+    fn refuses_bad_names() {
+        for bad in [
+            "alpine",
+            "docker:alpine",
+            "docker://Alpine",
+            "oci:",
+            "oci::x",
+            "ftp://x",
+            "oci:/p:a b",
+            "dir:",
+        ] {
+            assert!(bad.parse::<ImageName>().is_err(), "{bad} accepted");
+        }
+    }
+}

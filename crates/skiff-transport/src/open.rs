@@ -1,0 +1,68 @@
+//! From an image name to a source or destination.
+
+use skiff_registry::{ClientOptions, RegistryClient};
+
+use crate::dir::{DirDestination, DirSource};
+use crate::docker::DockerSource;
+use crate::error::{Result, TransportError};
+use crate::layout::archive_writer::ArchiveDestination;
+use crate::layout::files::LayoutFiles;
+use crate::layout::layout_writer::LayoutDestination;
+use crate::layout::source::LayoutSource;
+use crate::{ImageDestination, ImageName, ImageSource};
+
+/// What opening a transport needs beyond the name: registry client settings.
+#[derive(Default, Clone)]
+pub struct OpenOptions {
+    /// Settings for `docker://` (TLS, credentials, retries).
+    pub registry: ClientOptions,
+}
+
+/// Opens `name` for reading.
+pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn ImageSource>> {
+    Ok(match name {
+        ImageName::Docker(r) => {
+            let client = RegistryClient::new(r.registry(), options.registry.clone())?;
+            Box::new(DockerSource::new(client, r.clone()))
+        }
+        ImageName::Oci { path, reference } => Box::new(LayoutSource::new(
+            LayoutFiles::Dir(path.clone()),
+            reference.clone(),
+            name.to_string(),
+        )?),
+        ImageName::OciArchive { path, reference } => {
+            if !path.is_file() {
+                return Err(TransportError::NotFound(format!("{name}: no such archive")));
+            }
+            Box::new(LayoutSource::new(
+                LayoutFiles::open_tar(path)?,
+                reference.clone(),
+                name.to_string(),
+            )?)
+        }
+        ImageName::Dir { path } => Box::new(DirSource::new(path.clone())?),
+    })
+}
+
+/// Opens `name` for writing. Nothing is written until the copy begins, and nothing
+/// becomes visible until it commits.
+pub fn open_destination(
+    name: &ImageName,
+    _options: &OpenOptions,
+) -> Result<Box<dyn ImageDestination>> {
+    Ok(match name {
+        ImageName::Docker(_) => {
+            return Err(TransportError::Unsupported(
+                "docker:// as a copy destination is not supported yet; write to oci:, oci-archive: or dir:".into(),
+            ))
+        }
+        ImageName::Oci { path, reference } => Box::new(LayoutDestination::new(path.clone(), reference.clone())),
+        ImageName::OciArchive { path, reference } => {
+            if path.is_dir() {
+                return Err(TransportError::Unsupported(format!("{name}: {} is a directory", path.display())));
+            }
+            Box::new(ArchiveDestination::new(path.clone(), reference.clone()))
+        }
+        ImageName::Dir { path } => Box::new(DirDestination::new(path.clone())?),
+    })
+}
