@@ -1,1 +1,44 @@
-fn main() {}
+//! # skiff — OCI images to anywhere, and into LXC / Proxmox containers
+//!
+//! The binary is a thin layer over the library crates: it parses skopeo-compatible command
+//! lines (clap), turns flags into library options, renders the pipeline's progress events,
+//! and maps errors to messages with hints and to skopeo's exit codes (0 success, 1 failure,
+//! 2 image not found). Called through a symlink named `skopeo`, it presents itself as
+//! skopeo, so existing scripts (Proxmox VE's pull, LXC's lxc-oci template) can use it.
+
+mod cli;
+mod commands;
+mod failure;
+mod options;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse_from(cli::argv());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("skiff: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = commands::run(cli) => r,
+            _ = tokio::signal::ctrl_c() => Err(failure::Failure::interrupted()),
+        }
+    });
+    // Dropping the runtime would wait for blocking writer threads of an abandoned copy;
+    // their output was already removed, so do not wait.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.report(),
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Benchmark: pull a multi-layer image (default 320 MB of gzip layers) from a local
+# docker-registry into oci-archive, skiff against `skopeo copy`, in one run.
+# Prints wall times, the ratio and both peak RSS. Usage: bench/pull.sh [BYTES] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+bytes=${1:-320000000}
+rounds=${2:-3}
+scripts/install-deps.sh
+command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
+cargo build --release -q -p skiff -p skiff-testbed
+work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
+trap 'stop_registry; rm -rf "$work"' EXIT
+echo "seeding a local registry with a ${bytes}-byte image..."
+start_registry "big:$bytes"
+echo "registry at $HOST"
+best_skopeo=999999; best_skiff=999999; rss_skopeo=0; rss_skiff=0
+for r in $(seq "$rounds"); do
+  echo "round $r"
+  rm -f "$work"/*.tar
+  measure "skopeo copy" skopeo copy -q --src-tls-verify=false "docker://$HOST/big:latest" "oci-archive:$work/skopeo.tar"
+  if (( $(echo "$LAST_WALL < $best_skopeo" | bc) )); then best_skopeo=$LAST_WALL; fi
+  (( LAST_RSS > rss_skopeo )) && rss_skopeo=$LAST_RSS
+  rm -f "$work"/*.tar
+  measure "skiff copy" target/release/skiff copy -q --src-tls-verify=false "docker://$HOST/big:latest" "oci-archive:$work/skiff.tar"
+  if (( $(echo "$LAST_WALL < $best_skiff" | bc) )); then best_skiff=$LAST_WALL; fi
+  (( LAST_RSS > rss_skiff )) && rss_skiff=$LAST_RSS
+done
+skopeo inspect "oci-archive:$work/skiff.tar" >/dev/null && echo "skopeo reads skiff's archive: ok"
+echo
+echo "best of $rounds: skopeo ${best_skopeo}s, skiff ${best_skiff}s => skiff is $(ratio "$best_skopeo" "$best_skiff")x faster"
+echo "peak RSS: skopeo $((rss_skopeo / 1024)) MiB, skiff $((rss_skiff / 1024)) MiB (target < 64 MiB)"

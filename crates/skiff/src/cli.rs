@@ -1,0 +1,247 @@
+//! The command line, spelt as skopeo spells it (see SKOPEO-CLI.md), plus skiff's own
+//! commands. Flag names and meanings follow skopeo's manual pages so scripts written for
+//! skopeo keep working.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The program name under which skiff was started: `skopeo` when called through a symlink
+/// of that name, so help and version output match what the caller expects.
+pub fn program_name() -> &'static str {
+    let invoked = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    if invoked.as_deref() == Some("skopeo") {
+        "skopeo"
+    } else {
+        "skiff"
+    }
+}
+
+/// The arguments, with the program name normalised for clap.
+pub fn argv() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(first) = args.first_mut() {
+        *first = program_name().into();
+    }
+    args
+}
+
+/// skiff: move OCI images between registries and local formats, and turn them into LXC
+/// and Proxmox VE containers.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options every command accepts.
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// skopeo's global options.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalOptions {
+    /// Print debugging information.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Accepted for compatibility: skiff does not evaluate signature policies yet, so every
+    /// image is accepted, as with skopeo's --insecure-policy.
+    #[arg(long, global = true)]
+    pub insecure_policy: bool,
+    /// Accepted for compatibility (signature policy file); see --insecure-policy.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+    /// Accepted for compatibility (lookaside signature configuration directory).
+    #[arg(long = "registries.d", global = true, value_name = "DIR")]
+    pub registries_d: Option<PathBuf>,
+    /// Use this registries.conf instead of the system's.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub registries_conf: Option<PathBuf>,
+    /// Use ARCH instead of the host's architecture when choosing from a manifest list.
+    #[arg(long, global = true, value_name = "ARCH")]
+    pub override_arch: Option<String>,
+    /// Use OS instead of the host's OS when choosing from a manifest list.
+    #[arg(long, global = true, value_name = "OS")]
+    pub override_os: Option<String>,
+    /// Use VARIANT instead of the host's architecture variant.
+    #[arg(long, global = true, value_name = "VARIANT")]
+    pub override_variant: Option<String>,
+    /// Directory for temporary files (skiff writes beside its destinations instead, so
+    /// this only matters for commands that need scratch space).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub tmpdir: Option<PathBuf>,
+    /// Give up after this long (e.g. 90s, 10m).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub command_timeout: Option<Duration>,
+    /// Prefix for the User-Agent header sent to registries.
+    #[arg(long, global = true, value_name = "PREFIX")]
+    pub user_agent_prefix: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy an image from one location to another (docker://, oci:, oci-archive:, dir:).
+    Copy(CopyArgs),
+}
+
+/// `copy SOURCE-IMAGE DESTINATION-IMAGE`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Where to read: docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], dir:DIR.
+    pub source: String,
+    /// Where to write: oci-archive:FILE[:REF], oci:DIR[:REF], dir:DIR.
+    pub destination: String,
+    /// Copy every platform of a manifest list and keep the list (same as --multi-arch=all).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Which images of a manifest list to copy: system (the host's), all, index-only.
+    #[arg(long, value_name = "WHICH")]
+    pub multi_arch: Option<MultiArch>,
+    /// Manifest format of the destination: oci (default for oci: and oci-archive:), v2s2.
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Print no progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the digest of the copied manifest to this file.
+    #[arg(long, value_name = "PATH")]
+    pub digestfile: Option<PathBuf>,
+    /// Refuse any change of digests (fail instead of converting Docker manifests to OCI).
+    #[arg(long)]
+    pub preserve_digests: bool,
+    /// Do not copy signatures (skiff copies none yet, so this is always the case).
+    #[arg(long)]
+    pub remove_signatures: bool,
+    /// How many layers move at once.
+    #[arg(long, value_name = "N")]
+    pub image_parallel_copies: Option<usize>,
+    /// How often to retry a failed request or interrupted transfer.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry_times: u32,
+    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_delay: Option<Duration>,
+    /// Credentials file for both sides.
+    #[arg(long, value_name = "PATH")]
+    pub authfile: Option<PathBuf>,
+    /// Source registry options.
+    #[command(flatten)]
+    pub src: SrcRegistryArgs,
+}
+
+/// The `--src-*` registry options of copy.
+#[derive(Debug, Args, Clone)]
+pub struct SrcRegistryArgs {
+    /// Credentials file for the source.
+    #[arg(long = "src-authfile", value_name = "PATH")]
+    pub src_authfile: Option<PathBuf>,
+    /// USERNAME[:PASSWORD] for the source registry.
+    #[arg(long = "src-creds", value_name = "USER[:PASS]")]
+    pub src_creds: Option<String>,
+    /// Username for the source registry.
+    #[arg(long = "src-username", value_name = "USER")]
+    pub src_username: Option<String>,
+    /// Password for the source registry.
+    #[arg(long = "src-password", value_name = "PASS")]
+    pub src_password: Option<String>,
+    /// Access the source anonymously.
+    #[arg(long = "src-no-creds")]
+    pub src_no_creds: bool,
+    /// Bearer token for the source registry.
+    #[arg(long = "src-registry-token", value_name = "TOKEN")]
+    pub src_registry_token: Option<String>,
+    /// Require HTTPS and verify certificates for the source (=false allows plain HTTP).
+    #[arg(long = "src-tls-verify", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub src_tls_verify: Option<bool>,
+    /// Directory with CA certificates (*.crt) and client certificate/key (*.cert, *.key).
+    #[arg(long = "src-cert-dir", value_name = "DIR")]
+    pub src_cert_dir: Option<PathBuf>,
+}
+
+/// skopeo's --multi-arch values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MultiArch {
+    /// The image for the host (or --override-*) platform.
+    System,
+    /// Every image and the list.
+    All,
+    /// Only the list itself.
+    IndexOnly,
+}
+
+/// Parses Go-style durations: `90s`, `1m30s`, `500ms`, `2h`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration {s:?} (use e.g. 30s, 5m)"))?;
+        let value: f64 = rest[..num_end]
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}"))?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            other => return Err(format!("unknown unit {other:?} in duration {s:?}")),
+        };
+        total += Duration::from_secs_f64(value * factor);
+        rest = &rest[unit_end..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn skopeo_style_bool_flags() {
+        let cli = Cli::try_parse_from([
+            "skiff",
+            "copy",
+            "--src-tls-verify=false",
+            "docker://a",
+            "oci:b",
+        ])
+        .unwrap();
+        let Command::Copy(c) = cli.command;
+        assert_eq!(c.src.src_tls_verify, Some(false));
+    }
+}

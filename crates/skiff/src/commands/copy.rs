@@ -1,0 +1,60 @@
+//! `copy SOURCE DESTINATION`.
+
+use skiff_transport::{
+    copy_image, open_destination, open_source, CopyOptions, ImageName, OpenOptions,
+};
+
+use crate::cli::{CopyArgs, GlobalOptions, MultiArch};
+use crate::failure::Failure;
+use crate::options::{platform, RegistryFlags};
+use crate::render;
+
+pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> {
+    let source: ImageName = args.source.parse()?;
+    let destination: ImageName = args.destination.parse()?;
+    match args.format.as_deref() {
+        None | Some("oci") => {}
+        Some(other) => {
+            return Err(Failure::new(format!("--format {other} is not supported yet; skiff writes OCI to oci: and oci-archive:, and keeps the source format in dir:")))
+        }
+    }
+    let all =
+        match args.multi_arch {
+            Some(MultiArch::All) => true,
+            Some(MultiArch::System) | None => args.all,
+            Some(MultiArch::IndexOnly) => return Err(Failure::new(
+                "--multi-arch=index-only is not supported yet; use --all or --multi-arch=system",
+            )),
+        };
+    let src_flags = RegistryFlags {
+        authfile: args.src.src_authfile.clone().or(args.authfile.clone()),
+        creds: args.src.src_creds.clone(),
+        username: args.src.src_username.clone(),
+        password: args.src.src_password.clone(),
+        no_creds: args.src.src_no_creds,
+        registry_token: args.src.src_registry_token.clone(),
+        tls_verify: args.src.src_tls_verify,
+        cert_dir: args.src.src_cert_dir.clone(),
+        retry_times: args.retry_times,
+        retry_delay: args.retry_delay,
+    };
+    let open = OpenOptions {
+        registry: src_flags.client_options(global)?,
+    };
+    let src = open_source(&source, &open)?;
+    let dest = open_destination(&destination, &open)?;
+    let options = CopyOptions {
+        all,
+        platform: platform(global),
+        parallel: args
+            .image_parallel_copies
+            .unwrap_or(CopyOptions::default().parallel),
+        preserve_digests: args.preserve_digests,
+    };
+    let report = copy_image(src.as_ref(), dest, &options, render::reporter(args.quiet)).await?;
+    if let Some(path) = &args.digestfile {
+        std::fs::write(path, report.manifest_digest.to_string())
+            .map_err(|e| Failure::new(format!("writing --digestfile {}: {e}", path.display())))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! From flags to library options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use skiff_oci::Platform;
+use skiff_registry::{ClientOptions, Credentials};
+
+use crate::cli::GlobalOptions;
+use crate::failure::Failure;
+
+/// One side's registry flags, whatever their prefix (`--src-`, `--dest-`, none).
+#[derive(Debug, Default, Clone)]
+pub struct RegistryFlags {
+    pub authfile: Option<PathBuf>,
+    pub creds: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub no_creds: bool,
+    pub registry_token: Option<String>,
+    pub tls_verify: Option<bool>,
+    pub cert_dir: Option<PathBuf>,
+    pub retry_times: u32,
+    pub retry_delay: Option<Duration>,
+}
+
+/// Splits `USER[:PASSWORD]` as skopeo does (at the first colon).
+pub fn parse_creds(creds: &str) -> Result<Credentials, Failure> {
+    match creds.split_once(':') {
+        Some((u, p)) if !u.is_empty() => Ok(Credentials {
+            username: u.to_string(),
+            password: p.to_string(),
+        }),
+        _ => Err(
+            Failure::new("credentials must be given as USERNAME:PASSWORD")
+                .hint("e.g. --creds alice:secret, or log in once with `skiff login`"),
+        ),
+    }
+}
+
+impl RegistryFlags {
+    /// Builds registry client options.
+    pub fn client_options(&self, global: &GlobalOptions) -> Result<ClientOptions, Failure> {
+        let credentials = match (&self.creds, &self.username, &self.password) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(Failure::new(
+                    "--creds and --username/--password are mutually exclusive",
+                ))
+            }
+            (Some(c), None, None) => Some(parse_creds(c)?),
+            (None, Some(u), Some(p)) => Some(Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                return Err(Failure::new(
+                    "--username and --password must be given together",
+                ))
+            }
+            (None, None, None) => None,
+        };
+        if self.no_creds && (credentials.is_some() || self.registry_token.is_some()) {
+            return Err(Failure::new(
+                "--no-creds cannot be combined with credentials or a registry token",
+            ));
+        }
+        let user_agent = match &global.user_agent_prefix {
+            Some(p) => format!("{p} skiff/{}", env!("CARGO_PKG_VERSION")),
+            None => format!("skiff/{}", env!("CARGO_PKG_VERSION")),
+        };
+        Ok(ClientOptions {
+            tls_verify: self.tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            credentials,
+            registry_token: self.registry_token.clone(),
+            no_creds: self.no_creds,
+            auth_file: self.authfile.clone(),
+            retry_times: self.retry_times,
+            retry_delay: self.retry_delay,
+            user_agent,
+            timeout: None,
+        })
+    }
+}
+
+/// The platform to pick from manifest lists: the host's, with --override-*.
+pub fn platform(global: &GlobalOptions) -> Platform {
+    Platform::host_with_overrides(
+        global.override_os.as_deref(),
+        global.override_arch.as_deref(),
+        global.override_variant.as_deref(),
+    )
+}

@@ -1,0 +1,145 @@
+//! Rendering the pipeline's progress events: bars on a terminal, plain periodic lines
+//! otherwise (logs, CI, Proxmox task logs), nothing with --quiet.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use skiff_transport::progress::{Event, Reporter, Silent};
+
+/// Chooses the renderer for stderr.
+pub fn reporter(quiet: bool) -> std::sync::Arc<dyn Reporter> {
+    if quiet {
+        std::sync::Arc::new(Silent)
+    } else if std::io::stderr().is_terminal() {
+        std::sync::Arc::new(Bars::new())
+    } else {
+        std::sync::Arc::new(Lines::new())
+    }
+}
+
+fn short(d: &skiff_oci::Digest) -> String {
+    format!(
+        "{}:{}",
+        d.algorithm().name(),
+        &d.hex()[..12.min(d.hex().len())]
+    )
+}
+
+/// One indicatif bar per layer.
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn new() -> Self {
+        Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Reporter for Bars {
+    fn report(&self, event: Event) {
+        let Ok(mut bars) = self.bars.lock() else {
+            return;
+        };
+        match event {
+            Event::Planned { .. } => {
+                let _ = self.multi.println("Getting image source signatures");
+            }
+            Event::BlobStarted { digest, size } => {
+                let bar = self.multi.add(ProgressBar::new(size));
+                bar.set_style(
+                    ProgressStyle::with_template("Copying blob {msg} {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_message(short(&digest));
+                bars.insert(digest.to_string(), bar);
+            }
+            Event::BlobProgress { digest, delta } => {
+                if let Some(b) = bars.get(&digest.to_string()) {
+                    b.inc(delta);
+                }
+            }
+            Event::BlobSkipped { digest, .. } => {
+                let _ = self.multi.println(format!(
+                    "Copying blob {} skipped: already exists",
+                    short(&digest)
+                ));
+            }
+            Event::BlobDone { digest } => {
+                if let Some(b) = bars.get(&digest.to_string()) {
+                    b.finish_with_message(format!("{} done", short(&digest)));
+                }
+            }
+            Event::Committing => {
+                let _ = self.multi.println("Writing manifest to image destination");
+            }
+        }
+    }
+}
+
+/// Plain lines: one per layer start and end, and a summary line at most every 2 seconds.
+struct Lines {
+    state: Mutex<LineState>,
+}
+
+struct LineState {
+    total: u64,
+    done: u64,
+    last: Instant,
+}
+
+impl Lines {
+    fn new() -> Self {
+        Lines {
+            state: Mutex::new(LineState {
+                total: 0,
+                done: 0,
+                last: Instant::now(),
+            }),
+        }
+    }
+}
+
+const LINE_INTERVAL: Duration = Duration::from_secs(2);
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+impl Reporter for Lines {
+    fn report(&self, event: Event) {
+        let Ok(mut s) = self.state.lock() else { return };
+        match event {
+            Event::Planned { layers, bytes } => {
+                s.total = bytes;
+                eprintln!("Getting image source signatures");
+                eprintln!("Copying {layers} blob(s), {:.1} MiB", mib(bytes));
+            }
+            Event::BlobStarted { digest, .. } => eprintln!("Copying blob {}", short(&digest)),
+            Event::BlobProgress { delta, .. } => {
+                s.done += delta;
+                if s.last.elapsed() >= LINE_INTERVAL {
+                    s.last = Instant::now();
+                    let pct = (s.done * 100).checked_div(s.total).unwrap_or(100);
+                    eprintln!(
+                        "Progress: {:.1} MiB / {:.1} MiB ({pct}%)",
+                        mib(s.done),
+                        mib(s.total)
+                    );
+                }
+            }
+            Event::BlobSkipped { digest, .. } => {
+                eprintln!("Copying blob {} skipped: already exists", short(&digest))
+            }
+            Event::BlobDone { digest } => eprintln!("Copying blob {} done", short(&digest)),
+            Event::Committing => eprintln!("Writing manifest to image destination"),
+        }
+    }
+}
