@@ -77,6 +77,17 @@ impl Reference {
         })
     }
 
+    /// Whether `input` names its registry explicitly (`quay.io/x`, `localhost:5000/x`)
+    /// rather than being a short name that registries.conf may resolve (`alpine`,
+    /// `library/alpine`).
+    pub fn names_registry(input: &str) -> bool {
+        let name = input.split('@').next().unwrap_or(input);
+        match name.split_once('/') {
+            Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+            None => false,
+        }
+    }
+
     fn with_default_tag(mut self) -> Self {
         if self.tag.is_none() && self.digest.is_none() {
             self.tag = Some("latest".to_string());
@@ -369,6 +380,14 @@ mod tests {
         }
         let long_tag = format!("a:{}", "t".repeat(129));
         assert!(Reference::parse(&long_tag).is_err());
+    }
+
+    #[test]
+    fn short_names_are_recognised() {
+        assert!(!Reference::names_registry("alpine"));
+        assert!(!Reference::names_registry("library/alpine:3"));
+        assert!(Reference::names_registry("docker.io/alpine"));
+        assert!(Reference::names_registry("localhost:5000/a@sha256:00"));
     }
 
     #[test]
