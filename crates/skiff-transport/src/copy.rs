@@ -126,50 +126,67 @@ struct Resolved {
     config: Vec<u8>,
 }
 
+/// Resolves the image name to one image manifest: the top manifest itself, or the entry
+/// for `platform` when the top is an index (fetched by digest and verified).
+pub async fn resolve_single(source: &dyn ImageSource, platform: &Platform) -> Result<Manifest> {
+    let top = source.top_manifest().await?;
+    match top.kind() {
+        ManifestKind::Image(_) => Ok(top),
+        ManifestKind::Index(idx) => {
+            let d = platform.choose(idx)?;
+            let m = source
+                .manifest_by_digest(&skiff_oci::descriptor_digest(d)?)
+                .await?;
+            if let ManifestKind::Index(_) = m.kind() {
+                return Err(nested_index(d));
+            }
+            Ok(m)
+        }
+    }
+}
+
+fn nested_index(d: &Descriptor) -> TransportError {
+    TransportError::Unsupported(format!(
+        "{} is a nested index, which skiff does not copy",
+        d.digest()
+    ))
+}
+
+/// An image's verified configuration bytes.
+pub async fn config_bytes(source: &dyn ImageSource, manifest: &Manifest) -> Result<Vec<u8>> {
+    let info = BlobInfo::from_descriptor(manifest.as_image()?.config())?;
+    source.small_blob(&info).await
+}
+
 /// Resolves the image(s) and builds the write plan (stages 1 and 2).
 pub async fn plan(
     source: &dyn ImageSource,
     policy: ManifestPolicy,
     options: &CopyOptions,
 ) -> Result<WritePlan> {
-    let top = source.top_manifest().await?;
-    let mut images = Vec::new();
-    let index = match top.kind() {
-        ManifestKind::Image(_) => {
-            images.push(top.clone());
-            None
-        }
-        ManifestKind::Index(idx) => {
-            let chosen: Vec<&Descriptor> = if options.all {
-                idx.manifests().iter().collect()
-            } else {
-                vec![options.platform.choose(idx)?]
-            };
-            let mut children = Vec::new();
-            for d in chosen {
-                let m = source
-                    .manifest_by_digest(&skiff_oci::descriptor_digest(d)?)
-                    .await?;
-                if let ManifestKind::Index(_) = m.kind() {
-                    return Err(TransportError::Unsupported(format!(
-                        "{} is a nested index, which skiff does not copy",
-                        d.digest()
-                    )));
+    let (mut images, index) = if options.all {
+        let top = source.top_manifest().await?;
+        match top.kind() {
+            ManifestKind::Image(_) => (vec![top], None),
+            ManifestKind::Index(idx) => {
+                let mut children = Vec::new();
+                for d in idx.manifests() {
+                    let m = source
+                        .manifest_by_digest(&skiff_oci::descriptor_digest(d)?)
+                        .await?;
+                    if let ManifestKind::Index(_) = m.kind() {
+                        return Err(nested_index(d));
+                    }
+                    children.push((m, d.clone()));
                 }
-                children.push((m, d.clone()));
-            }
-            if options.all {
-                Some((top.clone(), children))
-            } else {
-                images.extend(children.into_iter().map(|(m, _)| m));
-                None
+                (Vec::new(), Some((top.clone(), children)))
             }
         }
+    } else {
+        (vec![resolve_single(source, &options.platform).await?], None)
     };
-
     let resolve = |manifest: Manifest, from: Option<Descriptor>| async move {
-        let config_info = BlobInfo::from_descriptor(manifest.as_image()?.config())?;
-        let config = source.small_blob(&config_info).await?;
+        let config = config_bytes(source, &manifest).await?;
         Ok::<_, TransportError>(Resolved {
             manifest,
             from,

@@ -21,11 +21,12 @@
 //!   dropping an uncommitted destination removes what it wrote.
 //! * **Streaming** — blobs move in bounded chunks; memory stays flat with image size.
 
-mod atomic;
+pub mod atomic;
 pub mod copy;
 mod destination;
 mod dir;
 mod docker;
+mod docker_dest;
 mod error;
 mod layout;
 mod name;
@@ -33,7 +34,7 @@ mod open;
 pub mod progress;
 mod source;
 
-pub use copy::{copy_image, CopyOptions, CopyReport};
+pub use copy::{config_bytes, copy_image, resolve_single, CopyOptions, CopyReport};
 pub use destination::{
     BlobSink, Document, DocumentKind, ImageDestination, ManifestPolicy, WritePlan,
 };

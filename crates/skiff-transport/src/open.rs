@@ -4,6 +4,7 @@ use skiff_registry::{ClientOptions, RegistryClient};
 
 use crate::dir::{DirDestination, DirSource};
 use crate::docker::DockerSource;
+use crate::docker_dest::RegistryDestination;
 use crate::error::{Result, TransportError};
 use crate::layout::archive_writer::ArchiveDestination;
 use crate::layout::files::LayoutFiles;
@@ -48,18 +49,22 @@ pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn Im
 /// becomes visible until it commits.
 pub fn open_destination(
     name: &ImageName,
-    _options: &OpenOptions,
+    options: &OpenOptions,
 ) -> Result<Box<dyn ImageDestination>> {
     Ok(match name {
-        ImageName::Docker(_) => {
-            return Err(TransportError::Unsupported(
-                "docker:// as a copy destination is not supported yet; write to oci:, oci-archive: or dir:".into(),
-            ))
+        ImageName::Docker(r) => {
+            let client = RegistryClient::new(r.registry(), options.registry.clone())?;
+            Box::new(RegistryDestination::new(client, r.clone()))
         }
-        ImageName::Oci { path, reference } => Box::new(LayoutDestination::new(path.clone(), reference.clone())),
+        ImageName::Oci { path, reference } => {
+            Box::new(LayoutDestination::new(path.clone(), reference.clone()))
+        }
         ImageName::OciArchive { path, reference } => {
             if path.is_dir() {
-                return Err(TransportError::Unsupported(format!("{name}: {} is a directory", path.display())));
+                return Err(TransportError::Unsupported(format!(
+                    "{name}: {} is a directory",
+                    path.display()
+                )));
             }
             Box::new(ArchiveDestination::new(path.clone(), reference.clone()))
         }

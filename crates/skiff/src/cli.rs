@@ -134,36 +134,67 @@ pub struct CopyArgs {
     /// Source registry options.
     #[command(flatten)]
     pub src: SrcRegistryArgs,
+    /// Destination registry options.
+    #[command(flatten)]
+    pub dest: DestRegistryArgs,
 }
 
-/// The `--src-*` registry options of copy.
-#[derive(Debug, Args, Clone)]
-pub struct SrcRegistryArgs {
-    /// Credentials file for the source.
-    #[arg(long = "src-authfile", value_name = "PATH")]
-    pub src_authfile: Option<PathBuf>,
-    /// USERNAME[:PASSWORD] for the source registry.
-    #[arg(long = "src-creds", value_name = "USER[:PASS]")]
-    pub src_creds: Option<String>,
-    /// Username for the source registry.
-    #[arg(long = "src-username", value_name = "USER")]
-    pub src_username: Option<String>,
-    /// Password for the source registry.
-    #[arg(long = "src-password", value_name = "PASS")]
-    pub src_password: Option<String>,
-    /// Access the source anonymously.
-    #[arg(long = "src-no-creds")]
-    pub src_no_creds: bool,
-    /// Bearer token for the source registry.
-    #[arg(long = "src-registry-token", value_name = "TOKEN")]
-    pub src_registry_token: Option<String>,
-    /// Require HTTPS and verify certificates for the source (=false allows plain HTTP).
-    #[arg(long = "src-tls-verify", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub src_tls_verify: Option<bool>,
-    /// Directory with CA certificates (*.crt) and client certificate/key (*.cert, *.key).
-    #[arg(long = "src-cert-dir", value_name = "DIR")]
-    pub src_cert_dir: Option<PathBuf>,
+/// Defines one side's registry options (`--src-*`, `--dest-*`, or unprefixed for
+/// inspect / list-tags / delete), so the flags are declared once whatever their prefix.
+macro_rules! registry_args {
+    ($name:ident, $prefix:literal, $side:literal) => {
+        #[doc = concat!("Registry options for the ", $side, ".")]
+        #[derive(Debug, Args, Clone)]
+        pub struct $name {
+            #[arg(id = concat!($prefix, "authfile"), long = concat!($prefix, "authfile"), value_name = "PATH",
+                  help = concat!("Credentials file for the ", $side))]
+            pub authfile: Option<PathBuf>,
+            #[arg(id = concat!($prefix, "creds"), long = concat!($prefix, "creds"), value_name = "USER[:PASS]",
+                  help = concat!("Credentials for the ", $side, " registry"))]
+            pub creds: Option<String>,
+            #[arg(id = concat!($prefix, "username"), long = concat!($prefix, "username"), value_name = "USER",
+                  help = concat!("Username for the ", $side, " registry"))]
+            pub username: Option<String>,
+            #[arg(id = concat!($prefix, "password"), long = concat!($prefix, "password"), value_name = "PASS",
+                  help = concat!("Password for the ", $side, " registry"))]
+            pub password: Option<String>,
+            #[arg(id = concat!($prefix, "no-creds"), long = concat!($prefix, "no-creds"),
+                  help = concat!("Access the ", $side, " registry anonymously"))]
+            pub no_creds: bool,
+            #[arg(id = concat!($prefix, "registry-token"), long = concat!($prefix, "registry-token"), value_name = "TOKEN",
+                  help = concat!("Bearer token for the ", $side, " registry"))]
+            pub registry_token: Option<String>,
+            #[arg(id = concat!($prefix, "tls-verify"), long = concat!($prefix, "tls-verify"), value_name = "BOOL",
+                  num_args = 0..=1, require_equals = true, default_missing_value = "true",
+                  help = concat!("Require HTTPS and verify certificates for the ", $side, " (=false allows plain HTTP)"))]
+            pub tls_verify: Option<bool>,
+            #[arg(id = concat!($prefix, "cert-dir"), long = concat!($prefix, "cert-dir"), value_name = "DIR",
+                  help = concat!("CA certificates (*.crt) and client certificate/key (*.cert, *.key) for the ", $side))]
+            pub cert_dir: Option<PathBuf>,
+        }
+
+        impl $name {
+            /// These flags as library-neutral registry flags.
+            pub fn flags(&self, authfile: Option<&PathBuf>, retry_times: u32, retry_delay: Option<Duration>) -> crate::options::RegistryFlags {
+                crate::options::RegistryFlags {
+                    authfile: self.authfile.clone().or_else(|| authfile.cloned()),
+                    creds: self.creds.clone(),
+                    username: self.username.clone(),
+                    password: self.password.clone(),
+                    no_creds: self.no_creds,
+                    registry_token: self.registry_token.clone(),
+                    tls_verify: self.tls_verify,
+                    cert_dir: self.cert_dir.clone(),
+                    retry_times,
+                    retry_delay,
+                }
+            }
+        }
+    };
 }
+
+registry_args!(SrcRegistryArgs, "src-", "source");
+registry_args!(DestRegistryArgs, "dest-", "destination");
 
 /// skopeo's --multi-arch values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -242,6 +273,6 @@ mod tests {
         ])
         .unwrap();
         let Command::Copy(c) = cli.command;
-        assert_eq!(c.src.src_tls_verify, Some(false));
+        assert_eq!(c.src.tls_verify, Some(false));
     }
 }

@@ -6,7 +6,7 @@ use skiff_transport::{
 
 use crate::cli::{CopyArgs, GlobalOptions, MultiArch};
 use crate::failure::Failure;
-use crate::options::{platform, RegistryFlags};
+use crate::options::platform;
 use crate::render;
 
 pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> {
@@ -26,23 +26,24 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
                 "--multi-arch=index-only is not supported yet; use --all or --multi-arch=system",
             )),
         };
-    let src_flags = RegistryFlags {
-        authfile: args.src.src_authfile.clone().or(args.authfile.clone()),
-        creds: args.src.src_creds.clone(),
-        username: args.src.src_username.clone(),
-        password: args.src.src_password.clone(),
-        no_creds: args.src.src_no_creds,
-        registry_token: args.src.src_registry_token.clone(),
-        tls_verify: args.src.src_tls_verify,
-        cert_dir: args.src.src_cert_dir.clone(),
-        retry_times: args.retry_times,
-        retry_delay: args.retry_delay,
-    };
-    let open = OpenOptions {
-        registry: src_flags.client_options(global)?,
-    };
-    let src = open_source(&source, &open)?;
-    let dest = open_destination(&destination, &open)?;
+    let src_flags = args
+        .src
+        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
+    let dest_flags = args
+        .dest
+        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
+    let src = open_source(
+        &source,
+        &OpenOptions {
+            registry: src_flags.client_options(global)?,
+        },
+    )?;
+    let dest = open_destination(
+        &destination,
+        &OpenOptions {
+            registry: dest_flags.client_options(global)?,
+        },
+    )?;
     let options = CopyOptions {
         all,
         platform: platform(global),

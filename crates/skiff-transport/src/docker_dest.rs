@@ -1,0 +1,187 @@
+//! `docker://` as a destination: pushing to a registry.
+//!
+//! Layers stream to the registry while they are read (a channel feeds the upload's body),
+//! so pushing needs no temporary files. The registry verifies each blob against the digest
+//! given when the upload completes, and skiff verifies it too before committing; a blob
+//! cut short by a failed copy is never completed, so the registry discards it. Manifests
+//! are put last — per-platform manifests by digest, then the top one under its tag — so a
+//! failed push never changes what the tag names.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use skiff_oci::{Manifest, Reference};
+use skiff_registry::RegistryClient;
+
+use crate::destination::{BlobSink, DocumentKind, ImageDestination, ManifestPolicy, WritePlan};
+use crate::error::{Result, TransportError};
+use crate::source::BlobInfo;
+
+/// How many chunks may wait for the upload of one blob.
+const UPLOAD_DEPTH: usize = 32;
+
+/// A registry repository being pushed to.
+pub struct RegistryDestination {
+    client: RegistryClient,
+    reference: Reference,
+    layers: Vec<BlobInfo>,
+    /// Manifests to put at commit, in order: (reference, bytes, media type).
+    manifests: Vec<(String, Vec<u8>, String)>,
+}
+
+impl RegistryDestination {
+    /// Pushes to `reference` (tag or digest) through `client`.
+    pub fn new(client: RegistryClient, reference: Reference) -> RegistryDestination {
+        RegistryDestination {
+            client,
+            reference,
+            layers: Vec::new(),
+            manifests: Vec::new(),
+        }
+    }
+
+    fn repo(&self) -> &str {
+        self.reference.repository()
+    }
+}
+
+#[async_trait]
+impl ImageDestination for RegistryDestination {
+    fn describe(&self) -> String {
+        format!("docker://{}", self.reference)
+    }
+
+    fn manifest_policy(&self) -> ManifestPolicy {
+        ManifestPolicy::Keep
+    }
+
+    async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {
+        let mut present = Vec::with_capacity(plan.layers.len());
+        for l in &plan.layers {
+            present.push(
+                self.client
+                    .blob_exists(self.repo(), &l.digest)
+                    .await?
+                    .is_some(),
+            );
+        }
+        let mut instances = Vec::new();
+        let mut top = None;
+        for doc in &plan.documents {
+            match doc.kind {
+                DocumentKind::Config => {
+                    if self
+                        .client
+                        .blob_exists(self.repo(), &doc.digest)
+                        .await?
+                        .is_none()
+                    {
+                        let body =
+                            futures_util::stream::once(std::future::ready(
+                                Ok::<_, std::io::Error>(Bytes::from(doc.bytes.clone())),
+                            ));
+                        self.client
+                            .push_blob(self.repo(), &doc.digest, doc.bytes.len() as u64, body)
+                            .await?;
+                    }
+                }
+                DocumentKind::Instance => instances.push(doc),
+                DocumentKind::Top => top = Some(doc),
+            }
+        }
+        let media_type = |bytes: &[u8]| -> Result<String> {
+            Ok(Manifest::parse(bytes.to_vec(), None)?
+                .media_type()
+                .to_string())
+        };
+        for doc in instances {
+            self.manifests.push((
+                doc.digest.to_string(),
+                doc.bytes.clone(),
+                media_type(&doc.bytes)?,
+            ));
+        }
+        let top =
+            top.ok_or_else(|| TransportError::Corrupt("plan without a top manifest".into()))?;
+        self.manifests.push((
+            self.reference.manifest_reference(),
+            top.bytes.clone(),
+            media_type(&top.bytes)?,
+        ));
+        self.layers = plan.layers.clone();
+        Ok(present)
+    }
+
+    fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>> {
+        let blob = self
+            .layers
+            .get(index)
+            .ok_or_else(|| TransportError::Corrupt(format!("no layer {index} in plan")))?
+            .clone();
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(UPLOAD_DEPTH);
+        let client = self.client.clone();
+        let repo = self.repo().to_string();
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let handle = tokio::runtime::Handle::current();
+        let upload = handle
+            .spawn(async move { client.push_blob(&repo, &blob.digest, blob.size, body).await });
+        Ok(Box::new(PushSink {
+            tx: Some(tx),
+            upload: Some(upload),
+            handle,
+        }))
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        for (reference, bytes, media_type) in &self.manifests {
+            self.client
+                .put_manifest(self.repo(), reference, bytes.clone(), media_type)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Feeds one blob's upload from the pipeline's writer thread.
+struct PushSink {
+    tx: Option<tokio::sync::mpsc::Sender<std::io::Result<Bytes>>>,
+    upload: Option<tokio::task::JoinHandle<std::result::Result<(), skiff_registry::RegistryError>>>,
+    handle: tokio::runtime::Handle,
+}
+
+impl BlobSink for PushSink {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("upload already finished"))?;
+        tx.blocking_send(Ok(Bytes::copy_from_slice(bytes)))
+            .map_err(|_| std::io::Error::other("the registry upload stopped"))
+    }
+
+    fn commit(mut self: Box<Self>) -> std::io::Result<()> {
+        drop(self.tx.take());
+        let upload = self
+            .upload
+            .take()
+            .ok_or_else(|| std::io::Error::other("upload missing"))?;
+        self.handle
+            .block_on(upload)
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)
+    }
+}
+
+impl Drop for PushSink {
+    fn drop(&mut self) {
+        // Abandoned (the pipeline found the blob bad): end the body with an error so the
+        // registry never completes the upload.
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.try_send(Err(std::io::Error::other("blob rejected by verification")));
+        }
+        if let Some(upload) = self.upload.take() {
+            upload.abort();
+        }
+    }
+}

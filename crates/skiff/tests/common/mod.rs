@@ -1,0 +1,97 @@
+//! Helpers shared by the binary's integration tests: running skiff and the peers, and
+//! looking inside what they wrote.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the skiff binary built for this test run.
+pub fn skiff(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(args)
+        .env("HOME", scratch_home())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("run skiff")
+}
+
+/// A HOME without credentials, so tests never pick up the machine's auth files.
+pub fn scratch_home() -> PathBuf {
+    let p = std::env::temp_dir().join(format!("skiff-test-home-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&p);
+    p
+}
+
+/// Runs skiff and asserts success, returning stderr for further checks.
+pub fn skiff_ok(args: &[&str]) -> String {
+    let out = skiff(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "skiff {args:?} failed: {stderr}");
+    stderr
+}
+
+/// Runs a peer tool (skopeo, umoci) and asserts success, returning stdout.
+pub fn peer_ok(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The entry names of a tar file, in order.
+pub fn tar_entries(path: &Path) -> Vec<String> {
+    let file = std::fs::File::open(path).expect("open tar");
+    let mut archive = tar::Archive::new(file);
+    archive
+        .entries()
+        .expect("tar entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// Reads one entry of a tar file.
+pub fn tar_read(path: &Path, name: &str) -> Vec<u8> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).expect("open tar");
+    let mut archive = tar::Archive::new(file);
+    for e in archive.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        if e.path().expect("path").to_string_lossy() == name {
+            let mut buf = Vec::new();
+            e.read_to_end(&mut buf).expect("read entry");
+            return buf;
+        }
+    }
+    panic!("{name} not in {}", path.display());
+}
+
+/// Parses JSON bytes.
+pub fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).expect("valid JSON")
+}
+
+/// Names in a directory (to prove nothing was left behind).
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

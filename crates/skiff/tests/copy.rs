@@ -1,0 +1,797 @@
+//! `skiff copy` end to end, against real docker-registry processes, with skopeo and umoci
+//! as interoperability peers.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use skiff_testbed::image::{Compression, Format, Image, ImageBuilder, LayerBuilder};
+use skiff_testbed::push::{push_image, push_multi_arch};
+use skiff_testbed::{Fault, FaultProxy, RegistryServer, Setup};
+
+fn sample(format: Format, seed: &str) -> Image {
+    let l1 = LayerBuilder::new()
+        .dir("etc", 0o755)
+        .file(
+            "etc/os-release",
+            0o644,
+            format!("ID=skiff-{seed}\n").as_bytes(),
+        )
+        .build();
+    let big: Vec<u8> = (0..300_000u32)
+        .flat_map(|i| i.wrapping_mul(2654435761).to_le_bytes())
+        .collect();
+    let l2 = LayerBuilder::new()
+        .dir("srv", 0o755)
+        .file("srv/blob.bin", 0o644, &big)
+        .build();
+    let l3 = LayerBuilder::new()
+        .file("srv/hello.txt", 0o644, b"hello\n")
+        .build();
+    let b = ImageBuilder::new(format)
+        .layer(l1, Compression::Gzip)
+        .layer(l2, Compression::Gzip)
+        .entrypoint(&["/bin/sh"])
+        .env("PATH=/usr/bin:/bin")
+        .workdir("/srv");
+    match format {
+        Format::Oci => b.layer(l3, Compression::Zstd).build(),
+        Format::Docker => b.layer(l3, Compression::None).build(),
+    }
+}
+
+fn layer_digests(image: &Image) -> Vec<String> {
+    image.layers.iter().map(|l| l.digest.clone()).collect()
+}
+
+/// What a Proxmox-ready archive must look like (PROXMOX.md).
+fn assert_proxmox_archive(path: &Path) -> serde_json::Value {
+    let entries = tar_entries(path);
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e.starts_with("./") && !e.starts_with('/')),
+        "{entries:?}"
+    );
+    assert!(entries.contains(&"oci-layout".to_string()));
+    assert!(entries.contains(&"index.json".to_string()));
+    assert!(entries.iter().any(|e| e.starts_with("blobs/sha256/")));
+    let index = json(&tar_read(path, "index.json"));
+    let first = &index["manifests"][0];
+    assert_eq!(
+        first["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let digest = first["digest"].as_str().unwrap();
+    let manifest = json(&tar_read(path, &format!("blobs/sha256/{}", &digest[7..])));
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    for l in manifest["layers"].as_array().unwrap() {
+        assert!(l["mediaType"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/vnd.oci.image.layer.v1.tar"));
+        let name = format!("blobs/sha256/{}", &l["digest"].as_str().unwrap()[7..]);
+        assert!(entries.contains(&name), "{name} missing");
+    }
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let config = json(&tar_read(
+        path,
+        &format!("blobs/sha256/{}", &config_digest[7..]),
+    ));
+    assert!(
+        config["history"].is_array(),
+        "Proxmox needs history in the config"
+    );
+    manifest
+}
+
+#[test]
+fn pulls_oci_image_into_a_proxmox_ready_archive_that_skopeo_and_umoci_read() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let image = sample(Format::Oci, "oci");
+    push_image(&reg.host(), "app", "v1", &image, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app_v1.tar");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:v1", reg.host()),
+        &format!("oci-archive:{}", archive.display()),
+    ]);
+    let manifest = assert_proxmox_archive(&archive);
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        layers,
+        layer_digests(&image),
+        "layers are copied byte for byte"
+    );
+    // An OCI manifest is stored exactly as the registry served it.
+    let index = json(&tar_read(&archive, "index.json"));
+    assert_eq!(index["manifests"][0]["digest"], image.manifest_digest);
+    assert_eq!(
+        dir_names(dir.path()),
+        vec!["app_v1.tar"],
+        "no temporary files left"
+    );
+
+    let inspected = json(
+        peer_ok(
+            "skopeo",
+            &["inspect", &format!("oci-archive:{}", archive.display())],
+        )
+        .as_bytes(),
+    );
+    assert_eq!(inspected["Digest"], image.manifest_digest);
+
+    // umoci unpacks what skiff wrote as an oci: layout.
+    let layout = dir.path().join("layout");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:v1", reg.host()),
+        &format!("oci:{}:v1", layout.display()),
+    ]);
+    let bundle = dir.path().join("bundle");
+    peer_ok(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:v1", layout.display()),
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(bundle.join("rootfs/srv/hello.txt")).unwrap(),
+        b"hello\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/etc/os-release")).unwrap(),
+        "ID=skiff-oci\n"
+    );
+}
+
+#[test]
+fn docker_v2s2_is_converted_to_oci_with_layers_unchanged() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let image = sample(Format::Docker, "docker");
+    push_image(&reg.host(), "lib/dock", "1.0", &image, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("dock.tar");
+    skiff_ok(&[
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &format!("docker://{}/lib/dock:1.0", reg.host()),
+        &format!("oci-archive:{}", archive.display()),
+    ]);
+    let manifest = assert_proxmox_archive(&archive);
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar"
+        ]
+    );
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(layers, layer_digests(&image));
+    // skopeo agrees on what the converted image is.
+    let inspected = json(
+        peer_ok(
+            "skopeo",
+            &["inspect", &format!("oci-archive:{}", archive.display())],
+        )
+        .as_bytes(),
+    );
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 3);
+    assert_eq!(inspected["Env"][0], "PATH=/usr/bin:/bin");
+
+    // --preserve-digests refuses the conversion instead.
+    let out = skiff(&[
+        "copy",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        &format!("docker://{}/lib/dock:1.0", reg.host()),
+        &format!("oci-archive:{}", dir.path().join("p.tar").display()),
+    ]);
+    assert!(!out.status.success());
+    assert!(!dir.path().join("p.tar").exists());
+
+    // dir: keeps the Docker manifest byte for byte.
+    let d = dir.path().join("dir");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/lib/dock:1.0", reg.host()),
+        &format!("dir:{}", d.display()),
+    ]);
+    assert_eq!(
+        std::fs::read(d.join("manifest.json")).unwrap(),
+        image.manifest
+    );
+    assert_eq!(
+        json(peer_ok("skopeo", &["inspect", &format!("dir:{}", d.display())]).as_bytes())["Digest"],
+        image.manifest_digest
+    );
+}
+
+#[test]
+fn manifest_lists_pick_the_platform_or_keep_everything_with_all() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let amd = sample(Format::Docker, "amd64");
+    let arm = ImageBuilder::new(Format::Docker)
+        .platform("linux", "arm64", Some("v8"))
+        .layer(
+            LayerBuilder::new().file("arch", 0o644, b"arm64\n").build(),
+            Compression::Gzip,
+        )
+        .build();
+    let list = skiff_testbed::image::multi_arch(Format::Docker, vec![amd.clone(), arm.clone()]);
+    push_multi_arch(&reg.host(), "multi", "latest", &list, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("docker://{}/multi", reg.host());
+
+    let host = dir.path().join("host.tar");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &src,
+        &format!("oci-archive:{}", host.display()),
+    ]);
+    let m = assert_proxmox_archive(&host);
+    assert_eq!(
+        m["layers"].as_array().unwrap().len(),
+        3,
+        "the amd64 image was chosen"
+    );
+
+    let other = dir.path().join("arm.tar");
+    skiff_ok(&[
+        "--override-arch",
+        "arm64",
+        "copy",
+        "--src-tls-verify=false",
+        &src,
+        &format!("oci-archive:{}", other.display()),
+    ]);
+    let m = assert_proxmox_archive(&other);
+    assert_eq!(m["layers"][0]["digest"], arm.layers[0].digest);
+
+    let all = dir.path().join("all");
+    skiff_ok(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &src,
+        &format!("oci:{}:multi", all.display()),
+    ]);
+    let index = json(&std::fs::read(all.join("index.json")).unwrap());
+    assert_eq!(
+        index["manifests"][0]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let d = index["manifests"][0]["digest"].as_str().unwrap();
+    let inner = json(&std::fs::read(all.join("blobs/sha256").join(&d[7..])).unwrap());
+    assert_eq!(inner["manifests"].as_array().unwrap().len(), 2);
+    assert_eq!(inner["manifests"][1]["platform"]["architecture"], "arm64");
+    // Every platform is readable by skopeo from the layout.
+    peer_ok(
+        "skopeo",
+        &[
+            "inspect",
+            "--override-arch",
+            "arm64",
+            &format!("oci:{}:multi", all.display()),
+        ],
+    );
+
+    let missing = skiff(&[
+        "--override-arch",
+        "s390x",
+        "copy",
+        "--src-tls-verify=false",
+        &src,
+        &format!("oci-archive:{}", dir.path().join("no.tar").display()),
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("s390x"));
+}
+
+#[test]
+fn basic_auth_needs_the_right_credentials() {
+    let reg = RegistryServer::start(Setup::Htpasswd {
+        user: "alice".into(),
+        password: "wonderland".into(),
+    })
+    .unwrap();
+    let image = sample(Format::Oci, "auth");
+    push_image(
+        &reg.host(),
+        "private",
+        "v1",
+        &image,
+        Some(("alice", "wonderland")),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("p.tar");
+    let src = format!("docker://{}/private:v1", reg.host());
+    let denied = skiff(&[
+        "copy",
+        "--src-tls-verify=false",
+        &src,
+        &format!("oci-archive:{}", dest.display()),
+    ]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(!dest.exists());
+    let wrong = skiff(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        "alice:nope",
+        &src,
+        &format!("oci-archive:{}", dest.display()),
+    ]);
+    assert!(!wrong.status.success());
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        "alice:wonderland",
+        &src,
+        &format!("oci-archive:{}", dest.display()),
+    ]);
+    assert_proxmox_archive(&dest);
+
+    // Credentials from an auth file (containers-auth.json format).
+    let auth = dir.path().join("auth.json");
+    let token = base64_encode("alice:wonderland");
+    std::fs::write(
+        &auth,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{token}"}}}}}}"#, reg.host()),
+    )
+    .unwrap();
+    let dest2 = dir.path().join("q.tar");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--authfile",
+        auth.to_str().unwrap(),
+        &src,
+        &format!("oci-archive:{}", dest2.display()),
+    ]);
+    assert!(dest2.exists());
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn docker_hub_style_redirects_never_receive_registry_credentials() {
+    let reg = RegistryServer::start(Setup::TokenWithRedirect {
+        user: "bob".into(),
+        password: "builder".into(),
+    })
+    .unwrap();
+    let image = sample(Format::Docker, "hub");
+    push_image(
+        &reg.host(),
+        "library/mariadb",
+        "10.11",
+        &image,
+        Some(("bob", "builder")),
+    )
+    .unwrap();
+    let blob_host = reg.blob_host().expect("token setup has a blob host");
+    let before_with = blob_host.requests_with_authorization();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("mariadb_10.11.tar");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/library/mariadb:10.11", reg.host()),
+        &format!("oci-archive:{}", dest.display()),
+    ]);
+    assert_proxmox_archive(&dest);
+    assert!(
+        blob_host.requests_without_authorization() >= 3,
+        "blobs came through the redirect"
+    );
+    assert_eq!(
+        blob_host.requests_with_authorization(),
+        before_with,
+        "no Authorization header reached the blob host"
+    );
+    // With credentials too (a token obtained with Basic auth), nothing leaks.
+    let dest2 = dir.path().join("again.tar");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        "bob:builder",
+        &format!("docker://{}/library/mariadb:10.11", reg.host()),
+        &format!("oci-archive:{}", dest2.display()),
+    ]);
+    assert_eq!(blob_host.requests_with_authorization(), before_with);
+}
+
+#[test]
+fn a_corrupted_blob_is_rejected_and_nothing_is_written_or_damaged() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let image = sample(Format::Oci, "corrupt");
+    push_image(&reg.host(), "app", "v1", &image, None).unwrap();
+    let proxy = FaultProxy::start(
+        &reg.host(),
+        vec![Fault::CorruptBlob {
+            digest: image.layers[1].digest.clone(),
+        }],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("app.tar");
+    std::fs::write(&dest, b"an older archive").unwrap();
+    let layout = dir.path().join("layout");
+    for target in [
+        format!("oci-archive:{}", dest.display()),
+        format!("oci:{}:v1", layout.display()),
+        format!("dir:{}", dir.path().join("d").display()),
+    ] {
+        let out = skiff(&[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/app:v1", proxy.host()),
+            &target,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{target}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("digest mismatch"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        b"an older archive",
+        "existing destination untouched"
+    );
+    assert_eq!(
+        dir_names(dir.path()),
+        vec!["app.tar"],
+        "no layout, no dir, no temporary files"
+    );
+}
+
+#[test]
+fn an_interrupted_blob_resumes_with_a_range_request() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let image = sample(Format::Oci, "resume");
+    push_image(&reg.host(), "app", "v1", &image, None).unwrap();
+    let big = &image.layers[1];
+    let proxy = FaultProxy::start(
+        &reg.host(),
+        vec![Fault::CutBlobOnce {
+            digest: big.digest.clone(),
+            after_bytes: 100_000,
+        }],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("app.tar");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:v1", proxy.host()),
+        &format!("oci-archive:{}", dest.display()),
+    ]);
+    assert_eq!(
+        tar_read(&dest, &format!("blobs/sha256/{}", &big.digest[7..])),
+        big.data
+    );
+    let ranges: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.range)
+        .collect();
+    assert!(
+        ranges.iter().any(|r| r.starts_with("bytes=100000-")),
+        "resumed with Range: {ranges:?}"
+    );
+}
+
+#[test]
+fn too_many_requests_is_waited_out_and_a_missing_tag_exits_2() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let image = sample(Format::Oci, "429");
+    push_image(&reg.host(), "app", "v1", &image, None).unwrap();
+    let proxy = FaultProxy::start(
+        &reg.host(),
+        vec![Fault::TooManyRequests {
+            path_contains: "/manifests/".into(),
+            times: 1,
+            retry_after_secs: 1,
+        }],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let start = std::time::Instant::now();
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:v1", proxy.host()),
+        &format!("oci-archive:{}", dir.path().join("a.tar").display()),
+    ]);
+    assert!(
+        start.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+
+    let out = skiff(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:nope", reg.host()),
+        &format!("oci-archive:{}", dir.path().join("b.tar").display()),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(stderr.contains("manifest unknown"), "{stderr}");
+    assert!(!dir.path().join("b.tar").exists());
+}
+
+#[test]
+fn an_existing_layout_gains_a_tag_and_reuses_blobs() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let one = sample(Format::Oci, "one");
+    push_image(&reg.host(), "app", "one", &one, None).unwrap();
+    let two = sample(Format::Oci, "two");
+    push_image(&reg.host(), "app", "two", &two, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:one", reg.host()),
+        &format!("oci:{}:one", layout.display()),
+    ]);
+    let stderr = skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:two", reg.host()),
+        &format!("oci:{}:two", layout.display()),
+    ]);
+    assert!(
+        stderr.contains("skipped: already exists"),
+        "shared layers are reused: {stderr}"
+    );
+    let index = json(&std::fs::read(layout.join("index.json")).unwrap());
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["one", "two"]);
+    // Re-copying a tag replaces it rather than duplicating it.
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:two", reg.host()),
+        &format!("oci:{}:one", layout.display()),
+    ]);
+    let index = json(&std::fs::read(layout.join("index.json")).unwrap());
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    // A failing copy leaves index.json exactly as it was and adds no blobs.
+    let before = std::fs::read(layout.join("index.json")).unwrap();
+    let blobs_before = dir_names(&layout.join("blobs/sha256"));
+    let three = sample(Format::Oci, "three");
+    push_image(&reg.host(), "app", "three", &three, None).unwrap();
+    let proxy = FaultProxy::start(
+        &reg.host(),
+        vec![Fault::CorruptBlob {
+            digest: three.layers[0].digest.clone(),
+        }],
+    )
+    .unwrap();
+    let out = skiff(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:three", proxy.host()),
+        &format!("oci:{}:three", layout.display()),
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read(layout.join("index.json")).unwrap(), before);
+    assert_eq!(dir_names(&layout.join("blobs/sha256")), blobs_before);
+    // skopeo reads both tags.
+    peer_ok(
+        "skopeo",
+        &["inspect", &format!("oci:{}:one", layout.display())],
+    );
+    peer_ok(
+        "skopeo",
+        &["inspect", &format!("oci:{}:two", layout.display())],
+    );
+}
+
+#[test]
+fn skiff_copies_what_skopeo_writes() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let image = sample(Format::Docker, "peer");
+    push_image(&reg.host(), "app", "v1", &image, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("docker://{}/app:v1", reg.host());
+    let s_archive = dir.path().join("skopeo.tar");
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            &src,
+            &format!("oci-archive:{}", s_archive.display()),
+        ],
+    );
+    let s_dir = dir.path().join("skopeo-dir");
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            &src,
+            &format!("dir:{}", s_dir.display()),
+        ],
+    );
+    let s_layout = dir.path().join("skopeo-layout");
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            &src,
+            &format!("oci:{}:v1", s_layout.display()),
+        ],
+    );
+
+    let from_archive = dir.path().join("a.tar");
+    skiff_ok(&[
+        "copy",
+        &format!("oci-archive:{}", s_archive.display()),
+        &format!("oci-archive:{}", from_archive.display()),
+    ]);
+    let m = assert_proxmox_archive(&from_archive);
+    let skopeo_digest = json(
+        peer_ok(
+            "skopeo",
+            &["inspect", &format!("oci-archive:{}", s_archive.display())],
+        )
+        .as_bytes(),
+    )["Digest"]
+        .clone();
+    let ours = json(&tar_read(&from_archive, "index.json"))["manifests"][0]["digest"].clone();
+    assert_eq!(
+        ours, skopeo_digest,
+        "an OCI manifest is copied byte for byte"
+    );
+    assert_eq!(m["layers"].as_array().unwrap().len(), 3);
+
+    let from_dir = dir.path().join("b");
+    skiff_ok(&[
+        "copy",
+        &format!("dir:{}", s_dir.display()),
+        &format!("oci:{}:x", from_dir.display()),
+    ]);
+    peer_ok(
+        "skopeo",
+        &["inspect", &format!("oci:{}:x", from_dir.display())],
+    );
+    let from_layout = dir.path().join("c");
+    skiff_ok(&[
+        "copy",
+        &format!("oci:{}:v1", s_layout.display()),
+        &format!("dir:{}", from_layout.display()),
+    ]);
+    peer_ok(
+        "skopeo",
+        &["inspect", &format!("dir:{}", from_layout.display())],
+    );
+}
+
+#[test]
+fn bad_names_are_refused_clearly() {
+    for (args, needle) in [
+        (
+            vec!["copy", "docker://Upper/Case", "oci:/tmp/x"],
+            "lowercase",
+        ),
+        (vec!["copy", "nowhere", "oci:/tmp/x"], "TRANSPORT:DETAILS"),
+        (vec!["copy", "ftp://x", "oci:/tmp/x"], "unknown transport"),
+        (
+            vec![
+                "copy",
+                "oci:/definitely/not/here:t",
+                "oci-archive:/tmp/y.tar",
+            ],
+            "index.json",
+        ),
+    ] {
+        let out = skiff(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn ctrl_c_leaves_nothing_behind() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let image = sample(Format::Oci, "sigint");
+    push_image(&reg.host(), "app", "v1", &image, None).unwrap();
+    // The first blob request is answered 429 with a long Retry-After: skiff is mid-copy,
+    // waiting, when it is interrupted.
+    let proxy = FaultProxy::start(
+        &reg.host(),
+        vec![Fault::TooManyRequests {
+            path_contains: "/blobs/".into(),
+            times: 100,
+            retry_after_secs: 30,
+        }],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("app.tar");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/app:v1", proxy.host()),
+            &format!("oci-archive:{}", dest.display()),
+        ])
+        .env("HOME", scratch_home())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !proxy.requests().iter().any(|r| r.path.contains("/blobs/"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        dir_names(dir.path()),
+        Vec::<String>::new(),
+        "nothing left behind"
+    );
+}
