@@ -26,6 +26,7 @@ pub mod copy;
 mod destination;
 mod dir;
 mod docker;
+pub mod docker_archive;
 mod docker_dest;
 mod error;
 mod layout;

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use skiff_oci::Reference;
 
+use crate::docker_archive::ArchiveSelector;
 use crate::TransportError;
 
 /// A parsed image name.
@@ -33,6 +34,13 @@ pub enum ImageName {
         /// The directory.
         path: PathBuf,
     },
+    /// `docker-archive:PATH[:NAME:TAG|@INDEX]` — a `docker save` tar.
+    DockerArchive {
+        /// The archive file.
+        path: PathBuf,
+        /// Which image of the archive (or, as a destination, the tag to record).
+        selector: Option<ArchiveSelector>,
+    },
 }
 
 impl ImageName {
@@ -43,6 +51,7 @@ impl ImageName {
             ImageName::Oci { .. } => "oci",
             ImageName::OciArchive { .. } => "oci-archive",
             ImageName::Dir { .. } => "dir",
+            ImageName::DockerArchive { .. } => "docker-archive",
         }
     }
 }
@@ -110,9 +119,32 @@ impl FromStr for ImageName {
                     path: PathBuf::from(details),
                 })
             }
+            "docker-archive" => {
+                let (path, selector) = match details.split_once(['@', ':']) {
+                    None => (details, None),
+                    Some((p, rest)) => {
+                        let sel = if details.as_bytes()[p.len()] == b'@' {
+                            let i = rest.parse::<usize>().map_err(|_| {
+                                TransportError::InvalidName(input.into(), format!("@{rest} is not an image index"))
+                            })?;
+                            ArchiveSelector::Index(i)
+                        } else {
+                            ArchiveSelector::Reference(Reference::parse(rest)?)
+                        };
+                        (p, Some(sel))
+                    }
+                };
+                if path.is_empty() {
+                    return Err(TransportError::InvalidName(input.into(), "empty path".into()));
+                }
+                Ok(ImageName::DockerArchive {
+                    path: PathBuf::from(path),
+                    selector,
+                })
+            }
             other => Err(TransportError::InvalidName(
                 input.into(),
-                format!("unknown transport {other:?} (supported: docker, oci, oci-archive, dir)"),
+                format!("unknown transport {other:?} (supported: docker, oci, oci-archive, dir, docker-archive)"),
             )),
         }
     }
@@ -134,6 +166,14 @@ impl fmt::Display for ImageName {
                 with_ref(f, "oci-archive", path, reference)
             }
             ImageName::Dir { path } => write!(f, "dir:{}", path.display()),
+            ImageName::DockerArchive { path, selector } => {
+                write!(f, "docker-archive:{}", path.display())?;
+                match selector {
+                    Some(ArchiveSelector::Reference(r)) => write!(f, ":{r}"),
+                    Some(ArchiveSelector::Index(i)) => write!(f, "@{i}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -158,6 +198,14 @@ mod tests {
         assert_eq!(n.transport(), "oci-archive");
         let n: ImageName = "dir:/x/d".parse().unwrap();
         assert_eq!(n.to_string(), "dir:/x/d");
+        let n: ImageName = "docker-archive:/x/a.tar:app:v1".parse().unwrap();
+        assert_eq!(
+            n.to_string(),
+            "docker-archive:/x/a.tar:docker.io/library/app:v1"
+        );
+        let n: ImageName = "docker-archive:/x/a.tar@1".parse().unwrap();
+        assert_eq!(n.to_string(), "docker-archive:/x/a.tar@1");
+        assert!("docker-archive:/x/a.tar@one".parse::<ImageName>().is_err());
     }
 
     #[test]

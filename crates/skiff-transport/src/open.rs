@@ -4,6 +4,7 @@ use skiff_registry::{ClientOptions, RegistryClient};
 
 use crate::dir::{DirDestination, DirSource};
 use crate::docker::DockerSource;
+use crate::docker_archive::DockerArchiveSource;
 use crate::docker_dest::RegistryDestination;
 use crate::error::{Result, TransportError};
 use crate::layout::archive_writer::ArchiveDestination;
@@ -42,6 +43,9 @@ pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn Im
             )?)
         }
         ImageName::Dir { path } => Box::new(DirSource::new(path.clone())?),
+        ImageName::DockerArchive { path, selector } => {
+            Box::new(DockerArchiveSource::open(path.clone(), selector.clone())?)
+        }
     })
 }
 
@@ -69,5 +73,10 @@ pub fn open_destination(
             Box::new(ArchiveDestination::new(path.clone(), reference.clone()))
         }
         ImageName::Dir { path } => Box::new(DirDestination::new(path.clone())?),
+        ImageName::DockerArchive { .. } => {
+            return Err(TransportError::Unsupported(
+                "docker-archive: as a copy destination is not supported yet; write to oci-archive:, oci:, dir: or docker://".into(),
+            ))
+        }
     })
 }

@@ -28,6 +28,8 @@ pub enum LayoutFiles {
         file: Arc<File>,
         /// Regular-file entries by normalised name.
         entries: HashMap<String, (u64, u64)>,
+        /// Symbolic links (name → target as written); `docker save` archives use them.
+        links: HashMap<String, String>,
     },
 }
 
@@ -37,6 +39,7 @@ impl LayoutFiles {
         let file = File::open(path).map_err(|e| open_error(path, e))?;
         let mut archive = tar::Archive::new(&file);
         let mut entries = HashMap::new();
+        let mut links = HashMap::new();
         let corrupt = |e: std::io::Error| {
             TransportError::Corrupt(format!(
                 "{} is not a readable tar archive: {e}",
@@ -45,22 +48,127 @@ impl LayoutFiles {
         };
         for entry in archive.entries_with_seek().map_err(corrupt)? {
             let entry = entry.map_err(corrupt)?;
-            if entry.header().entry_type() != tar::EntryType::Regular {
-                continue;
-            }
             let name = entry
                 .path()
                 .map_err(corrupt)?
                 .to_string_lossy()
                 .into_owned();
             let name = name.trim_start_matches("./").to_string();
-            entries.insert(name, (entry.raw_file_position(), entry.size()));
+            match entry.header().entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    entries.insert(name, (entry.raw_file_position(), entry.size()));
+                }
+                tar::EntryType::Symlink => {
+                    if let Ok(Some(target)) = entry.link_name() {
+                        links.insert(name, target.to_string_lossy().into_owned());
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(LayoutFiles::Tar {
             path: path.to_path_buf(),
             file: Arc::new(file),
             entries,
+            links,
         })
+    }
+
+    /// The (offset, size) of a regular file in the tar, following in-archive symlinks
+    /// (relative to the link's directory; at most 8 hops, never leaving the archive).
+    fn tar_entry(
+        entries: &HashMap<String, (u64, u64)>,
+        links: &HashMap<String, String>,
+        name: &str,
+    ) -> Option<(u64, u64)> {
+        let mut name = name.to_string();
+        for _ in 0..8 {
+            if let Some(e) = entries.get(&name) {
+                return Some(*e);
+            }
+            let target = links.get(&name)?;
+            let base = match name.rfind('/') {
+                Some(i) => &name[..i],
+                None => "",
+            };
+            let mut parts: Vec<&str> = if target.starts_with('/') {
+                Vec::new()
+            } else {
+                base.split('/').filter(|p| !p.is_empty()).collect()
+            };
+            for p in target.split('/') {
+                match p {
+                    "" | "." => {}
+                    ".." => {
+                        parts.pop();
+                    }
+                    p => parts.push(p),
+                }
+            }
+            name = parts.join("/");
+        }
+        None
+    }
+
+    /// The size of a file.
+    pub fn size(&self, name: &str) -> Result<u64> {
+        match self {
+            LayoutFiles::Dir(p) => std::fs::metadata(p.join(name))
+                .map(|m| m.len())
+                .map_err(|e| open_error(&p.join(name), e)),
+            LayoutFiles::Tar {
+                entries,
+                links,
+                path,
+                ..
+            } => Self::tar_entry(entries, links, name)
+                .map(|(_, size)| size)
+                .ok_or_else(|| {
+                    TransportError::NotFound(format!("{} has no {name}", path.display()))
+                }),
+        }
+    }
+
+    /// Reads the first bytes of a file into `buf`, returning how many were read.
+    pub fn read_head(&self, name: &str, buf: &mut [u8]) -> Result<usize> {
+        use std::io::Read;
+        let mut reader = self.reader(name)?;
+        let mut n = 0;
+        while n < buf.len() {
+            let r = reader
+                .read(&mut buf[n..])
+                .map_err(|e| TransportError::io(format!("reading {name}"), e))?;
+            if r == 0 {
+                break;
+            }
+            n += r;
+        }
+        Ok(n)
+    }
+
+    /// A blocking reader over a file.
+    pub fn reader(&self, name: &str) -> Result<Box<dyn std::io::Read + Send>> {
+        match self {
+            LayoutFiles::Dir(p) => {
+                let f = File::open(p.join(name)).map_err(|e| open_error(&p.join(name), e))?;
+                Ok(Box::new(f))
+            }
+            LayoutFiles::Tar {
+                file,
+                entries,
+                links,
+                path,
+            } => {
+                let (offset, size) = Self::tar_entry(entries, links, name).ok_or_else(|| {
+                    TransportError::NotFound(format!("{} has no {name}", path.display()))
+                })?;
+                Ok(Box::new(RangeReader {
+                    file: file.clone(),
+                    pos: offset,
+                    end: offset + size,
+                }))
+            }
+        }
     }
 
     /// Where this layout is, for messages.
@@ -75,7 +183,9 @@ impl LayoutFiles {
     pub fn exists(&self, name: &str) -> bool {
         match self {
             LayoutFiles::Dir(p) => p.join(name).is_file(),
-            LayoutFiles::Tar { entries, .. } => entries.contains_key(name),
+            LayoutFiles::Tar { entries, links, .. } => {
+                Self::tar_entry(entries, links, name).is_some()
+            }
         }
     }
 
@@ -107,9 +217,10 @@ impl LayoutFiles {
             LayoutFiles::Tar {
                 file,
                 entries,
+                links,
                 path,
             } => {
-                let &(offset, size) = entries.get(name).ok_or_else(missing)?;
+                let (offset, size) = Self::tar_entry(entries, links, name).ok_or_else(missing)?;
                 if size > MAX_DOCUMENT {
                     return Err(TransportError::Corrupt(format!(
                         "{name} in {} is {size} bytes, too large",
@@ -142,9 +253,10 @@ impl LayoutFiles {
             LayoutFiles::Tar {
                 file,
                 entries,
+                links,
                 path,
             } => {
-                let &(offset, size) = entries.get(name).ok_or_else(|| {
+                let (offset, size) = Self::tar_entry(entries, links, name).ok_or_else(|| {
                     TransportError::NotFound(format!("{} has no {name}", path.display()))
                 })?;
                 Ok(file_range_stream(file.clone(), offset, size))
@@ -179,4 +291,23 @@ pub fn file_range_stream(file: Arc<File>, offset: u64, len: u64) -> BlobStream {
             Ok(Some((Bytes::from(buf), (file, pos + n, remaining - n))))
         },
     ))
+}
+
+/// A blocking reader over a byte range of a file.
+struct RangeReader {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl std::io::Read for RangeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
