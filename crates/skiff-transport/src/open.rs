@@ -4,7 +4,7 @@ use skiff_registry::{ClientOptions, RegistryClient};
 
 use crate::dir::{DirDestination, DirSource};
 use crate::docker::DockerSource;
-use crate::docker_archive::DockerArchiveSource;
+use crate::docker_archive::{ArchiveSelector, DockerArchiveDestination, DockerArchiveSource};
 use crate::docker_dest::RegistryDestination;
 use crate::error::{Result, TransportError};
 use crate::layout::archive_writer::ArchiveDestination;
@@ -73,10 +73,19 @@ pub fn open_destination(
             Box::new(ArchiveDestination::new(path.clone(), reference.clone()))
         }
         ImageName::Dir { path } => Box::new(DirDestination::new(path.clone())?),
-        ImageName::DockerArchive { .. } => {
-            return Err(TransportError::Unsupported(
-                "docker-archive: as a copy destination is not supported yet; write to oci-archive:, oci:, dir: or docker://".into(),
-            ))
+        ImageName::DockerArchive { path, selector } => {
+            let reference = match selector {
+                Some(ArchiveSelector::Reference(r)) => Some(r.clone()),
+                Some(ArchiveSelector::Index(_)) => {
+                    return Err(TransportError::InvalidName(
+                        name.to_string(),
+                        "@INDEX selects an image to read; name a destination tag as :NAME:TAG"
+                            .into(),
+                    ))
+                }
+                None => None,
+            };
+            Box::new(DockerArchiveDestination::new(path.clone(), reference))
         }
     })
 }
