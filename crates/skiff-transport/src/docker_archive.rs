@@ -52,6 +52,16 @@ pub fn read_items(files: &LayoutFiles) -> Result<Vec<ArchiveItem>> {
     })
 }
 
+/// Every tag recorded in an archive, fully qualified (`list-tags docker-archive:FILE`).
+pub fn archive_tags(path: &std::path::Path) -> Result<Vec<String>> {
+    let files = LayoutFiles::open_tar(path)?;
+    Ok(read_items(&files)?
+        .into_iter()
+        .flat_map(|i| i.repo_tags.unwrap_or_default())
+        .filter_map(|t| Reference::parse(&t).ok().map(|r| r.to_string()))
+        .collect())
+}
+
 /// A blob of the synthesised manifest and where its bytes are in the archive.
 struct ArchiveBlob {
     digest: Digest,

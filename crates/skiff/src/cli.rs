@@ -87,8 +87,119 @@ pub struct GlobalOptions {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Copy an image from one location to another (docker://, oci:, oci-archive:, dir:).
-    Copy(CopyArgs),
+    /// Copy an image from one location to another (docker://, oci:, oci-archive:, dir:, docker-archive:).
+    Copy(Box<CopyArgs>),
+    /// Print an image's manifest, config or summary (as skopeo inspect).
+    Inspect(InspectArgs),
+    /// List the tags of a repository (every page) or of a docker-archive.
+    ListTags(ListTagsArgs),
+    /// Delete an image (its manifest) from a registry.
+    Delete(DeleteArgs),
+    /// Print the digest of a manifest file.
+    ManifestDigest(ManifestDigestArgs),
+    /// Save credentials for a registry after checking them.
+    Login(LoginArgs),
+    /// Remove saved credentials.
+    Logout(LogoutArgs),
+}
+
+/// `inspect IMAGE`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image: docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], dir:DIR, docker-archive:FILE.
+    pub image: String,
+    /// Print the manifest exactly as stored (with --config: the config blob).
+    #[arg(long)]
+    pub raw: bool,
+    /// Print the image configuration instead of the summary.
+    #[arg(long)]
+    pub config: bool,
+    /// Do not list the repository's tags (RepoTags stays empty).
+    #[arg(short = 'n', long)]
+    pub no_tags: bool,
+    /// Go template output (not supported; use jq).
+    #[arg(short = 'f', long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// How often to retry a failed request.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry_times: u32,
+    /// Registry options.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `list-tags REPOSITORY`.
+#[derive(Debug, Args)]
+pub struct ListTagsArgs {
+    /// docker://REPOSITORY (no tag) or docker-archive:FILE.
+    pub image: String,
+    /// How often to retry a failed request.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry_times: u32,
+    /// Registry options.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `delete docker://REF`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The image to delete.
+    pub image: String,
+    /// How often to retry a failed request.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry_times: u32,
+    /// Registry options.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `manifest-digest FILE`.
+#[derive(Debug, Args)]
+pub struct ManifestDigestArgs {
+    /// The manifest file.
+    pub manifest: PathBuf,
+}
+
+/// `login REGISTRY`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry (host[:port]).
+    pub registry: String,
+    /// Username.
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin: command lines are visible to other users).
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Print the username saved for the registry and exit.
+    #[arg(long)]
+    pub get_login: bool,
+    /// Credentials file to write (default ${XDG_RUNTIME_DIR}/containers/auth.json).
+    #[arg(long, value_name = "PATH")]
+    pub authfile: Option<PathBuf>,
+    /// Require HTTPS and verify certificates (=false allows plain HTTP).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// CA certificates (*.crt) and client certificate/key for the registry.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+/// `logout [--all] [REGISTRY]`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (host[:port]).
+    pub registry: Option<String>,
+    /// Remove the credentials of every registry.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Credentials file to change.
+    #[arg(long, value_name = "PATH")]
+    pub authfile: Option<PathBuf>,
 }
 
 /// `copy SOURCE-IMAGE DESTINATION-IMAGE`.
@@ -195,6 +306,7 @@ macro_rules! registry_args {
 
 registry_args!(SrcRegistryArgs, "src-", "source");
 registry_args!(DestRegistryArgs, "dest-", "destination");
+registry_args!(RegistryArgs, "", "registry");
 
 /// skopeo's --multi-arch values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -272,7 +384,9 @@ mod tests {
             "oci:b",
         ])
         .unwrap();
-        let Command::Copy(c) = cli.command;
+        let Command::Copy(c) = cli.command else {
+            panic!("parsed as copy")
+        };
         assert_eq!(c.src.tls_verify, Some(false));
     }
 }

@@ -75,3 +75,9 @@ impl From<skiff_oci::Error> for Failure {
         Failure::new(e.to_string())
     }
 }
+
+impl From<skiff_registry::RegistryError> for Failure {
+    fn from(e: skiff_registry::RegistryError) -> Self {
+        Failure::from(TransportError::from(e))
+    }
+}

@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod failure;
 mod options;
+mod output;
 mod render;
 
 use std::process::ExitCode;
