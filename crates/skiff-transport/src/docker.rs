@@ -1,62 +1,146 @@
-//! `docker://` — images in a registry, through skiff-registry's client.
+//! `docker://` as a source — with registries.conf resolution: a short name may stand for
+//! several fully qualified names (search registries), and each may be served by mirrors
+//! before its primary location. The endpoints are tried in order until one serves the
+//! manifest; that one then serves everything else of the image.
+
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use skiff_oci::{Digest, Manifest, Reference};
-use skiff_registry::RegistryClient;
+use skiff_registry::registries_conf::RegistriesConf;
+use skiff_registry::{ClientOptions, RegistryClient};
 
-use crate::error::Result;
+use crate::error::{Result, TransportError};
 use crate::source::{BlobInfo, BlobStream, ImageSource};
 
-/// An image in a registry.
-pub struct DockerSource {
+/// One place the image may be pulled from.
+struct Endpoint {
     client: RegistryClient,
     reference: Reference,
 }
 
+/// An image in a registry (or its mirrors).
+pub struct DockerSource {
+    name: String,
+    endpoints: Vec<Endpoint>,
+    chosen: OnceLock<usize>,
+}
+
 impl DockerSource {
-    /// Reads `reference` through `client` (which must be for the reference's registry).
-    pub fn new(client: RegistryClient, reference: Reference) -> DockerSource {
-        DockerSource { client, reference }
+    /// Resolves `written` (the name as the user wrote it, without `docker://`) through
+    /// registries.conf into the endpoints to try, in order.
+    pub fn open(
+        written: &str,
+        reference: &Reference,
+        conf: &RegistriesConf,
+        options: &ClientOptions,
+    ) -> Result<DockerSource> {
+        let candidates = if Reference::names_registry(written) {
+            vec![reference.clone()]
+        } else {
+            conf.qualify(written)
+                .map_err(|e| TransportError::InvalidName(written.to_string(), e.to_string()))?
+        };
+        let mut endpoints = Vec::new();
+        for candidate in &candidates {
+            let sources = conf
+                .pull_sources(candidate)
+                .map_err(|e| TransportError::Unsupported(format!("docker://{candidate}: {e}")))?;
+            for s in sources {
+                let mut opts = options.clone();
+                if s.insecure && opts.tls_verify.is_none() {
+                    opts.tls_verify = Some(false);
+                }
+                endpoints.push(Endpoint {
+                    client: RegistryClient::new(s.reference.registry(), opts)?,
+                    reference: s.reference,
+                });
+            }
+        }
+        Ok(DockerSource {
+            name: format!("docker://{reference}"),
+            endpoints,
+            chosen: OnceLock::new(),
+        })
     }
+
+    fn endpoint(&self) -> &Endpoint {
+        let i = self
+            .chosen
+            .get()
+            .copied()
+            .unwrap_or(self.endpoints.len().saturating_sub(1));
+        &self.endpoints[i.min(self.endpoints.len() - 1)]
+    }
+}
+
+async fn fetch_manifest(
+    ep: &Endpoint,
+    reference: &str,
+    expected: Option<&Digest>,
+) -> Result<Manifest> {
+    let r = ep
+        .client
+        .get_manifest(ep.reference.repository(), reference)
+        .await?;
+    let m = Manifest::parse(r.bytes, r.content_type.as_deref())?;
+    if let Some(d) = expected {
+        m.verify(d)?;
+    }
+    Ok(m)
 }
 
 #[async_trait]
 impl ImageSource for DockerSource {
     fn describe(&self) -> String {
-        format!("docker://{}", self.reference)
+        self.name.clone()
     }
 
     async fn top_manifest(&self) -> Result<Manifest> {
-        let r = self
-            .client
-            .get_manifest(
-                self.reference.repository(),
-                &self.reference.manifest_reference(),
+        let mut last = None;
+        for (i, ep) in self.endpoints.iter().enumerate() {
+            match fetch_manifest(
+                ep,
+                &ep.reference.manifest_reference(),
+                ep.reference.digest(),
             )
-            .await?;
-        let m = Manifest::parse(r.bytes, r.content_type.as_deref())?;
-        if let Some(d) = self.reference.digest() {
-            m.verify(d)?;
+            .await
+            {
+                Ok(m) => {
+                    let _ = self.chosen.set(i);
+                    return Ok(m);
+                }
+                // A mirror or an earlier search registry that fails is skipped, as skopeo does.
+                Err(e) if i + 1 < self.endpoints.len() => {
+                    tracing_skip(&ep.reference, &e);
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(m)
+        Err(last.unwrap_or_else(|| {
+            TransportError::NotFound(format!("{}: no registry to pull from", self.name))
+        }))
     }
 
     async fn manifest_by_digest(&self, digest: &Digest) -> Result<Manifest> {
-        let r = self
-            .client
-            .get_manifest(self.reference.repository(), &digest.to_string())
-            .await?;
-        let m = Manifest::parse(r.bytes, r.content_type.as_deref())?;
-        m.verify(digest)?;
-        Ok(m)
+        fetch_manifest(self.endpoint(), &digest.to_string(), Some(digest)).await
     }
 
     async fn blob(&self, blob: &BlobInfo) -> Result<BlobStream> {
-        let stream = self
+        let ep = self.endpoint();
+        let stream = ep
             .client
-            .get_blob(self.reference.repository(), &blob.digest, Some(blob.size))
+            .get_blob(ep.reference.repository(), &blob.digest, Some(blob.size))
             .await?;
         Ok(Box::pin(stream.map(|r| r.map_err(std::io::Error::other))))
+    }
+}
+
+/// Says (with SKIFF_DEBUG set) why an endpoint was skipped.
+fn tracing_skip(reference: &Reference, e: &TransportError) {
+    if std::env::var_os("SKIFF_DEBUG").is_some() {
+        eprintln!("skiff: {reference}: {e}; trying the next location");
     }
 }

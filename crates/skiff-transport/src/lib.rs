@@ -41,5 +41,5 @@ pub use destination::{
 };
 pub use error::TransportError;
 pub use name::ImageName;
-pub use open::{open_destination, open_source, OpenOptions};
+pub use open::{open_destination, open_source, qualify, OpenOptions};
 pub use source::{BlobInfo, BlobStream, ImageSource};

@@ -13,7 +13,13 @@ use crate::TransportError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageName {
     /// `docker://REFERENCE` — an image in a registry.
-    Docker(Reference),
+    Docker {
+        /// The reference, normalised as if no registries.conf existed.
+        reference: Reference,
+        /// The name as written (after `docker://`), for registries.conf resolution of
+        /// short names.
+        written: String,
+    },
     /// `oci:PATH[:REF]` — an OCI image layout directory; REF selects by
     /// `org.opencontainers.image.ref.name`.
     Oci {
@@ -47,7 +53,7 @@ impl ImageName {
     /// The transport's name as written before the colon.
     pub fn transport(&self) -> &'static str {
         match self {
-            ImageName::Docker(_) => "docker",
+            ImageName::Docker { .. } => "docker",
             ImageName::Oci { .. } => "oci",
             ImageName::OciArchive { .. } => "oci-archive",
             ImageName::Dir { .. } => "dir",
@@ -98,7 +104,10 @@ impl FromStr for ImageName {
                         "docker references start with docker://".into(),
                     )
                 })?;
-                Ok(ImageName::Docker(Reference::parse(rest)?))
+                Ok(ImageName::Docker {
+                    reference: Reference::parse(rest)?,
+                    written: rest.to_string(),
+                })
             }
             "oci" => {
                 let (path, reference) = split_path_ref(input, details)?;
@@ -160,7 +169,7 @@ impl fmt::Display for ImageName {
             Ok(())
         };
         match self {
-            ImageName::Docker(r) => write!(f, "docker://{r}"),
+            ImageName::Docker { reference, .. } => write!(f, "docker://{reference}"),
             ImageName::Oci { path, reference } => with_ref(f, "oci", path, reference),
             ImageName::OciArchive { path, reference } => {
                 with_ref(f, "oci-archive", path, reference)

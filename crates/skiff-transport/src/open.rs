@@ -1,5 +1,6 @@
 //! From an image name to a source or destination.
 
+use skiff_registry::registries_conf::RegistriesConf;
 use skiff_registry::{ClientOptions, RegistryClient};
 
 use crate::dir::{DirDestination, DirSource};
@@ -13,20 +14,25 @@ use crate::layout::layout_writer::LayoutDestination;
 use crate::layout::source::LayoutSource;
 use crate::{ImageDestination, ImageName, ImageSource};
 
-/// What opening a transport needs beyond the name: registry client settings.
+/// What opening a transport needs beyond the name: registry client settings and the
+/// registries.conf that resolves `docker://` names.
 #[derive(Default, Clone)]
 pub struct OpenOptions {
     /// Settings for `docker://` (TLS, credentials, retries).
     pub registry: ClientOptions,
+    /// Short-name resolution, rewrites, mirrors, blocked and insecure registries.
+    pub registries: std::sync::Arc<RegistriesConf>,
 }
 
 /// Opens `name` for reading.
 pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn ImageSource>> {
     Ok(match name {
-        ImageName::Docker(r) => {
-            let client = RegistryClient::new(r.registry(), options.registry.clone())?;
-            Box::new(DockerSource::new(client, r.clone()))
-        }
+        ImageName::Docker { reference, written } => Box::new(DockerSource::open(
+            written,
+            reference,
+            &options.registries,
+            &options.registry,
+        )?),
         ImageName::Oci { path, reference } => Box::new(LayoutSource::new(
             LayoutFiles::Dir(path.clone()),
             reference.clone(),
@@ -56,9 +62,10 @@ pub fn open_destination(
     options: &OpenOptions,
 ) -> Result<Box<dyn ImageDestination>> {
     Ok(match name {
-        ImageName::Docker(r) => {
-            let client = RegistryClient::new(r.registry(), options.registry.clone())?;
-            Box::new(RegistryDestination::new(client, r.clone()))
+        ImageName::Docker { reference, .. } => {
+            let reference = qualify(reference, name, options)?;
+            let client = RegistryClient::new(reference.registry(), options.registry.clone())?;
+            Box::new(RegistryDestination::new(client, reference))
         }
         ImageName::Oci { path, reference } => {
             Box::new(LayoutDestination::new(path.clone(), reference.clone()))
@@ -88,4 +95,28 @@ pub fn open_destination(
             Box::new(DockerArchiveDestination::new(path.clone(), reference))
         }
     })
+}
+
+/// The one fully qualified reference a short name means for writing or deleting: the first
+/// registries.conf candidate (mirrors are for pulling only).
+pub fn qualify(
+    reference: &skiff_oci::Reference,
+    name: &ImageName,
+    options: &OpenOptions,
+) -> Result<skiff_oci::Reference> {
+    let ImageName::Docker { written, .. } = name else {
+        return Ok(reference.clone());
+    };
+    let first = options
+        .registries
+        .qualify(written)
+        .map_err(|e| TransportError::InvalidName(written.clone(), e.to_string()))?
+        .into_iter()
+        .next();
+    let r = first.unwrap_or_else(|| reference.clone());
+    options
+        .registries
+        .pull_sources(&r)
+        .map_err(|e| TransportError::Unsupported(format!("docker://{r}: {e}")))?;
+    Ok(r)
 }

@@ -91,3 +91,18 @@ pub fn platform(global: &GlobalOptions) -> Platform {
         global.override_variant.as_deref(),
     )
 }
+
+/// Transport options for one side: registry client settings plus registries.conf
+/// (`--registries-conf`, else the system's).
+pub fn open_options(
+    global: &GlobalOptions,
+    flags: &RegistryFlags,
+) -> Result<skiff_transport::OpenOptions, Failure> {
+    let registries =
+        skiff_registry::registries_conf::RegistriesConf::load(global.registries_conf.as_deref())
+            .map_err(|e| Failure::new(e.to_string()))?;
+    Ok(skiff_transport::OpenOptions {
+        registry: flags.client_options(global)?,
+        registries: std::sync::Arc::new(registries),
+    })
+}

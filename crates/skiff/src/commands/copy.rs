@@ -1,12 +1,10 @@
 //! `copy SOURCE DESTINATION`.
 
-use skiff_transport::{
-    copy_image, open_destination, open_source, CopyOptions, ImageName, OpenOptions,
-};
+use skiff_transport::{copy_image, open_destination, open_source, CopyOptions, ImageName};
 
 use crate::cli::{CopyArgs, GlobalOptions, MultiArch};
 use crate::failure::Failure;
-use crate::options::platform;
+use crate::options::{open_options, platform};
 use crate::render;
 
 pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> {
@@ -32,18 +30,8 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
     let dest_flags = args
         .dest
         .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
-    let src = open_source(
-        &source,
-        &OpenOptions {
-            registry: src_flags.client_options(global)?,
-        },
-    )?;
-    let dest = open_destination(
-        &destination,
-        &OpenOptions {
-            registry: dest_flags.client_options(global)?,
-        },
-    )?;
+    let src = open_source(&source, &open_options(global, &src_flags)?)?;
+    let dest = open_destination(&destination, &open_options(global, &dest_flags)?)?;
     let options = CopyOptions {
         all,
         platform: platform(global),

@@ -1,11 +1,11 @@
 //! `inspect IMAGE`: what skopeo inspect prints, for every transport.
 
 use serde_json::{json, Map, Value};
-use skiff_transport::{config_bytes, open_source, resolve_single, ImageName, OpenOptions};
+use skiff_transport::{config_bytes, open_source, qualify, resolve_single, ImageName};
 
 use crate::cli::{GlobalOptions, InspectArgs};
 use crate::failure::Failure;
-use crate::options::platform;
+use crate::options::{open_options, platform};
 use crate::output::print_json;
 
 pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failure> {
@@ -15,16 +15,8 @@ pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failur
         ));
     }
     let name: ImageName = args.image.parse()?;
-    let registry = args
-        .registry
-        .flags(None, args.retry_times, None)
-        .client_options(global)?;
-    let source = open_source(
-        &name,
-        &OpenOptions {
-            registry: registry.clone(),
-        },
-    )?;
+    let open = open_options(global, &args.registry.flags(None, args.retry_times, None))?;
+    let source = open_source(&name, &open)?;
     let top = source.top_manifest().await?;
     if args.raw && !args.config {
         return crate::output::print_raw(top.raw());
@@ -43,10 +35,11 @@ pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failur
     let image = manifest.as_image()?;
     let mut out = Map::new();
     let mut repo_tags = Vec::new();
-    if let ImageName::Docker(r) = &name {
+    if let ImageName::Docker { reference, .. } = &name {
+        let r = qualify(reference, &name, &open)?;
         out.insert("Name".into(), json!(r.name()));
         if !args.no_tags {
-            let client = skiff_registry::RegistryClient::new(r.registry(), registry)?;
+            let client = skiff_registry::RegistryClient::new(r.registry(), open.registry.clone())?;
             repo_tags = client.list_tags(r.repository()).await?;
         }
     }

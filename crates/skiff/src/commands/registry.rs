@@ -5,10 +5,11 @@ use std::io::Read;
 use skiff_oci::Reference;
 use skiff_registry::{credentials, Credentials, RegistryClient};
 use skiff_transport::docker_archive::archive_tags;
-use skiff_transport::{ImageName, TransportError};
+use skiff_transport::{qualify, ImageName, TransportError};
 
 use crate::cli::{DeleteArgs, GlobalOptions, ListTagsArgs, LoginArgs, LogoutArgs};
 use crate::failure::Failure;
+use crate::options::open_options;
 use crate::output::print_json;
 
 /// `list-tags docker://REPO` (every page) or `list-tags docker-archive:FILE`.
@@ -42,14 +43,13 @@ pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(),
 /// `delete docker://REF`: a tag is resolved to its digest first, as registries delete
 /// manifests only by digest.
 pub async fn delete(global: &GlobalOptions, args: DeleteArgs) -> Result<(), Failure> {
-    let ImageName::Docker(reference) = args.image.parse::<ImageName>()? else {
+    let name = args.image.parse::<ImageName>()?;
+    let ImageName::Docker { reference, .. } = &name else {
         return Err(Failure::new("delete takes docker://REFERENCE"));
     };
-    let options = args
-        .registry
-        .flags(None, args.retry_times, None)
-        .client_options(global)?;
-    let client = RegistryClient::new(reference.registry(), options)?;
+    let open = open_options(global, &args.registry.flags(None, args.retry_times, None))?;
+    let reference = qualify(reference, &name, &open)?;
+    let client = RegistryClient::new(reference.registry(), open.registry)?;
     let digest = match reference.digest() {
         Some(d) => d.clone(),
         None => {

@@ -1,0 +1,400 @@
+//! containers-registries.conf(5), version 2: where an image name is really pulled from.
+//!
+//! skopeo reads `/etc/containers/registries.conf` (or `$HOME/.config/containers/
+//! registries.conf` when present) plus the drop-ins in `registries.conf.d/`, and uses them
+//! to turn short names into fully qualified ones (`unqualified-search-registries`,
+//! `[aliases]`), to rewrite locations (`[[registry]] prefix/location`), to refuse
+//! `blocked` registries, to allow plain HTTP (`insecure`) and to try mirrors before the
+//! primary location. This module implements that resolution as a pure function of the
+//! configuration, so it is tested without a network; the transport tries the resulting
+//! pull sources in order.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use skiff_oci::Reference;
+
+/// Why the configuration could not be used, or a name is refused by it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    /// The file is not valid TOML of the registries.conf v2 shape.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The registry is marked `blocked = true`.
+    #[error("registry {0} is blocked in registries.conf")]
+    Blocked(String),
+    /// A resolved name is not a valid reference.
+    #[error(transparent)]
+    Reference(#[from] skiff_oci::Error),
+}
+
+/// Which references a mirror may serve (`pull-from-mirror`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullFromMirror {
+    /// Tags and digests.
+    #[default]
+    All,
+    /// Only references pinned by digest.
+    DigestOnly,
+    /// Only references by tag.
+    TagOnly,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+struct Mirror {
+    location: String,
+    #[serde(default)]
+    insecure: bool,
+    #[serde(default)]
+    pull_from_mirror: Option<PullFromMirror>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+struct RegistryEntry {
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    insecure: bool,
+    #[serde(default)]
+    blocked: bool,
+    #[serde(default)]
+    mirror_by_digest_only: bool,
+    #[serde(default)]
+    mirror: Vec<Mirror>,
+}
+
+impl RegistryEntry {
+    fn prefix(&self) -> &str {
+        self.prefix.as_deref().or(self.location.as_deref()).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+struct File {
+    #[serde(default)]
+    unqualified_search_registries: Option<Vec<String>>,
+    #[serde(default)]
+    registry: Vec<RegistryEntry>,
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
+}
+
+/// The merged configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RegistriesConf {
+    search: Option<Vec<String>>,
+    registries: Vec<RegistryEntry>,
+    aliases: BTreeMap<String, String>,
+}
+
+/// One place to pull from, in the order to try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSource {
+    /// The reference at that place (registry and repository rewritten).
+    pub reference: Reference,
+    /// Whether plain HTTP / unverified TLS is allowed there.
+    pub insecure: bool,
+    /// Whether this is a mirror (a failure falls through to the next source).
+    pub mirror: bool,
+}
+
+impl RegistriesConf {
+    /// The system configuration: `--registries-conf PATH` when given (that file only, as
+    /// skopeo), else `$HOME/.config/containers/registries.conf` or
+    /// `/etc/containers/registries.conf`, each followed by its `registries.conf.d/*.conf`
+    /// drop-ins in lexical order. Missing files are simply absent configuration.
+    pub fn load(path_override: Option<&Path>) -> Result<RegistriesConf, ConfError> {
+        let mut conf = RegistriesConf::default();
+        if let Some(p) = path_override {
+            conf.merge_file(p)?;
+            return Ok(conf);
+        }
+        let user = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/containers/registries.conf"));
+        let main = match user {
+            Some(u) if u.is_file() => u,
+            _ => PathBuf::from("/etc/containers/registries.conf"),
+        };
+        if main.is_file() {
+            conf.merge_file(&main)?;
+        }
+        let dropin_dir = main.with_extension("conf.d");
+        if let Ok(dir) = std::fs::read_dir(&dropin_dir) {
+            let mut files: Vec<PathBuf> = dir
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+                .collect();
+            files.sort();
+            for f in files {
+                conf.merge_file(&f)?;
+            }
+        }
+        Ok(conf)
+    }
+
+    /// Parses one file's text (for tests and `--registries-conf`).
+    pub fn parse(text: &str, origin: &str) -> Result<RegistriesConf, ConfError> {
+        let mut conf = RegistriesConf::default();
+        conf.merge_text(text, origin)?;
+        Ok(conf)
+    }
+
+    fn merge_file(&mut self, path: &Path) -> Result<(), ConfError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfError::Invalid {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        self.merge_text(&text, &path.display().to_string())
+    }
+
+    /// Later files override: search registries replace, registries with the same prefix
+    /// replace, aliases are merged key by key.
+    fn merge_text(&mut self, text: &str, origin: &str) -> Result<(), ConfError> {
+        let file: File = toml::from_str(text).map_err(|e| ConfError::Invalid {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        if file.unqualified_search_registries.is_some() {
+            self.search = file.unqualified_search_registries;
+        }
+        for r in file.registry {
+            if r.prefix().is_empty() {
+                return Err(ConfError::Invalid {
+                    path: origin.to_string(),
+                    message: "a [[registry]] needs a prefix or a location".into(),
+                });
+            }
+            self.registries.retain(|old| old.prefix() != r.prefix());
+            self.registries.push(r);
+        }
+        self.aliases.extend(file.aliases);
+        Ok(())
+    }
+
+    /// Turns an image name as the user wrote it into the fully qualified names to try:
+    /// an alias, else one per search registry for a short name (Docker Hub when none are
+    /// configured, as skopeo's default config does), else the name itself.
+    pub fn qualify(&self, input: &str) -> Result<Vec<Reference>, ConfError> {
+        if Reference::names_registry(input) {
+            return Ok(vec![Reference::parse(input)?]);
+        }
+        let parsed = Reference::parse_unnormalised_tag(input)?;
+        // The repository as written, without Docker Hub's implicit "library/".
+        let written = input.split(['@']).next().unwrap_or(input);
+        let written_repo = match written.rfind(':') {
+            Some(i) if !written[i..].contains('/') => &written[..i],
+            _ => written,
+        };
+        if let Some(target) = self.aliases.get(written_repo) {
+            let mut r = Reference::parse_unnormalised_tag(target)?;
+            if let Some(d) = parsed.digest() {
+                r = r.with_digest(d.clone());
+            } else if let Some(t) = parsed.tag() {
+                r = r.with_tag(t)?;
+            }
+            return Ok(vec![Reference::parse(&r.to_string())?]);
+        }
+        let registries = match &self.search {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => vec![skiff_oci::DEFAULT_REGISTRY.to_string()],
+        };
+        let suffix = &input[written_repo.len()..];
+        registries
+            .iter()
+            .map(|reg| Ok(Reference::parse(&format!("{reg}/{written_repo}{suffix}"))?))
+            .collect()
+    }
+
+    /// The places to pull a fully qualified reference from, mirrors first.
+    pub fn pull_sources(&self, reference: &Reference) -> Result<Vec<PullSource>, ConfError> {
+        let full = reference.name();
+        let Some(entry) = self.matching(&full) else {
+            return Ok(vec![PullSource {
+                reference: reference.clone(),
+                insecure: false,
+                mirror: false,
+            }]);
+        };
+        if entry.blocked {
+            return Err(ConfError::Blocked(entry.prefix().to_string()));
+        }
+        let rewrite = |location: &str| -> Result<Reference, ConfError> {
+            let rest = &full[strip_wildcard(entry.prefix(), &full).len()..];
+            let name = format!("{location}{rest}");
+            let mut text = name;
+            if let Some(t) = reference.tag() {
+                text = format!("{text}:{t}");
+            }
+            if let Some(d) = reference.digest() {
+                text = format!("{text}@{d}");
+            }
+            Ok(Reference::parse(&text)?)
+        };
+        let by_digest = reference.digest().is_some();
+        let mut sources = Vec::new();
+        for m in &entry.mirror {
+            let policy = m.pull_from_mirror.unwrap_or(if entry.mirror_by_digest_only {
+                PullFromMirror::DigestOnly
+            } else {
+                PullFromMirror::All
+            });
+            let allowed = match policy {
+                PullFromMirror::All => true,
+                PullFromMirror::DigestOnly => by_digest,
+                PullFromMirror::TagOnly => !by_digest,
+            };
+            if allowed {
+                sources.push(PullSource {
+                    reference: rewrite(&m.location)?,
+                    insecure: m.insecure,
+                    mirror: true,
+                });
+            }
+        }
+        let primary = match &entry.location {
+            Some(l) if !entry.prefix().starts_with("*.") => rewrite(l)?,
+            _ => reference.clone(),
+        };
+        sources.push(PullSource {
+            reference: primary,
+            insecure: entry.insecure,
+            mirror: false,
+        });
+        Ok(sources)
+    }
+
+    /// Whether `registry` (host[:port]) is marked insecure.
+    pub fn is_insecure(&self, registry: &str) -> bool {
+        self.matching(registry).is_some_and(|e| e.insecure)
+    }
+
+    /// The `[[registry]]` with the longest prefix matching `name` (`host/path`).
+    fn matching(&self, name: &str) -> Option<&RegistryEntry> {
+        self.registries
+            .iter()
+            .filter(|r| prefix_matches(r.prefix(), name))
+            .max_by_key(|r| r.prefix().len())
+    }
+}
+
+/// Prefix match on path-component boundaries; `*.example.com` matches any subdomain.
+fn prefix_matches(prefix: &str, name: &str) -> bool {
+    if let Some(domain) = prefix.strip_prefix("*.") {
+        let host = name.split('/').next().unwrap_or(name);
+        return host.ends_with(&format!(".{domain}"));
+    }
+    name == prefix || (name.starts_with(prefix) && name[prefix.len()..].starts_with('/'))
+}
+
+/// The part of `name` that `prefix` covers.
+fn strip_wildcard<'a>(prefix: &str, name: &'a str) -> &'a str {
+    if prefix.starts_with("*.") {
+        name.split('/').next().unwrap_or(name)
+    } else {
+        &name[..prefix.len().min(name.len())]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = r#"
+unqualified-search-registries = ["registry.example:5000", "docker.io"]
+
+[aliases]
+"db" = "quay.io/team/mariadb"
+
+[[registry]]
+prefix = "docker.io"
+location = "docker.io"
+[[registry.mirror]]
+location = "mirror-a.example"
+[[registry.mirror]]
+location = "mirror-b.example"
+insecure = true
+pull-from-mirror = "digest-only"
+
+[[registry]]
+prefix = "quay.io/team"
+location = "internal.example/quay-team"
+
+[[registry]]
+location = "evil.example"
+blocked = true
+
+[[registry]]
+prefix = "*.insecure.example"
+insecure = true
+"#;
+
+    fn conf() -> RegistriesConf {
+        RegistriesConf::parse(CONF, "test").unwrap()
+    }
+
+    fn names(v: Vec<Reference>) -> Vec<String> {
+        v.into_iter().map(|r| r.to_string()).collect()
+    }
+
+    #[test]
+    fn short_names_use_search_registries_and_aliases() {
+        let c = conf();
+        assert_eq!(
+            names(c.qualify("alpine:3").unwrap()),
+            ["registry.example:5000/alpine:3", "docker.io/library/alpine:3"]
+        );
+        assert_eq!(names(c.qualify("db:10.11").unwrap()), ["quay.io/team/mariadb:10.11"]);
+        assert_eq!(names(c.qualify("quay.io/x/y").unwrap()), ["quay.io/x/y:latest"]);
+        let none = RegistriesConf::default();
+        assert_eq!(names(none.qualify("alpine").unwrap()), ["docker.io/library/alpine:latest"]);
+    }
+
+    #[test]
+    fn mirrors_come_first_and_respect_pull_from_mirror() {
+        let c = conf();
+        let by_tag = c.pull_sources(&Reference::parse("docker.io/library/nginx:1").unwrap()).unwrap();
+        let got: Vec<(String, bool)> = by_tag.iter().map(|s| (s.reference.to_string(), s.mirror)).collect();
+        assert_eq!(
+            got,
+            [
+                ("mirror-a.example/library/nginx:1".to_string(), true),
+                ("docker.io/library/nginx:1".to_string(), false)
+            ]
+        );
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let by_digest = c.pull_sources(&Reference::parse(&format!("docker.io/library/nginx@{d}")).unwrap()).unwrap();
+        assert_eq!(by_digest.len(), 3);
+        assert!(by_digest[1].insecure);
+    }
+
+    #[test]
+    fn locations_are_rewritten_and_blocked_registries_refused() {
+        let c = conf();
+        let s = c.pull_sources(&Reference::parse("quay.io/team/app:v2").unwrap()).unwrap();
+        assert_eq!(s[0].reference.to_string(), "internal.example/quay-team/app:v2");
+        let err = c.pull_sources(&Reference::parse("evil.example/x").unwrap()).unwrap_err();
+        assert!(err.to_string().contains("blocked"));
+        // "quay.io/teamster" is not under the prefix "quay.io/team".
+        let s = c.pull_sources(&Reference::parse("quay.io/teamster/app").unwrap()).unwrap();
+        assert_eq!(s[0].reference.to_string(), "quay.io/teamster/app:latest");
+        assert!(c.is_insecure("reg.insecure.example"));
+        assert!(!c.is_insecure("insecure.example.com"));
+    }
+
+    #[test]
+    fn invalid_files_are_reported_with_their_path() {
+        let err = RegistriesConf::parse("unqualified-search-registries = 3", "/etc/x.conf").unwrap_err();
+        assert!(err.to_string().starts_with("/etc/x.conf"));
+    }
+}
