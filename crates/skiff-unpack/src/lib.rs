@@ -1,1 +1,185 @@
-//! skiff-unpack (placeholder until its issue lands)
+//! # skiff-unpack: apply image layers to a root filesystem, safely and fast
+//!
+//! This crate turns the layers of an OCI image into a directory tree — what `umoci
+//! unpack` does for LXC and what Proxmox's extractor does for pct — and knows nothing of
+//! registries: callers hand it readers of (compressed) layer blobs in order.
+//!
+//! ## Semantics (OCI image-spec `layer.md`, matching umoci)
+//! * Regular files, directories, symlinks (targets kept verbatim), hard links (to any
+//!   earlier file, resolved inside the root), character/block devices, FIFOs (as FIFOs,
+//!   not regular files), owners shifted by an [`IdMap`], modes with setuid/setgid/sticky
+//!   (chmod after chown), mtimes (directories last), xattrs from PAX `SCHILY.xattr.*`
+//!   (file capabilities and POSIX ACLs shifted by the map), PAX and GNU long names.
+//! * `.wh.NAME` removes NAME and `.wh..wh..opq` empties its directory — of lower-layer
+//!   content only: what the same layer creates survives, wherever the whiteout sits in the
+//!   archive. A whiteout of `.`/`..`/nothing, or a whiteout name used as a directory, is
+//!   refused.
+//! * A directory over a file, or a file over a directory, replaces it; a directory over a
+//!   directory keeps the contents and takes the new metadata.
+//!
+//! ## Safety (architecture principle 6)
+//! The tar crate is only a parser. Every parent directory is opened with
+//! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` and the final component is touched
+//! only by `*at` calls that do not follow it — see [`root`](crate::Root). So a layer that
+//! plants `etc -> /` and then writes `etc/passwd` writes `ROOT/passwd`, never `/passwd`.
+//! Path decisions:
+//! * a leading `/` is stripped (`/abs/x` lands at `ROOT/abs/x`), as umoci does;
+//! * `..` is resolved lexically, and a `..` that climbs above the root (`../escape`,
+//!   `a/../../x`) is **refused** with [`UnpackError::Traversal`] (umoci clamps it instead;
+//!   no legitimate layer needs it, so we prefer a clear error);
+//! * a hard link whose target climbs out, does not exist in the root or is a directory
+//!   is refused with [`UnpackError::HardlinkOutside`];
+//! * decompression bombs (ratio above [`Limits::max_ratio`]), oversized layers, absurd
+//!   entry counts and path lengths are refused.
+//!
+//! Errors name the layer and the entry. On error the rootfs is left partly written:
+//! unpack into a fresh directory and discard it on failure (the CLI does).
+//!
+//! ## Speed
+//! Each layer is decompressed (zlib-rs / zstd), hashed (its diff_id is verified) and
+//! parsed on its own thread, one layer ahead of the one being applied; the applying
+//! thread performs namespace operations in archive order and hands file contents to a
+//! small writer pool. Memory stays bounded (see `pipeline`).
+//!
+//! Measured (2 shared cores, tmpfs, 2 gzip layers = 1038 MB / 61k entries of /usr):
+//! ~4.5–5.2 s (200–230 MB/s, peak RSS ~20 MB) against 9.6–10.3 s for sequential
+//! `tar -xzf` and 24.4 s (86 MB RSS) for `umoci unpack`. About 60% of the CPU time is
+//! inflate + crc32 + sha256, which is why layers decompress in parallel. On ext4 after
+//! many deletions the kernel's inode allocator (`recently_deleted`) dominates for every
+//! extractor alike; benchmark on a fresh filesystem.
+
+mod apply;
+mod decompress;
+mod entry;
+mod error;
+mod idmap;
+mod limits;
+mod path;
+mod pipeline;
+mod root;
+mod xattr;
+
+use std::path::Path;
+
+use skiff_oci::media_type::Compression;
+use skiff_oci::Digest;
+
+pub use apply::LayerCounts;
+pub use error::UnpackError;
+pub use idmap::{IdMap, IdRange};
+pub use limits::Limits;
+pub use root::Root;
+
+/// How to unpack.
+#[derive(Debug, Clone)]
+pub struct UnpackOptions {
+    /// Container → host id shift applied to owners, capabilities and ACLs.
+    pub id_map: IdMap,
+    /// Running without root: chown and device nodes are skipped (one warning each).
+    pub rootless: bool,
+    /// Bounds that refuse hostile layers.
+    pub limits: Limits,
+    /// Writer threads for file contents (0: write on the applying thread).
+    pub threads: usize,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        UnpackOptions {
+            id_map: IdMap::identity(),
+            rootless: !rustix::process::geteuid().is_root(),
+            limits: Limits::default(),
+            threads: default_threads(),
+        }
+    }
+}
+
+/// Writers: creating and writing small files is syscall-bound, so a few threads help even
+/// on two cores; more than four only adds contention on the directory locks.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 4)
+}
+
+/// One layer to apply.
+pub struct LayerSource {
+    /// Shown in errors; the layer digest is a good choice.
+    pub name: String,
+    /// How `reader` is compressed.
+    pub compression: Compression,
+    /// The diff_id from the image config; the uncompressed stream must hash to it.
+    pub expected_diff_id: Option<Digest>,
+    /// The layer blob.
+    pub reader: Box<dyn std::io::Read + Send>,
+}
+
+impl std::fmt::Debug for LayerSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerSource")
+            .field("name", &self.name)
+            .field("compression", &self.compression)
+            .field("expected_diff_id", &self.expected_diff_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What applying one layer did.
+#[derive(Debug, Clone)]
+pub struct LayerStats {
+    /// The layer's name as given.
+    pub name: String,
+    /// The digest of the uncompressed layer (its diff_id), verified when one was expected.
+    pub diff_id: Digest,
+    /// Uncompressed size.
+    pub bytes: u64,
+    /// Entries by kind.
+    pub counts: LayerCounts,
+}
+
+/// What unpacking did.
+#[derive(Debug, Clone, Default)]
+pub struct UnpackReport {
+    /// Layers applied.
+    pub layers: usize,
+    /// Tar entries processed.
+    pub entries: u64,
+    /// Uncompressed bytes read.
+    pub bytes: u64,
+    /// Things skipped (rootless chown/mknod, xattrs the filesystem refuses), once each.
+    pub warnings: Vec<String>,
+    /// Per layer, in order.
+    pub per_layer: Vec<LayerStats>,
+}
+
+/// Applies `layers` in order onto `rootfs` (an existing, empty or partly filled
+/// directory). Layer N+1 is decompressed while layer N is applied; each layer's
+/// uncompressed sha256 is checked against its `expected_diff_id`.
+pub fn unpack_layers(
+    rootfs: &Path,
+    layers: impl IntoIterator<Item = LayerSource> + Send,
+    options: &UnpackOptions,
+) -> Result<UnpackReport, UnpackError> {
+    let root = Root::open(rootfs)?;
+    let (stats, warnings) = pipeline::run(&root, layers.into_iter().collect(), options)?;
+    Ok(UnpackReport {
+        layers: stats.len(),
+        entries: stats.iter().map(|s| s.counts.entries).sum(),
+        bytes: stats.iter().map(|s| s.bytes).sum(),
+        warnings,
+        per_layer: stats,
+    })
+}
+
+/// Applies one layer onto an open root. Warnings are discarded; use [`unpack_layers`]
+/// to get them.
+pub fn apply_layer(
+    root: &Root,
+    layer: LayerSource,
+    options: &UnpackOptions,
+) -> Result<LayerStats, UnpackError> {
+    let (mut stats, _) = pipeline::run(root, vec![layer], options)?;
+    stats
+        .pop()
+        .ok_or_else(|| UnpackError::Internal("no layer stats".into()))
+}
