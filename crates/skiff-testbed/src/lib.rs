@@ -22,6 +22,7 @@ pub mod fault;
 pub mod image;
 pub mod push;
 pub mod registry;
+pub mod tree;
 
 mod httpwire;
 mod spawn;

@@ -2,71 +2,30 @@
 //! same tree: path, type, mode, owner, size, content, link target, xattrs, device
 //! numbers, and mtimes of everything but directories.
 //!
-//! The OCI layout is written by a small local writer below; switch to
-//! `skiff_testbed::image` once that crate lands (its API was not there yet).
+//! Layouts are written and trees compared with skiff-testbed's helpers.
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use skiff_oci::media_type::Compression;
-use skiff_oci::Digest;
+use skiff_testbed::image::{write_oci_layout, Compression as TbC, Format, Image, ImageBuilder};
+use skiff_testbed::tree::{describe, differences};
 use skiff_unpack::LayerSource;
 use tar::EntryType;
 
-struct Blob {
-    media_type: &'static str,
-    bytes: Vec<u8>,
-}
-
-fn put(dir: &Path, bytes: &[u8]) -> Digest {
-    let d = Digest::sha256(bytes);
-    let p = dir.join(d.layout_path());
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, bytes).unwrap();
-    d
-}
-
-/// Writes an OCI layout with one manifest tagged `tag`; layers are (media type, blob,
-/// uncompressed tar).
-fn write_layout(dir: &Path, tag: &str, layers: &[(Blob, Vec<u8>)]) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let diff_ids: Vec<String> = layers
+/// The layers of a testbed image as unpack sources, with their diff_ids to verify.
+fn layer_sources(img: &Image) -> Vec<LayerSource> {
+    img.layers
         .iter()
-        .map(|(_, t)| format!("\"{}\"", Digest::sha256(t)))
-        .collect();
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":[{}]}},"history":[]}}"#,
-        diff_ids.join(",")
-    );
-    let cd = put(dir, config.as_bytes());
-    let descs: Vec<String> = layers
-        .iter()
-        .map(|(b, _)| {
-            let d = put(dir, &b.bytes);
-            format!(
-                r#"{{"mediaType":"{}","digest":"{d}","size":{}}}"#,
-                b.media_type,
-                b.bytes.len()
-            )
+        .zip(img.diff_ids())
+        .map(|(blob, diff)| LayerSource {
+            name: blob.digest.clone(),
+            compression: skiff_oci::media_type::layer_compression(&blob.media_type),
+            expected_diff_id: Some(diff.parse().unwrap()),
+            reader: Box::new(std::io::Cursor::new(blob.data.clone())),
         })
-        .collect();
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{}]}}"#,
-        config.len(),
-        descs.join(",")
-    );
-    let md = put(dir, manifest.as_bytes());
-    let index = format!(
-        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}]}}"#,
-        manifest.len()
-    );
-    std::fs::write(dir.join("index.json"), index).unwrap();
+        .collect()
 }
 
 fn image() -> Vec<Vec<u8>> {
@@ -131,62 +90,6 @@ fn image() -> Vec<Vec<u8>> {
     vec![l1, l2, l3]
 }
 
-fn describe(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let md = std::fs::symlink_metadata(&p).unwrap();
-        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-        let ft = md.file_type();
-        let (kind, extra) = if ft.is_dir() {
-            for e in std::fs::read_dir(&p).unwrap() {
-                stack.push(e.unwrap().path());
-            }
-            ("dir", String::new())
-        } else if ft.is_symlink() {
-            (
-                "symlink",
-                format!("-> {:?}", std::fs::read_link(&p).unwrap()),
-            )
-        } else if ft.is_file() {
-            (
-                "file",
-                Digest::sha256(&std::fs::read(&p).unwrap()).to_string(),
-            )
-        } else {
-            ("special", format!("rdev={:x}", md.rdev()))
-        };
-        let mut xattrs = Vec::new();
-        let mut names = vec![0u8; 65536];
-        let n = rustix::fs::llistxattr(&p, &mut names).unwrap_or(0);
-        for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
-            let mut v = vec![0u8; 65536];
-            let vn = rustix::fs::lgetxattr(&p, name, &mut v).unwrap_or(0);
-            xattrs.push(format!("{}={:?}", String::from_utf8_lossy(name), &v[..vn]));
-        }
-        xattrs.sort();
-        let mtime = if ft.is_dir() {
-            String::new()
-        } else {
-            format!("{}.{}", md.mtime(), md.mtime_nsec())
-        };
-        if rel.is_empty() {
-            continue; // the root directory itself: umoci gives it the bundle's defaults
-        }
-        out.insert(
-            rel,
-            format!(
-                "{kind} mode={:o} {}:{} size={} {extra} xattrs={xattrs:?} mtime={mtime}",
-                md.mode() & 0o7777,
-                md.uid(),
-                md.gid(),
-                if ft.is_dir() { 0 } else { md.size() }
-            ),
-        );
-    }
-    out
-}
-
 #[test]
 fn same_tree_as_umoci() {
     if Command::new("umoci").arg("--version").output().is_err() {
@@ -196,25 +99,14 @@ fn same_tree_as_umoci() {
     let tars = image();
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
-    let blobs: Vec<(Blob, Vec<u8>)> = tars
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let blob = if i == 2 {
-                Blob {
-                    media_type: "application/vnd.oci.image.layer.v1.tar",
-                    bytes: t.clone(),
-                }
-            } else {
-                Blob {
-                    media_type: "application/vnd.oci.image.layer.v1.tar+gzip",
-                    bytes: gzip(t),
-                }
-            };
-            (blob, t.clone())
-        })
-        .collect();
-    write_layout(&layout, "t", &blobs);
+    // Two gzip layers and one plain layer.
+    let compressions = [TbC::Gzip, TbC::Gzip, TbC::None];
+    let mut builder = ImageBuilder::new(Format::Oci);
+    for (t, c) in tars.iter().zip(compressions) {
+        builder = builder.layer(t.clone(), c);
+    }
+    let img = builder.build();
+    write_oci_layout(&layout, "t", &img).unwrap();
     let bundle = dir.path().join("bundle");
     let out = Command::new("umoci")
         .arg("unpack")
@@ -231,36 +123,12 @@ fn same_tree_as_umoci() {
 
     let ours = dir.path().join("ours");
     std::fs::create_dir(&ours).unwrap();
-    let sources: Vec<LayerSource> = blobs
-        .into_iter()
-        .enumerate()
-        .map(|(i, (b, t))| LayerSource {
-            name: format!("layer{i}"),
-            compression: if i == 2 {
-                Compression::None
-            } else {
-                Compression::Gzip
-            },
-            expected_diff_id: Some(Digest::sha256(&t)),
-            reader: Box::new(std::io::Cursor::new(b.bytes)),
-        })
-        .collect();
-    let rep = skiff_unpack::unpack_layers(&ours, sources, &opts()).unwrap();
+    let rep = skiff_unpack::unpack_layers(&ours, layer_sources(&img), &opts()).unwrap();
     assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
 
     let theirs = describe(&bundle.join("rootfs"));
     let mine = describe(&ours);
-    let mut diffs = Vec::new();
-    for k in theirs
-        .keys()
-        .chain(mine.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-    {
-        let (a, b) = (theirs.get(k), mine.get(k));
-        if a != b {
-            diffs.push(format!("{k}:\n  umoci: {a:?}\n  skiff: {b:?}"));
-        }
-    }
+    let diffs = differences(&theirs, &mine);
     assert!(
         diffs.is_empty(),
         "{} differences:\n{}",
@@ -278,9 +146,7 @@ fn same_tree_as_umoci() {
 /// plain layers, written by its `write_oci_layout`).
 #[test]
 fn same_tree_as_umoci_testbed_image() {
-    use skiff_testbed::image::{
-        write_oci_layout, Compression as TbC, Format, ImageBuilder, LayerBuilder, LongName,
-    };
+    use skiff_testbed::image::{LayerBuilder, LongName};
     if Command::new("umoci").arg("--version").output().is_err() {
         return;
     }
@@ -352,33 +218,8 @@ fn same_tree_as_umoci_testbed_image() {
     );
     let ours = dir.path().join("ours");
     std::fs::create_dir(&ours).unwrap();
-    let sources: Vec<LayerSource> = img
-        .layers
-        .iter()
-        .zip(img.diff_ids())
-        .map(|(blob, diff)| LayerSource {
-            name: blob.digest.clone(),
-            compression: skiff_oci::media_type::layer_compression(&blob.media_type),
-            expected_diff_id: Some(diff.parse().unwrap()),
-            reader: Box::new(std::io::Cursor::new(blob.data.clone())),
-        })
-        .collect();
-    skiff_unpack::unpack_layers(&ours, sources, &opts()).unwrap();
-    let (theirs, mine) = (describe(&bundle.join("rootfs")), describe(&ours));
-    let diffs: Vec<String> = theirs
-        .keys()
-        .chain(mine.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .filter(|k| theirs.get(*k) != mine.get(*k))
-        .map(|k| {
-            format!(
-                "{k}:\n  umoci: {:?}\n  skiff: {:?}",
-                theirs.get(k),
-                mine.get(k)
-            )
-        })
-        .collect();
+    skiff_unpack::unpack_layers(&ours, layer_sources(&img), &opts()).unwrap();
+    let diffs = differences(&describe(&bundle.join("rootfs")), &describe(&ours));
     assert!(
         diffs.is_empty(),
         "{} differences:\n{}",

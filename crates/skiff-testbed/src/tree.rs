@@ -1,0 +1,121 @@
+//! Comparing root filesystems entry by entry, so that skiff's unpack can be checked
+//! against a reference unpacker (umoci) and hostile-layer tests can prove that nothing
+//! outside a root changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Every entry below `root` (the root itself excluded) as `path → description`: type,
+/// permission bits, owner, size, content sha256 or link target or device number, sorted
+/// xattrs, and the mtime of everything but directories (whose mtimes umoci and skiff both
+/// set, but whose comparison is noisy after the fact).
+pub fn describe(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let rel = p
+            .strip_prefix(root)
+            .map(|r| r.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ft = md.file_type();
+        let (kind, extra) = if ft.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&p) {
+                stack.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+            ("dir", String::new())
+        } else if ft.is_symlink() {
+            (
+                "symlink",
+                format!("-> {:?}", std::fs::read_link(&p).unwrap_or_default()),
+            )
+        } else if ft.is_file() {
+            (
+                "file",
+                hex::encode(Sha256::digest(std::fs::read(&p).unwrap_or_default())),
+            )
+        } else {
+            ("special", format!("rdev={:x}", md.rdev()))
+        };
+        if rel.is_empty() {
+            continue; // the root directory itself: each unpacker gives it its own defaults
+        }
+        let mtime = if ft.is_dir() {
+            String::new()
+        } else {
+            format!("{}.{}", md.mtime(), md.mtime_nsec())
+        };
+        out.insert(
+            rel,
+            format!(
+                "{kind} mode={:o} {}:{} size={} {extra} xattrs={:?} mtime={mtime}",
+                md.mode() & 0o7777,
+                md.uid(),
+                md.gid(),
+                if ft.is_dir() { 0 } else { md.size() },
+                xattrs(&p)
+            ),
+        );
+    }
+    out
+}
+
+/// The paths whose descriptions differ, each with both descriptions, for an assertion
+/// message; empty when the trees are the same.
+pub fn differences(
+    expected: &BTreeMap<String, String>,
+    actual: &BTreeMap<String, String>,
+) -> Vec<String> {
+    expected
+        .keys()
+        .chain(actual.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| expected.get(*k) != actual.get(*k))
+        .map(|k| {
+            format!(
+                "{k}:\n  expected: {:?}\n  actual:   {:?}",
+                expected.get(k),
+                actual.get(k)
+            )
+        })
+        .collect()
+}
+
+fn xattrs(p: &Path) -> Vec<String> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = CString::new(p.as_os_str().as_bytes()) else {
+        return Vec::new();
+    };
+    let mut names = vec![0u8; 65536];
+    // SAFETY: valid path and buffer of the given length.
+    let n = unsafe { libc::llistxattr(path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    let n = usize::try_from(n).unwrap_or(0);
+    let mut out: Vec<String> = names[..n]
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|name| {
+            let cname = CString::new(name).unwrap_or_default();
+            let mut v = vec![0u8; 65536];
+            // SAFETY: valid path, name and buffer of the given length.
+            let vn = unsafe {
+                libc::lgetxattr(
+                    path.as_ptr(),
+                    cname.as_ptr(),
+                    v.as_mut_ptr().cast(),
+                    v.len(),
+                )
+            };
+            let vn = usize::try_from(vn).unwrap_or(0);
+            format!("{}={:?}", String::from_utf8_lossy(name), &v[..vn])
+        })
+        .collect();
+    out.sort();
+    out
+}
