@@ -1,0 +1,194 @@
+//! skiff as a drop-in for skopeo: the same commands give the same answers as the real
+//! skopeo on the same images, from real docker-registry processes.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+use skiff_testbed::image::{multi_arch, Compression, Format, Image, ImageBuilder, LayerBuilder};
+use skiff_testbed::push::{push_image, push_multi_arch};
+use skiff_testbed::{RegistryServer, Setup};
+
+fn image(seed: &str, format: Format) -> Image {
+    ImageBuilder::new(format)
+        .layer(LayerBuilder::new().file("seed", 0o644, seed.as_bytes()).build(), Compression::Gzip)
+        .layer(LayerBuilder::new().file("more", 0o644, b"more").build(), Compression::Gzip)
+        .env("PATH=/bin")
+        .env("SEED=")
+        .label("org.example.seed", seed)
+        .entrypoint(&["/bin/sh"])
+        .build()
+}
+
+/// skopeo 1.9.3's inspect output, field by field, equals skiff's.
+fn assert_inspect_equal(ours: &serde_json::Value, theirs: &serde_json::Value) {
+    for key in ["Name", "Digest", "RepoTags", "Created", "DockerVersion", "Labels", "Architecture", "Os", "Layers", "LayersData", "Env"] {
+        assert_eq!(ours.get(key), theirs.get(key), "field {key} differs");
+    }
+}
+
+#[test]
+fn inspect_list_tags_and_manifest_digest_match_skopeo() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let docker = image("docker", Format::Docker);
+    let oci = image("oci", Format::Oci);
+    push_image(&reg.host(), "team/app", "docker", &docker, None).unwrap();
+    push_image(&reg.host(), "team/app", "oci", &oci, None).unwrap();
+    let list = multi_arch(
+        Format::Oci,
+        vec![
+            image("amd", Format::Oci),
+            ImageBuilder::new(Format::Oci)
+                .platform("linux", "arm64", Some("v8"))
+                .layer(LayerBuilder::new().file("a", 0o644, b"arm").build(), Compression::Gzip)
+                .build(),
+        ],
+    );
+    push_multi_arch(&reg.host(), "team/app", "multi", &list, None).unwrap();
+    for tag in ["docker", "oci", "multi"] {
+        let image = format!("docker://{}/team/app:{tag}", reg.host());
+        let theirs = json(peer_ok("skopeo", &["inspect", "--tls-verify=false", &image]).as_bytes());
+        let out = skiff(&["inspect", "--tls-verify=false", &image]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_inspect_equal(&json(&out.stdout), &theirs);
+        // --raw is byte for byte; --config --raw too.
+        let raw_theirs = peer_ok("skopeo", &["inspect", "--raw", "--tls-verify=false", &image]);
+        let raw_ours = skiff(&["inspect", "--raw", "--tls-verify=false", &image]);
+        assert_eq!(String::from_utf8_lossy(&raw_ours.stdout), raw_theirs, "{tag}: --raw");
+        let cfg_theirs = peer_ok("skopeo", &["inspect", "--config", "--raw", "--tls-verify=false", &image]);
+        let cfg_ours = skiff(&["inspect", "--config", "--raw", "--tls-verify=false", &image]);
+        assert_eq!(String::from_utf8_lossy(&cfg_ours.stdout), cfg_theirs, "{tag}: --config --raw");
+        // manifest-digest of the raw manifest agrees.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.json");
+        std::fs::write(&file, raw_theirs.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&skiff(&["manifest-digest", file.to_str().unwrap()]).stdout),
+            peer_ok("skopeo", &["manifest-digest", file.to_str().unwrap()])
+        );
+    }
+    let repo = format!("docker://{}/team/app", reg.host());
+    let theirs = json(peer_ok("skopeo", &["list-tags", "--tls-verify=false", &repo]).as_bytes());
+    let ours = skiff(&["list-tags", "--tls-verify=false", &repo]);
+    assert_eq!(json(&ours.stdout), theirs);
+    // --no-tags leaves RepoTags empty.
+    let out = json(&skiff(&["inspect", "-n", "--tls-verify=false", &format!("{repo}:oci")]).stdout);
+    assert_eq!(out["RepoTags"], serde_json::json!([]));
+}
+
+#[test]
+fn inspect_of_a_missing_image_exits_2() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let out = skiff(&["inspect", "--tls-verify=false", &format!("docker://{}/nothing:here", reg.host())]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn docker_archives_written_by_one_are_read_by_the_other() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let img = image("archive", Format::Docker);
+    push_image(&reg.host(), "app", "v1", &img, None).unwrap();
+    let src = format!("docker://{}/app:v1", reg.host());
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours.tar");
+    skiff_ok(&["copy", "--src-tls-verify=false", &src, &format!("docker-archive:{}:app:v1", ours.display())]);
+    let inspected = json(peer_ok("skopeo", &["inspect", &format!("docker-archive:{}", ours.display())]).as_bytes());
+    assert_eq!(inspected["Env"], serde_json::json!(["PATH=/bin", "SEED="]));
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2);
+    let tags = json(&skiff(&["list-tags", &format!("docker-archive:{}", ours.display())]).stdout);
+    assert_eq!(tags["Tags"], serde_json::json!(["docker.io/library/app:v1"]));
+    // skopeo round-trips what skiff wrote into a registry-ready layout.
+    let back = dir.path().join("back");
+    peer_ok("skopeo", &["copy", &format!("docker-archive:{}", ours.display()), &format!("oci:{}:x", back.display())]);
+
+    let theirs = dir.path().join("theirs.tar");
+    peer_ok("skopeo", &["copy", "--src-tls-verify=false", &src, &format!("docker-archive:{}:app:v1", theirs.display())]);
+    let converted = dir.path().join("from-skopeo.tar");
+    skiff_ok(&["copy", &format!("docker-archive:{}", theirs.display()), &format!("oci-archive:{}", converted.display())]);
+    let inspected = json(peer_ok("skopeo", &["inspect", &format!("oci-archive:{}", converted.display())]).as_bytes());
+    assert_eq!(inspected["Env"], serde_json::json!(["PATH=/bin", "SEED="]));
+    // @INDEX and :REF selection.
+    skiff_ok(&["inspect", &format!("docker-archive:{}@0", theirs.display())]);
+    skiff_ok(&["inspect", &format!("docker-archive:{}:app:v1", theirs.display())]);
+    let missing = skiff(&["inspect", &format!("docker-archive:{}:app:v2", theirs.display())]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn login_saves_checked_credentials_and_logout_removes_them() {
+    let reg = RegistryServer::start(Setup::Htpasswd {
+        user: "alice".into(),
+        password: "wonderland".into(),
+    })
+    .unwrap();
+    let img = image("login", Format::Oci);
+    push_image(&reg.host(), "private", "v1", &img, Some(("alice", "wonderland"))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("auth.json");
+    std::fs::write(&auth, r#"{"auths":{"other.example":{"auth":"eDp5"}}}"#).unwrap();
+    let authfile = auth.to_str().unwrap();
+
+    let wrong = skiff(&["login", "--tls-verify=false", "--authfile", authfile, "-u", "alice", "-p", "nope", &reg.host()]);
+    assert!(!wrong.status.success());
+    assert!(!std::fs::read_to_string(&auth).unwrap().contains(&reg.host()), "nothing saved");
+
+    let out = skiff(&["login", "--tls-verify=false", "--authfile", authfile, "-u", "alice", "-p", "wonderland", &reg.host()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Login Succeeded!");
+    assert_eq!(std::fs::metadata(&auth).unwrap().permissions().mode() & 0o777, 0o600);
+    let saved = json(&std::fs::read(&auth).unwrap());
+    assert!(saved["auths"]["other.example"].is_object(), "other entries kept");
+    assert_eq!(
+        String::from_utf8_lossy(&skiff(&["login", "--get-login", "--authfile", authfile, &reg.host()]).stdout).trim(),
+        "alice"
+    );
+    // The saved credentials are used by copy.
+    let dest = dir.path().join("p.tar");
+    skiff_ok(&["copy", "--src-tls-verify=false", "--authfile", authfile, &format!("docker://{}/private:v1", reg.host()), &format!("oci-archive:{}", dest.display())]);
+
+    let out = skiff(&["logout", "--authfile", authfile, &reg.host()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("Removed login credentials for {}", reg.host()));
+    assert!(!std::fs::read_to_string(&auth).unwrap().contains(&reg.host()));
+    let out = skiff(&["logout", "--all", "--authfile", authfile]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Removed login credentials for all registries");
+}
+
+#[test]
+fn registries_conf_resolves_short_names_falls_back_from_dead_mirrors_and_blocks() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let img = image("conf", Format::Oci);
+    push_image(&reg.host(), "library/tool", "v1", &img, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on stands for a mirror that is down.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let conf = dir.path().join("registries.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"unqualified-search-registries = ["{host}"]
+
+[[registry]]
+location = "{host}"
+insecure = true
+[[registry.mirror]]
+location = "{dead}"
+insecure = true
+
+[[registry]]
+location = "blocked.example"
+blocked = true
+"#,
+            host = reg.host()
+        ),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    let dest = dir.path().join("tool.tar");
+    skiff_ok(&["--registries-conf", conf, "copy", "docker://library/tool:v1", &format!("oci-archive:{}", dest.display())]);
+    let inspected = json(peer_ok("skopeo", &["inspect", &format!("oci-archive:{}", dest.display())]).as_bytes());
+    assert_eq!(inspected["Digest"], img.manifest_digest);
+    let out = skiff(&["--registries-conf", conf, "copy", "docker://blocked.example/x:y", &format!("oci-archive:{}", dir.path().join("b.tar").display())]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("blocked"));
+}
