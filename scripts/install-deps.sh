@@ -15,3 +15,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Unprivileged containers: root may map host ids 100000-165535, as on every Proxmox VE host
+# (LXC uses newuidmap/newgidmap, which check these files).
+for f in /etc/subuid /etc/subgid; do
+  if [ "$(id -u)" -eq 0 ] && ! grep -qs '^root:100000:65536$' "$f"; then
+    echo 'root:100000:65536' >> "$f"
+  fi
+done

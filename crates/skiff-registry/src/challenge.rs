@@ -41,7 +41,10 @@ pub fn parse(header: &str) -> Option<Challenge> {
             scope: p.get("scope").cloned(),
         });
     }
-    found.iter().any(|(s, _)| s == "basic").then_some(Challenge::Basic)
+    found
+        .iter()
+        .any(|(s, _)| s == "basic")
+        .then_some(Challenge::Basic)
 }
 
 /// Parses `key=value, key="quoted, with \" escapes"` pairs; stops at the start of the
@@ -50,7 +53,9 @@ fn parse_params(mut s: &str) -> (HashMap<String, String>, &str) {
     let mut params = HashMap::new();
     loop {
         s = s.trim_start_matches([',', ' ', '\t']);
-        let Some(eq) = s.find('=') else { return (params, s) };
+        let Some(eq) = s.find('=') else {
+            return (params, s);
+        };
         let key = &s[..eq];
         if key.is_empty() || key.contains(char::is_whitespace) {
             return (params, s);
@@ -90,7 +95,9 @@ mod tests {
 
     #[test]
     fn docker_hub_bearer_challenge() {
-        let c = parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#);
+        let c = parse(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#,
+        );
         assert_eq!(
             c,
             Some(Challenge::Bearer {
@@ -104,11 +111,23 @@ mod tests {
     #[test]
     fn quoted_commas_and_escapes_and_basic() {
         let c = parse(r#"Bearer realm="http://x/token",scope="repository:a:pull,push",error="insufficient \"scope\"""#).unwrap();
-        let Challenge::Bearer { scope, .. } = c else { panic!("bearer") };
+        let Challenge::Bearer { scope, .. } = c else {
+            panic!("bearer")
+        };
         assert_eq!(scope.as_deref(), Some("repository:a:pull,push"));
-        assert_eq!(parse(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse("Negotiate"), None);
-        assert_eq!(parse(r#"Bearer service="x""#), None, "a bearer challenge needs a realm");
-        assert!(matches!(parse(r#"Basic realm="a", Bearer realm="b""#), Some(Challenge::Bearer { .. })));
+        assert_eq!(
+            parse(r#"Bearer service="x""#),
+            None,
+            "a bearer challenge needs a realm"
+        );
+        assert!(matches!(
+            parse(r#"Basic realm="a", Bearer realm="b""#),
+            Some(Challenge::Bearer { .. })
+        ));
     }
 }

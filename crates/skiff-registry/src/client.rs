@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{
+    HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use reqwest::{Method, Response, StatusCode};
 use skiff_oci::media_type::MANIFEST_ACCEPT;
 use skiff_oci::Digest;
@@ -101,7 +104,10 @@ pub struct ManifestHead {
 enum Scheme {
     Unknown,
     Basic,
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 struct Token {
@@ -164,7 +170,12 @@ impl RegistryClient {
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(options.timeout.unwrap_or(DEFAULT_READ_TIMEOUT))
             .build()
-            .map_err(|e| RegistryError::Setup(format!("cannot set up HTTP for {registry}: {}", describe(&e))))?;
+            .map_err(|e| {
+                RegistryError::Setup(format!(
+                    "cannot set up HTTP for {registry}: {}",
+                    describe(&e)
+                ))
+            })?;
         let parse = |scheme: &str| {
             Url::parse(&format!("{scheme}://{host}/"))
                 .map_err(|e| RegistryError::Setup(format!("invalid registry {registry:?}: {e}")))
@@ -212,7 +223,9 @@ impl RegistryClient {
     /// Checks that the registry answers the API and accepts our credentials (`GET /v2/`).
     pub async fn ping(&self) -> Result<(), RegistryError> {
         let what = format!("{}/v2/", self.inner.registry);
-        let resp = self.execute(self.request(Method::GET, self.url("/v2/")?, "", &what)).await?;
+        let resp = self
+            .execute(self.request(Method::GET, self.url("/v2/")?, "", &what))
+            .await?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -232,10 +245,19 @@ impl RegistryClient {
     }
 
     /// Fetches a manifest by tag or digest; a digest reference is verified.
-    pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<ManifestResponse, RegistryError> {
+    pub async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<ManifestResponse, RegistryError> {
         let what = self.what(repo, reference);
         let scope = pull(repo);
-        let mut req = self.request(Method::GET, self.url(&format!("/v2/{repo}/manifests/{reference}"))?, &scope, &what);
+        let mut req = self.request(
+            Method::GET,
+            self.url(&format!("/v2/{repo}/manifests/{reference}"))?,
+            &scope,
+            &what,
+        );
         req.headers.insert(ACCEPT, header_value(MANIFEST_ACCEPT)?);
         let resp = self.execute(req).await?;
         if !resp.status().is_success() {
@@ -245,7 +267,10 @@ impl RegistryClient {
         let served_digest = header_string(resp.headers(), "docker-content-digest");
         let bytes = read_limited(resp, MAX_MANIFEST, &what).await?;
         let digest = Digest::sha256(&bytes);
-        let expected = reference.parse::<Digest>().ok().or_else(|| served_digest.and_then(|d| d.parse().ok()));
+        let expected = reference
+            .parse::<Digest>()
+            .ok()
+            .or_else(|| served_digest.and_then(|d| d.parse().ok()));
         if let Some(expected) = expected {
             let actual = expected.of_same_kind(&bytes);
             if actual != expected {
@@ -256,14 +281,27 @@ impl RegistryClient {
                 });
             }
         }
-        Ok(ManifestResponse { bytes, content_type, digest })
+        Ok(ManifestResponse {
+            bytes,
+            content_type,
+            digest,
+        })
     }
 
     /// HEADs a manifest: its digest without downloading it; `None` when absent.
-    pub async fn head_manifest(&self, repo: &str, reference: &str) -> Result<Option<ManifestHead>, RegistryError> {
+    pub async fn head_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<ManifestHead>, RegistryError> {
         let what = self.what(repo, reference);
         let scope = pull(repo);
-        let mut req = self.request(Method::HEAD, self.url(&format!("/v2/{repo}/manifests/{reference}"))?, &scope, &what);
+        let mut req = self.request(
+            Method::HEAD,
+            self.url(&format!("/v2/{repo}/manifests/{reference}"))?,
+            &scope,
+            &what,
+        );
         req.headers.insert(ACCEPT, header_value(MANIFEST_ACCEPT)?);
         let resp = self.execute(req).await?;
         if resp.status() == StatusCode::NOT_FOUND {
@@ -282,12 +320,23 @@ impl RegistryClient {
 
     /// Opens a blob for reading from `offset`: returns the response and how many bytes
     /// of it to skip (a server that ignores Range answers 200 from the start).
-    async fn open_blob(&self, repo: &str, digest: &Digest, offset: u64) -> Result<(Response, u64), RegistryError> {
+    async fn open_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<(Response, u64), RegistryError> {
         let what = format!("{}/{repo}@{digest}", self.inner.registry);
         let scope = pull(repo);
-        let mut req = self.request(Method::GET, self.url(&format!("/v2/{repo}/blobs/{digest}"))?, &scope, &what);
+        let mut req = self.request(
+            Method::GET,
+            self.url(&format!("/v2/{repo}/blobs/{digest}"))?,
+            &scope,
+            &what,
+        );
         if offset > 0 {
-            req.headers.insert(RANGE, header_value(&format!("bytes={offset}-"))?);
+            req.headers
+                .insert(RANGE, header_value(&format!("bytes={offset}-"))?);
         }
         let resp = self.execute(req).await?;
         match resp.status() {
@@ -299,20 +348,45 @@ impl RegistryClient {
 
     /// Streams a blob. Broken connections are resumed with `Range` requests (up to
     /// `retry_times`); the caller verifies the digest while consuming the stream.
-    pub async fn get_blob(&self, repo: &str, digest: &Digest, size: Option<u64>) -> Result<BlobStream, RegistryError> {
+    pub async fn get_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<BlobStream, RegistryError> {
         let (resp, skip) = self.open_blob(repo, digest, 0).await?;
-        Ok(BlobStream::new(self.clone(), repo.to_string(), digest.clone(), size, resp, skip))
+        Ok(BlobStream::new(
+            self.clone(),
+            repo.to_string(),
+            digest.clone(),
+            size,
+            resp,
+            skip,
+        ))
     }
 
     /// The size of a blob in the repository, or `None` when absent.
-    pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+    pub async fn blob_exists(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, RegistryError> {
         let what = format!("{}/{repo}@{digest}", self.inner.registry);
         let scope = push(repo);
         let resp = self
-            .execute(self.request(Method::HEAD, self.url(&format!("/v2/{repo}/blobs/{digest}"))?, &scope, &what))
+            .execute(self.request(
+                Method::HEAD,
+                self.url(&format!("/v2/{repo}/blobs/{digest}"))?,
+                &scope,
+                &what,
+            ))
             .await?;
         match resp.status() {
-            s if s.is_success() => Ok(Some(header_string(resp.headers(), CONTENT_LENGTH.as_str()).and_then(|s| s.parse().ok()).unwrap_or(0))),
+            s if s.is_success() => Ok(Some(
+                header_string(resp.headers(), CONTENT_LENGTH.as_str())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            )),
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(error_for(resp, &what).await),
         }
@@ -330,20 +404,31 @@ impl RegistryClient {
         let what = format!("{}/{repo}@{digest}", self.inner.registry);
         let scope = push(repo);
         let resp = self
-            .execute(self.request(Method::POST, self.url(&format!("/v2/{repo}/blobs/uploads/"))?, &scope, &what))
+            .execute(self.request(
+                Method::POST,
+                self.url(&format!("/v2/{repo}/blobs/uploads/"))?,
+                &scope,
+                &what,
+            ))
             .await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(error_for(resp, &what).await);
         }
-        let location = header_string(resp.headers(), LOCATION.as_str()).ok_or_else(|| RegistryError::InvalidResponse {
-            what: what.clone(),
-            message: "upload started without a Location".into(),
+        let location = header_string(resp.headers(), LOCATION.as_str()).ok_or_else(|| {
+            RegistryError::InvalidResponse {
+                what: what.clone(),
+                message: "upload started without a Location".into(),
+            }
         })?;
-        let mut url = resp.url().join(&location).map_err(|e| RegistryError::InvalidResponse {
-            what: what.clone(),
-            message: format!("bad upload Location {location:?}: {e}"),
-        })?;
-        url.query_pairs_mut().append_pair("digest", &digest.to_string());
+        let mut url = resp
+            .url()
+            .join(&location)
+            .map_err(|e| RegistryError::InvalidResponse {
+                what: what.clone(),
+                message: format!("bad upload Location {location:?}: {e}"),
+            })?;
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
         let mut builder = self
             .inner
             .http
@@ -368,11 +453,22 @@ impl RegistryClient {
     }
 
     /// Puts a manifest under a tag or digest; returns its digest.
-    pub async fn put_manifest(&self, repo: &str, reference: &str, bytes: Vec<u8>, media_type: &str) -> Result<Digest, RegistryError> {
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<Digest, RegistryError> {
         let what = self.what(repo, reference);
         let scope = push(repo);
         let digest = Digest::sha256(&bytes);
-        let mut req = self.request(Method::PUT, self.url(&format!("/v2/{repo}/manifests/{reference}"))?, &scope, &what);
+        let mut req = self.request(
+            Method::PUT,
+            self.url(&format!("/v2/{repo}/manifests/{reference}"))?,
+            &scope,
+            &what,
+        );
         req.headers.insert(CONTENT_TYPE, header_value(media_type)?);
         req.body = Some(Bytes::from(bytes));
         let resp = self.execute(req).await?;
@@ -388,7 +484,12 @@ impl RegistryClient {
         let what = self.what(repo, &digest.to_string());
         let scope = format!("repository:{repo}:delete");
         let resp = self
-            .execute(self.request(Method::DELETE, self.url(&format!("/v2/{repo}/manifests/{digest}"))?, &scope, &what))
+            .execute(self.request(
+                Method::DELETE,
+                self.url(&format!("/v2/{repo}/manifests/{digest}"))?,
+                &scope,
+                &what,
+            ))
             .await?;
         if resp.status().is_success() {
             Ok(())
@@ -403,7 +504,11 @@ impl RegistryClient {
     }
 
     /// Like [`RegistryClient::list_tags`], asking for `page_size` tags per page.
-    pub async fn list_tags_paged(&self, repo: &str, page_size: Option<usize>) -> Result<Vec<String>, RegistryError> {
+    pub async fn list_tags_paged(
+        &self,
+        repo: &str,
+        page_size: Option<usize>,
+    ) -> Result<Vec<String>, RegistryError> {
         #[derive(serde::Deserialize)]
         struct Page {
             tags: Option<Vec<String>>,
@@ -416,24 +521,29 @@ impl RegistryClient {
         }
         let mut tags = Vec::new();
         for _ in 0..10_000 {
-            let resp = self.execute(self.request(Method::GET, url.clone(), &scope, &what)).await?;
+            let resp = self
+                .execute(self.request(Method::GET, url.clone(), &scope, &what))
+                .await?;
             if !resp.status().is_success() {
                 return Err(error_for(resp, &what).await);
             }
             let next = header_string(resp.headers(), "link").and_then(|l| next_link(&l));
             let page_url = resp.url().clone();
             let bytes = read_limited(resp, MAX_MANIFEST, &what).await?;
-            let page: Page = serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
-                what: what.clone(),
-                message: format!("tag list: {e}"),
-            })?;
+            let page: Page =
+                serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
+                    what: what.clone(),
+                    message: format!("tag list: {e}"),
+                })?;
             tags.extend(page.tags.unwrap_or_default());
             match next {
                 Some(link) => {
-                    url = page_url.join(&link).map_err(|e| RegistryError::InvalidResponse {
-                        what: what.clone(),
-                        message: format!("bad Link {link:?}: {e}"),
-                    })?
+                    url = page_url
+                        .join(&link)
+                        .map_err(|e| RegistryError::InvalidResponse {
+                            what: what.clone(),
+                            message: format!("bad Link {link:?}: {e}"),
+                        })?
                 }
                 None => return Ok(tags),
             }
@@ -451,7 +561,11 @@ impl RegistryClient {
         let (mut attempts, mut hops, mut reauthenticated) = (0u32, 0usize, false);
         loop {
             let same = same_origin(&url, self.base());
-            let mut builder = self.inner.http.request(req.method.clone(), url.clone()).headers(req.headers.clone());
+            let mut builder = self
+                .inner
+                .http
+                .request(req.method.clone(), url.clone())
+                .headers(req.headers.clone());
             if same {
                 if let Some(auth) = self.auth_header(req.scope).await? {
                     builder = builder.header(AUTHORIZATION, auth);
@@ -465,7 +579,11 @@ impl RegistryClient {
                 Err(e) => {
                     // --tls-verify=false: fall back from https to plain http, as skopeo does.
                     let i = self.inner.base.load(Ordering::Relaxed);
-                    if same && hops == 0 && i + 1 < self.inner.bases.len() && (e.is_connect() || e.is_request()) {
+                    if same
+                        && hops == 0
+                        && i + 1 < self.inner.bases.len()
+                        && (e.is_connect() || e.is_request())
+                    {
                         self.inner.base.store(i + 1, Ordering::Relaxed);
                         url = rebase(&url, self.base());
                         continue;
@@ -494,22 +612,32 @@ impl RegistryClient {
                     // The next request carries registry credentials only if it stays on
                     // the registry's origin (see `same_origin` above): Docker Hub's blob
                     // storage rejects foreign Authorization headers.
-                    url = url.join(&location).map_err(|e| RegistryError::InvalidResponse {
-                        what: req.what.to_string(),
-                        message: format!("bad redirect {location:?}: {e}"),
-                    })?;
+                    url = url
+                        .join(&location)
+                        .map_err(|e| RegistryError::InvalidResponse {
+                            what: req.what.to_string(),
+                            message: format!("bad redirect {location:?}: {e}"),
+                        })?;
                     continue;
                 }
             }
-            if status == StatusCode::UNAUTHORIZED && same && !reauthenticated && options.registry_token.is_none() {
-                if let Some(ch) = header_string(resp.headers(), WWW_AUTHENTICATE.as_str()).and_then(|h| challenge::parse(&h)) {
+            if status == StatusCode::UNAUTHORIZED
+                && same
+                && !reauthenticated
+                && options.registry_token.is_none()
+            {
+                if let Some(ch) = header_string(resp.headers(), WWW_AUTHENTICATE.as_str())
+                    .and_then(|h| challenge::parse(&h))
+                {
                     reauthenticated = true;
                     if self.authenticate(ch, req.scope).await? {
                         continue;
                     }
                 }
             }
-            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) && attempts < options.retry_times {
+            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+                && attempts < options.retry_times
+            {
                 attempts += 1;
                 let wait = header_string(resp.headers(), RETRY_AFTER.as_str())
                     .and_then(|v| retry_after(&v, std::time::SystemTime::now()))
@@ -532,7 +660,12 @@ impl RegistryClient {
         if let Some(t) = &self.inner.options.registry_token {
             return Ok(Some(format!("Bearer {t}")));
         }
-        let scheme = self.inner.scheme.lock().map(|s| s.clone()).unwrap_or(Scheme::Unknown);
+        let scheme = self
+            .inner
+            .scheme
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or(Scheme::Unknown);
         match scheme {
             Scheme::Unknown => Ok(None),
             Scheme::Basic => Ok(self.inner.basic.as_ref().map(basic_header)),
@@ -548,7 +681,10 @@ impl RegistryClient {
 
     fn cached_token(&self, scope: &str) -> Option<String> {
         let tokens = self.inner.tokens.lock().ok()?;
-        tokens.get(scope).filter(|t| t.expires > Instant::now()).map(|t| t.value.clone())
+        tokens
+            .get(scope)
+            .filter(|t| t.expires > Instant::now())
+            .map(|t| t.value.clone())
     }
 
     /// Learns the scheme from a challenge; returns whether retrying can help (a Bearer
@@ -561,7 +697,11 @@ impl RegistryClient {
                 }
                 Ok(self.inner.basic.is_some())
             }
-            Challenge::Bearer { realm, service, scope: wanted } => {
+            Challenge::Bearer {
+                realm,
+                service,
+                scope: wanted,
+            } => {
                 if let Ok(mut s) = self.inner.scheme.lock() {
                     *s = Scheme::Bearer {
                         realm: realm.clone(),
@@ -574,19 +714,32 @@ impl RegistryClient {
                 // Ask for what the registry asked for when it said (it may need more
                 // than we guessed), filed under our scope key.
                 let fetch_scope = wanted.unwrap_or_else(|| scope.to_string());
-                let token = self.fetch_token_as(&realm, service.as_deref(), &fetch_scope, scope).await?;
+                let token = self
+                    .fetch_token_as(&realm, service.as_deref(), &fetch_scope, scope)
+                    .await?;
                 Ok(!token.is_empty())
             }
         }
     }
 
-    async fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String, RegistryError> {
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<String, RegistryError> {
         self.fetch_token_as(realm, service, scope, scope).await
     }
 
     /// `GET realm?service=…&scope=…` (with Basic credentials when we have them); the token
     /// is cached under `key` until shortly before `expires_in` runs out.
-    async fn fetch_token_as(&self, realm: &str, service: Option<&str>, scope: &str, key: &str) -> Result<String, RegistryError> {
+    async fn fetch_token_as(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+        key: &str,
+    ) -> Result<String, RegistryError> {
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             token: Option<String>,
@@ -615,7 +768,11 @@ impl RegistryClient {
         let resp = loop {
             match builder.try_clone().map(|b| b.send()) {
                 Some(fut) => match fut.await {
-                    Ok(r) if (r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS) && attempts < self.inner.options.retry_times => {
+                    Ok(r)
+                        if (r.status().is_server_error()
+                            || r.status() == StatusCode::TOO_MANY_REQUESTS)
+                            && attempts < self.inner.options.retry_times =>
+                    {
                         attempts += 1;
                         tokio::time::sleep(backoff(attempts, self.inner.options.retry_delay)).await;
                     }
@@ -640,7 +797,8 @@ impl RegistryClient {
             return Err(auth_err(format!("HTTP {}", resp.status())));
         }
         let body = read_limited(resp, 1 << 20, realm).await?;
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| auth_err(format!("invalid token response: {e}")))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| auth_err(format!("invalid token response: {e}")))?;
         let token = parsed
             .token
             .or(parsed.access_token)
@@ -648,9 +806,18 @@ impl RegistryClient {
             .ok_or_else(|| auth_err("no token in the response".into()))?;
         // Renew a little early so a token never expires between check and use.
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(1));
-        let expires = Instant::now() + lifetime.saturating_sub(Duration::from_secs(5)).max(Duration::from_millis(500));
+        let expires = Instant::now()
+            + lifetime
+                .saturating_sub(Duration::from_secs(5))
+                .max(Duration::from_millis(500));
         if let Ok(mut t) = self.inner.tokens.lock() {
-            t.insert(key.to_string(), Token { value: token.clone(), expires });
+            t.insert(
+                key.to_string(),
+                Token {
+                    value: token.clone(),
+                    expires,
+                },
+            );
         }
         Ok(token)
     }
@@ -665,7 +832,9 @@ fn basic_header(c: &Credentials) -> String {
 
 /// Same scheme, host and port: the only case in which registry credentials may be sent.
 pub fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn rebase(url: &Url, base: &Url) -> Url {
@@ -676,11 +845,14 @@ fn rebase(url: &Url, base: &Url) -> Url {
 }
 
 fn header_value(s: &str) -> Result<reqwest::header::HeaderValue, RegistryError> {
-    reqwest::header::HeaderValue::from_str(s).map_err(|e| RegistryError::Setup(format!("invalid header value {s:?}: {e}")))
+    reqwest::header::HeaderValue::from_str(s)
+        .map_err(|e| RegistryError::Setup(format!("invalid header value {s:?}: {e}")))
 }
 
 fn header_string(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The target of `Link: <url>; rel="next"`.
@@ -730,19 +902,19 @@ async fn error_for(resp: Response, what: &str) -> RegistryError {
     }
     let status = resp.status();
     let body = read_limited(resp, 64 << 10, what).await.unwrap_or_default();
-    let item = serde_json::from_slice::<Errors>(&body).ok().and_then(|e| e.errors.into_iter().next());
+    let item = serde_json::from_slice::<Errors>(&body)
+        .ok()
+        .and_then(|e| e.errors.into_iter().next());
     let code = item.as_ref().and_then(|i| i.code.clone());
-    let message = item
-        .and_then(|i| i.message)
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(&body);
-            let text = text.trim();
-            if text.is_empty() {
-                status.canonical_reason().unwrap_or("error").to_lowercase()
-            } else {
-                text.chars().take(300).collect()
-            }
-        });
+    let message = item.and_then(|i| i.message).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(&body);
+        let text = text.trim();
+        if text.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_lowercase()
+        } else {
+            text.chars().take(300).collect()
+        }
+    });
     let what = what.to_string();
     match status {
         StatusCode::NOT_FOUND => RegistryError::NotFound {
@@ -783,7 +955,14 @@ struct ResumeState {
 }
 
 impl BlobStream {
-    fn new(client: RegistryClient, repo: String, digest: Digest, size: Option<u64>, first: Response, skip: u64) -> BlobStream {
+    fn new(
+        client: RegistryClient,
+        repo: String,
+        digest: Digest,
+        size: Option<u64>,
+        first: Response,
+        skip: u64,
+    ) -> BlobStream {
         let resumed = Arc::new(AtomicU32::new(0));
         let state = ResumeState {
             client,
@@ -820,7 +999,11 @@ impl ResumeState {
                 return None;
             }
             let Some(body) = self.body.as_mut() else {
-                match self.client.open_blob(&self.repo, &self.digest, self.offset).await {
+                match self
+                    .client
+                    .open_blob(&self.repo, &self.digest, self.offset)
+                    .await
+                {
                     Ok((resp, skip)) => {
                         self.body = Some(Box::pin(resp.bytes_stream()));
                         self.skip = skip;
@@ -852,8 +1035,15 @@ impl ResumeState {
                     }
                     self.done = true;
                     return Some(Err(RegistryError::Connect {
-                        url: format!("{}/{}@{}", self.client.inner.registry, self.repo, self.digest),
-                        message: format!("transfer broke at byte {} and could not be resumed: {}", self.offset, describe(&e)),
+                        url: format!(
+                            "{}/{}@{}",
+                            self.client.inner.registry, self.repo, self.digest
+                        ),
+                        message: format!(
+                            "transfer broke at byte {} and could not be resumed: {}",
+                            self.offset,
+                            describe(&e)
+                        ),
                     }));
                 }
                 None => {
@@ -872,7 +1062,10 @@ impl ResumeState {
     async fn resume(&mut self) {
         let n = self.resumed.fetch_add(1, Ordering::Relaxed) + 1;
         self.body = None;
-        tokio::time::sleep(backoff(n, self.client.inner.options.retry_delay).min(Duration::from_secs(2))).await;
+        tokio::time::sleep(
+            backoff(n, self.client.inner.options.retry_delay).min(Duration::from_secs(2)),
+        )
+        .await;
     }
 }
 
@@ -890,17 +1083,35 @@ mod tests {
 
     #[test]
     fn link_headers() {
-        assert_eq!(next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(), Some("/v2/a/tags/list?last=b&n=2"));
-        assert_eq!(next_link(r#"<https://x/y>; rel="prev", </next>; rel="next""#).as_deref(), Some("/next"));
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://x/y>; rel="prev", </next>; rel="next""#).as_deref(),
+            Some("/next")
+        );
         assert_eq!(next_link(r#"</v2/a>; rel="prev""#), None);
     }
 
     #[test]
     fn origins() {
         let a = Url::parse("https://reg.example/v2/").unwrap();
-        assert!(same_origin(&a, &Url::parse("https://reg.example:443/x").unwrap()));
-        assert!(!same_origin(&a, &Url::parse("https://s3.example/x").unwrap()));
-        assert!(!same_origin(&a, &Url::parse("http://reg.example/x").unwrap()));
-        assert!(!same_origin(&a, &Url::parse("https://reg.example:5000/x").unwrap()));
+        assert!(same_origin(
+            &a,
+            &Url::parse("https://reg.example:443/x").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("https://s3.example/x").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("http://reg.example/x").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("https://reg.example:5000/x").unwrap()
+        ));
     }
 }

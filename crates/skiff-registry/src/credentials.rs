@@ -93,19 +93,28 @@ pub fn write_path(auth_file: Option<&Path>) -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(d) => PathBuf::from(d).join("containers/auth.json"),
         // SAFETY: getuid has no preconditions.
-        None => PathBuf::from(format!("/run/containers/{}/auth.json", unsafe { libc::getuid() })),
+        None => PathBuf::from(format!("/run/containers/{}/auth.json", unsafe {
+            libc::getuid()
+        })),
     }
 }
 
 /// Normalises an `auths` key: scheme, trailing slash and Docker Hub's legacy
 /// `index.docker.io/v1/` spelling removed.
 fn normalise_key(key: &str) -> String {
-    let k = key.trim_start_matches("https://").trim_start_matches("http://");
+    let k = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
     let k = k.trim_end_matches('/');
-    let k = k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k);
+    let k = k
+        .strip_suffix("/v1")
+        .or_else(|| k.strip_suffix("/v2"))
+        .unwrap_or(k);
     match k {
         "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
-        other => other.strip_prefix("index.docker.io/").map_or_else(|| other.to_string(), |r| format!("docker.io/{r}")),
+        other => other
+            .strip_prefix("index.docker.io/")
+            .map_or_else(|| other.to_string(), |r| format!("docker.io/{r}")),
     }
 }
 
@@ -138,16 +147,29 @@ fn read_json(path: &Path) -> Result<Option<Map<String, Value>>, CredentialsError
 
 /// Credentials for `registry` (host[:port]), optionally for a repository below it (more
 /// specific `auths` keys such as `host/namespace` win).
-pub fn lookup(auth_file: Option<&Path>, registry: &str) -> Result<Option<Credentials>, CredentialsError> {
+pub fn lookup(
+    auth_file: Option<&Path>,
+    registry: &str,
+) -> Result<Option<Credentials>, CredentialsError> {
     lookup_for(auth_file, registry, None)
 }
 
 /// Like [`lookup`], considering namespace-scoped entries for `repository`.
-pub fn lookup_for(auth_file: Option<&Path>, registry: &str, repository: Option<&str>) -> Result<Option<Credentials>, CredentialsError> {
+pub fn lookup_for(
+    auth_file: Option<&Path>,
+    registry: &str,
+    repository: Option<&str>,
+) -> Result<Option<Credentials>, CredentialsError> {
     let registry = normalise_key(registry);
     for path in read_paths(auth_file) {
-        let Some(file) = read_json(&path)? else { continue };
-        if let Some(helper) = file.get("credHelpers").and_then(|h| h.get(&registry)).and_then(Value::as_str) {
+        let Some(file) = read_json(&path)? else {
+            continue;
+        };
+        if let Some(helper) = file
+            .get("credHelpers")
+            .and_then(|h| h.get(&registry))
+            .and_then(Value::as_str)
+        {
             if let Some(c) = helper_get(helper, &registry)? {
                 return Ok(Some(c));
             }
@@ -185,27 +207,41 @@ fn decode_entry(entry: &Value, path: &Path) -> Result<Option<Credentials>, Crede
         path: path.display().to_string(),
         message: m.to_string(),
     };
-    if let Some(token) = entry.get("identitytoken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+    if let Some(token) = entry
+        .get("identitytoken")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
         return Ok(Some(Credentials {
             username: "<token>".into(),
             password: token.to_string(),
         }));
     }
-    let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) else {
+    let Some(auth) = entry
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    else {
         return Ok(None);
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(auth.trim())
         .map_err(|_| invalid("an \"auth\" value is not base64"))?;
     let text = String::from_utf8(bytes).map_err(|_| invalid("an \"auth\" value is not UTF-8"))?;
-    let (u, p) = text.split_once(':').ok_or_else(|| invalid("an \"auth\" value is not USER:PASSWORD"))?;
+    let (u, p) = text
+        .split_once(':')
+        .ok_or_else(|| invalid("an \"auth\" value is not USER:PASSWORD"))?;
     Ok(Some(Credentials {
         username: u.to_string(),
         password: p.to_string(),
     }))
 }
 
-fn run_helper(helper: &str, verb: &str, input: &str) -> Result<(bool, String, String), CredentialsError> {
+fn run_helper(
+    helper: &str,
+    verb: &str,
+    input: &str,
+) -> Result<(bool, String, String), CredentialsError> {
     let program = format!("docker-credential-{helper}");
     let fail = |m: String| CredentialsError::Helper {
         helper: helper.to_string(),
@@ -219,7 +255,9 @@ fn run_helper(helper: &str, verb: &str, input: &str) -> Result<(bool, String, St
         .spawn()
         .map_err(|e| fail(format!("cannot run {program}: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
     }
     let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     Ok((
@@ -245,8 +283,16 @@ fn helper_get(helper: &str, registry: &str) -> Result<Option<Credentials>, Crede
         helper: helper.to_string(),
         message: format!("invalid answer: {e}"),
     })?;
-    let username = v.get("Username").and_then(Value::as_str).unwrap_or_default().to_string();
-    let password = v.get("Secret").and_then(Value::as_str).unwrap_or_default().to_string();
+    let username = v
+        .get("Username")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let password = v
+        .get("Secret")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if username.is_empty() && password.is_empty() {
         return Ok(None);
     }
@@ -263,12 +309,18 @@ fn helper_for<'a>(file: &'a Map<String, Value>, registry: &str) -> Option<&'a st
 
 /// Saves credentials for `registry` (through its credential helper when one is
 /// configured). Returns the file written.
-pub fn store(auth_file: Option<&Path>, registry: &str, creds: &Credentials) -> Result<PathBuf, CredentialsError> {
+pub fn store(
+    auth_file: Option<&Path>,
+    registry: &str,
+    creds: &Credentials,
+) -> Result<PathBuf, CredentialsError> {
     let registry = normalise_key(registry);
     let path = write_path(auth_file);
     let mut file = read_json(&path)?.unwrap_or_default();
     if let Some(helper) = helper_for(&file, &registry) {
-        let input = json!({"ServerURL": registry, "Username": creds.username, "Secret": creds.password}).to_string();
+        let input =
+            json!({"ServerURL": registry, "Username": creds.username, "Secret": creds.password})
+                .to_string();
         let (ok, stdout, stderr) = run_helper(helper, "store", &input)?;
         if !ok {
             return Err(CredentialsError::Helper {
@@ -278,8 +330,11 @@ pub fn store(auth_file: Option<&Path>, registry: &str, creds: &Credentials) -> R
         }
         return Ok(path);
     }
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", creds.username, creds.password));
-    let auths = file.entry("auths").or_insert_with(|| Value::Object(Map::new()));
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", creds.username, creds.password));
+    let auths = file
+        .entry("auths")
+        .or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(auths) = auths else {
         return Err(CredentialsError::Invalid {
             path: path.display().to_string(),
@@ -295,7 +350,9 @@ pub fn store(auth_file: Option<&Path>, registry: &str, creds: &Credentials) -> R
 pub fn erase(auth_file: Option<&Path>, registry: &str) -> Result<bool, CredentialsError> {
     let registry = normalise_key(registry);
     let path = write_path(auth_file);
-    let Some(mut file) = read_json(&path)? else { return Ok(false) };
+    let Some(mut file) = read_json(&path)? else {
+        return Ok(false);
+    };
     if let Some(helper) = helper_for(&file, &registry) {
         let (ok, _, _) = run_helper(helper, "erase", &registry)?;
         return Ok(ok);
@@ -304,7 +361,11 @@ pub fn erase(auth_file: Option<&Path>, registry: &str) -> Result<bool, Credentia
         .get_mut("auths")
         .and_then(Value::as_object_mut)
         .map(|auths| {
-            let keys: Vec<String> = auths.keys().filter(|k| normalise_key(k) == registry).cloned().collect();
+            let keys: Vec<String> = auths
+                .keys()
+                .filter(|k| normalise_key(k) == registry)
+                .cloned()
+                .collect();
             for k in &keys {
                 auths.remove(k);
             }
@@ -320,7 +381,9 @@ pub fn erase(auth_file: Option<&Path>, registry: &str) -> Result<bool, Credentia
 /// Removes every saved credential from the file (helpers are not asked, as skopeo).
 pub fn erase_all(auth_file: Option<&Path>) -> Result<(), CredentialsError> {
     let path = write_path(auth_file);
-    let Some(mut file) = read_json(&path)? else { return Ok(()) };
+    let Some(mut file) = read_json(&path)? else {
+        return Ok(());
+    };
     file.insert("auths".into(), Value::Object(Map::new()));
     write_atomic(&path, &file)
 }
@@ -333,16 +396,27 @@ fn write_atomic(path: &Path, file: &Map<String, Value>) -> Result<(), Credential
         source: e,
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(io)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(io)?;
     }
     let tmp = path.with_file_name(format!(
         ".{}.tmp-{}",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
-    let bytes = serde_json::to_vec_pretty(&Value::Object(file.clone())).map_err(|e| io(std::io::Error::other(e)))?;
+    let bytes = serde_json::to_vec_pretty(&Value::Object(file.clone()))
+        .map_err(|e| io(std::io::Error::other(e)))?;
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(&bytes)?;
         f.write_all(b"\n")?;
         f.sync_all()?;
@@ -371,11 +445,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("sub/auth.json");
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, r#"{"auths":{"https://index.docker.io/v1/":{"auth":"aHViOnNlY3JldA=="}},"other":1}"#).unwrap();
-        store(Some(&f), "localhost:5000", &creds("alice", "pw:with:colons")).unwrap();
-        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(lookup(Some(&f), "localhost:5000").unwrap(), Some(creds("alice", "pw:with:colons")));
-        assert_eq!(lookup(Some(&f), "docker.io").unwrap(), Some(creds("hub", "secret")), "legacy Docker Hub key");
+        std::fs::write(
+            &f,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"aHViOnNlY3JldA=="}},"other":1}"#,
+        )
+        .unwrap();
+        store(
+            Some(&f),
+            "localhost:5000",
+            &creds("alice", "pw:with:colons"),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            lookup(Some(&f), "localhost:5000").unwrap(),
+            Some(creds("alice", "pw:with:colons"))
+        );
+        assert_eq!(
+            lookup(Some(&f), "docker.io").unwrap(),
+            Some(creds("hub", "secret")),
+            "legacy Docker Hub key"
+        );
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
         assert_eq!(v["other"], 1);
         assert!(erase(Some(&f), "localhost:5000").unwrap());
@@ -390,9 +483,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("auth.json");
         let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        std::fs::write(&f, format!(r#"{{"auths":{{"quay.io":{{"auth":"{}"}},"quay.io/team":{{"auth":"{}"}}}}}}"#, b("all:1"), b("team:2"))).unwrap();
-        assert_eq!(lookup_for(Some(&f), "quay.io", Some("team/app")).unwrap(), Some(creds("team", "2")));
-        assert_eq!(lookup_for(Some(&f), "quay.io", Some("other/app")).unwrap(), Some(creds("all", "1")));
+        std::fs::write(
+            &f,
+            format!(
+                r#"{{"auths":{{"quay.io":{{"auth":"{}"}},"quay.io/team":{{"auth":"{}"}}}}}}"#,
+                b("all:1"),
+                b("team:2")
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            lookup_for(Some(&f), "quay.io", Some("team/app")).unwrap(),
+            Some(creds("team", "2"))
+        );
+        assert_eq!(
+            lookup_for(Some(&f), "quay.io", Some("other/app")).unwrap(),
+            Some(creds("all", "1"))
+        );
     }
 
     #[test]
@@ -400,7 +507,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("auth.json");
         std::fs::write(&f, r#"{"auths":{"x":{"auth":"%%%"}}}"#).unwrap();
-        assert!(lookup(Some(&f), "x").unwrap_err().to_string().contains("base64"));
+        assert!(lookup(Some(&f), "x")
+            .unwrap_err()
+            .to_string()
+            .contains("base64"));
         std::fs::write(&f, "[1]").unwrap();
         assert!(lookup(Some(&f), "x").is_err());
     }
@@ -417,10 +527,17 @@ mod tests {
         std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
         let f = dir.path().join("config.json");
         std::fs::write(&f, r#"{"credHelpers":{"helped.example":"skifftest"}}"#).unwrap();
-        let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         // Run the lookup in a child environment: PATH must include the helper.
         std::env::set_var("PATH", &path);
-        assert_eq!(lookup(Some(&f), "helped.example").unwrap(), Some(creds("bot", "s3")));
+        assert_eq!(
+            lookup(Some(&f), "helped.example").unwrap(),
+            Some(creds("bot", "s3"))
+        );
         assert_eq!(lookup(Some(&f), "other.example").unwrap(), None);
     }
 }

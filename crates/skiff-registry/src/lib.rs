@@ -29,6 +29,8 @@ pub mod registries_conf;
 mod retry;
 mod tls;
 
-pub use client::{same_origin, BlobStream, ClientOptions, ManifestHead, ManifestResponse, RegistryClient};
+pub use client::{
+    same_origin, BlobStream, ClientOptions, ManifestHead, ManifestResponse, RegistryClient,
+};
 pub use credentials::Credentials;
 pub use error::RegistryError;

@@ -76,7 +76,10 @@ struct RegistryEntry {
 
 impl RegistryEntry {
     fn prefix(&self) -> &str {
-        self.prefix.as_deref().or(self.location.as_deref()).unwrap_or("")
+        self.prefix
+            .as_deref()
+            .or(self.location.as_deref())
+            .unwrap_or("")
     }
 }
 
@@ -121,7 +124,8 @@ impl RegistriesConf {
             conf.merge_file(p)?;
             return Ok(conf);
         }
-        let user = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/containers/registries.conf"));
+        let user = std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".config/containers/registries.conf"));
         let main = match user {
             Some(u) if u.is_file() => u,
             _ => PathBuf::from("/etc/containers/registries.conf"),
@@ -244,11 +248,13 @@ impl RegistriesConf {
         let by_digest = reference.digest().is_some();
         let mut sources = Vec::new();
         for m in &entry.mirror {
-            let policy = m.pull_from_mirror.unwrap_or(if entry.mirror_by_digest_only {
-                PullFromMirror::DigestOnly
-            } else {
-                PullFromMirror::All
-            });
+            let policy = m
+                .pull_from_mirror
+                .unwrap_or(if entry.mirror_by_digest_only {
+                    PullFromMirror::DigestOnly
+                } else {
+                    PullFromMirror::All
+                });
             let allowed = match policy {
                 PullFromMirror::All => true,
                 PullFromMirror::DigestOnly => by_digest,
@@ -352,19 +358,36 @@ insecure = true
         let c = conf();
         assert_eq!(
             names(c.qualify("alpine:3").unwrap()),
-            ["registry.example:5000/alpine:3", "docker.io/library/alpine:3"]
+            [
+                "registry.example:5000/alpine:3",
+                "docker.io/library/alpine:3"
+            ]
         );
-        assert_eq!(names(c.qualify("db:10.11").unwrap()), ["quay.io/team/mariadb:10.11"]);
-        assert_eq!(names(c.qualify("quay.io/x/y").unwrap()), ["quay.io/x/y:latest"]);
+        assert_eq!(
+            names(c.qualify("db:10.11").unwrap()),
+            ["quay.io/team/mariadb:10.11"]
+        );
+        assert_eq!(
+            names(c.qualify("quay.io/x/y").unwrap()),
+            ["quay.io/x/y:latest"]
+        );
         let none = RegistriesConf::default();
-        assert_eq!(names(none.qualify("alpine").unwrap()), ["docker.io/library/alpine:latest"]);
+        assert_eq!(
+            names(none.qualify("alpine").unwrap()),
+            ["docker.io/library/alpine:latest"]
+        );
     }
 
     #[test]
     fn mirrors_come_first_and_respect_pull_from_mirror() {
         let c = conf();
-        let by_tag = c.pull_sources(&Reference::parse("docker.io/library/nginx:1").unwrap()).unwrap();
-        let got: Vec<(String, bool)> = by_tag.iter().map(|s| (s.reference.to_string(), s.mirror)).collect();
+        let by_tag = c
+            .pull_sources(&Reference::parse("docker.io/library/nginx:1").unwrap())
+            .unwrap();
+        let got: Vec<(String, bool)> = by_tag
+            .iter()
+            .map(|s| (s.reference.to_string(), s.mirror))
+            .collect();
         assert_eq!(
             got,
             [
@@ -373,7 +396,9 @@ insecure = true
             ]
         );
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        let by_digest = c.pull_sources(&Reference::parse(&format!("docker.io/library/nginx@{d}")).unwrap()).unwrap();
+        let by_digest = c
+            .pull_sources(&Reference::parse(&format!("docker.io/library/nginx@{d}")).unwrap())
+            .unwrap();
         assert_eq!(by_digest.len(), 3);
         assert!(by_digest[1].insecure);
     }
@@ -381,12 +406,21 @@ insecure = true
     #[test]
     fn locations_are_rewritten_and_blocked_registries_refused() {
         let c = conf();
-        let s = c.pull_sources(&Reference::parse("quay.io/team/app:v2").unwrap()).unwrap();
-        assert_eq!(s[0].reference.to_string(), "internal.example/quay-team/app:v2");
-        let err = c.pull_sources(&Reference::parse("evil.example/x").unwrap()).unwrap_err();
+        let s = c
+            .pull_sources(&Reference::parse("quay.io/team/app:v2").unwrap())
+            .unwrap();
+        assert_eq!(
+            s[0].reference.to_string(),
+            "internal.example/quay-team/app:v2"
+        );
+        let err = c
+            .pull_sources(&Reference::parse("evil.example/x").unwrap())
+            .unwrap_err();
         assert!(err.to_string().contains("blocked"));
         // "quay.io/teamster" is not under the prefix "quay.io/team".
-        let s = c.pull_sources(&Reference::parse("quay.io/teamster/app").unwrap()).unwrap();
+        let s = c
+            .pull_sources(&Reference::parse("quay.io/teamster/app").unwrap())
+            .unwrap();
         assert_eq!(s[0].reference.to_string(), "quay.io/teamster/app:latest");
         assert!(c.is_insecure("reg.insecure.example"));
         assert!(!c.is_insecure("insecure.example.com"));
@@ -394,7 +428,8 @@ insecure = true
 
     #[test]
     fn invalid_files_are_reported_with_their_path() {
-        let err = RegistriesConf::parse("unqualified-search-registries = 3", "/etc/x.conf").unwrap_err();
+        let err =
+            RegistriesConf::parse("unqualified-search-registries = 3", "/etc/x.conf").unwrap_err();
         assert!(err.to_string().starts_with("/etc/x.conf"));
     }
 }

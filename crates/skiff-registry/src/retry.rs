@@ -22,23 +22,40 @@ pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> 
         return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let at = parse_http_date(v)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT`.
 fn parse_http_date(s: &str) -> Option<std::time::SystemTime> {
     let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
     let day: u64 = day.parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| m == month)? as u64
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as u64
         + 1;
     let year: u64 = year.parse().ok()?;
-    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, sec] = hms.as_slice() else { return None };
+    let hms: Vec<u64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
     // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, mo) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let doy = (153 * mo + 2) / 5 + day - 1;
@@ -55,7 +72,10 @@ mod tests {
     fn retry_after_seconds_and_dates() {
         let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_770);
         assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(retry_after("86400", now), Some(MAX_RETRY_AFTER));
         assert_eq!(retry_after("soon", now), None);
     }
@@ -65,6 +85,9 @@ mod tests {
         assert_eq!(backoff(1, None), Duration::from_secs(1));
         assert_eq!(backoff(3, None), Duration::from_secs(4));
         assert_eq!(backoff(20, None), Duration::from_secs(30));
-        assert_eq!(backoff(5, Some(Duration::from_millis(10))), Duration::from_millis(10));
+        assert_eq!(
+            backoff(5, Some(Duration::from_millis(10))),
+            Duration::from_millis(10)
+        );
     }
 }

@@ -20,22 +20,30 @@ fn cert_dirs(host: &str, options: &ClientOptions) -> Vec<PathBuf> {
 
 /// A reqwest builder trusting what the certificate directories add; with
 /// `tls_verify == Some(false)` certificates are not verified at all.
-pub fn client_builder(host: &str, options: &ClientOptions) -> Result<reqwest::ClientBuilder, RegistryError> {
+pub fn client_builder(
+    host: &str,
+    options: &ClientOptions,
+) -> Result<reqwest::ClientBuilder, RegistryError> {
     let mut builder = reqwest::Client::builder();
     if options.tls_verify == Some(false) {
         builder = builder.danger_accept_invalid_certs(true);
     }
     for dir in cert_dirs(host, options) {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         for f in &files {
-            let read = |p: &Path| std::fs::read(p).map_err(|e| RegistryError::Setup(format!("{}: {e}", p.display())));
+            let read = |p: &Path| {
+                std::fs::read(p).map_err(|e| RegistryError::Setup(format!("{}: {e}", p.display())))
+            };
             match f.extension().and_then(|e| e.to_str()) {
                 Some("crt") => {
                     let pem = read(f)?;
-                    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                        .map_err(|e| RegistryError::Setup(format!("{}: not a PEM certificate: {e}", f.display())))?;
+                    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                        RegistryError::Setup(format!("{}: not a PEM certificate: {e}", f.display()))
+                    })?;
                     for c in certs {
                         builder = builder.add_root_certificate(c);
                     }
@@ -45,10 +53,18 @@ pub fn client_builder(host: &str, options: &ClientOptions) -> Result<reqwest::Cl
                     let mut pem = read(f)?;
                     pem.extend_from_slice(b"\n");
                     pem.extend_from_slice(&read(&key).map_err(|_| {
-                        RegistryError::Setup(format!("{}: client certificate without its key {}", f.display(), key.display()))
+                        RegistryError::Setup(format!(
+                            "{}: client certificate without its key {}",
+                            f.display(),
+                            key.display()
+                        ))
                     })?);
-                    let identity = reqwest::Identity::from_pem(&pem)
-                        .map_err(|e| RegistryError::Setup(format!("{}: invalid client certificate: {e}", f.display())))?;
+                    let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                        RegistryError::Setup(format!(
+                            "{}: invalid client certificate: {e}",
+                            f.display()
+                        ))
+                    })?;
                     builder = builder.identity(identity);
                 }
                 _ => {}

@@ -12,6 +12,7 @@ mod failure;
 mod options;
 mod output;
 mod render;
+mod rootfs;
 
 use std::process::ExitCode;
 

@@ -11,7 +11,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures_util::TryStreamExt;
 use skiff_oci::media_type::layer_compression;
 use skiff_oci::{Digest, DigestHasher, ImageConfiguration, Platform};
 use skiff_transport::atomic::{sibling, Cleanup};
@@ -59,6 +58,16 @@ pub async fn unpack_image(
     }
     let mut staged = prepare_target(rootfs)?;
     let staged_path = staged.path().to_path_buf();
+    // The root directory belongs to the container's root, so that an unprivileged
+    // container can create /dev, /proc mount points and the like in it.
+    if let (Some(uid), Some(gid), false) = (
+        options.id_map.uid(0),
+        options.id_map.gid(0),
+        options.rootless,
+    ) {
+        std::os::unix::fs::chown(&staged_path, Some(uid), Some(gid))
+            .map_err(|e| Failure::new(format!("chown {}: {e}", staged_path.display())))?;
+    }
     let handle = tokio::runtime::Handle::current();
     let report = tokio::task::spawn_blocking(move || {
         let sources = layers
@@ -148,7 +157,7 @@ impl VerifiedBlob {
                 .handle
                 .block_on(self.source.blob(&self.blob))
                 .map_err(std::io::Error::other)?;
-            let reader = tokio_util::io::StreamReader::new(stream.map_err(std::io::Error::other));
+            let reader = tokio_util::io::StreamReader::new(stream);
             self.reader = Some(Box::new(tokio_util::io::SyncIoBridge::new_with_handle(
                 reader,
                 self.handle.clone(),

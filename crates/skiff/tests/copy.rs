@@ -134,7 +134,14 @@ fn pulls_oci_image_into_a_proxmox_ready_archive_that_skopeo_and_umoci_read() {
 
     // umoci unpacks what skiff wrote as an oci: layout (umoci 0.4.7 reads no zstd, so
     // this image has gzip and plain layers).
-    push_image(&reg.host(), "app", "gz", &sample(Format::Docker, "oci"), None).unwrap();
+    push_image(
+        &reg.host(),
+        "app",
+        "gz",
+        &sample(Format::Docker, "oci"),
+        None,
+    )
+    .unwrap();
     let layout = dir.path().join("layout");
     skiff_ok(&[
         "copy",

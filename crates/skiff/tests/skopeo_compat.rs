@@ -12,8 +12,16 @@ use skiff_testbed::{RegistryServer, Setup};
 
 fn image(seed: &str, format: Format) -> Image {
     ImageBuilder::new(format)
-        .layer(LayerBuilder::new().file("seed", 0o644, seed.as_bytes()).build(), Compression::Gzip)
-        .layer(LayerBuilder::new().file("more", 0o644, b"more").build(), Compression::Gzip)
+        .layer(
+            LayerBuilder::new()
+                .file("seed", 0o644, seed.as_bytes())
+                .build(),
+            Compression::Gzip,
+        )
+        .layer(
+            LayerBuilder::new().file("more", 0o644, b"more").build(),
+            Compression::Gzip,
+        )
         .env("PATH=/bin")
         .env("SEED=")
         .label("org.example.seed", seed)
@@ -25,14 +33,31 @@ fn image(seed: &str, format: Format) -> Image {
 /// predates `LayersData`; skiff prints it as newer skopeo does, so it is compared only
 /// when the peer has it, and checked against the Layers list otherwise.
 fn assert_inspect_equal(ours: &serde_json::Value, theirs: &serde_json::Value) {
-    for key in ["Name", "Digest", "RepoTags", "Created", "DockerVersion", "Labels", "Architecture", "Os", "Layers", "Env"] {
+    for key in [
+        "Name",
+        "Digest",
+        "RepoTags",
+        "Created",
+        "DockerVersion",
+        "Labels",
+        "Architecture",
+        "Os",
+        "Layers",
+        "Env",
+    ] {
         assert_eq!(ours.get(key), theirs.get(key), "field {key} differs");
     }
     match theirs.get("LayersData") {
         Some(data) => assert_eq!(ours.get("LayersData"), Some(data)),
         None => {
-            let digests: Vec<&serde_json::Value> = ours["LayersData"].as_array().unwrap().iter().map(|l| &l["Digest"]).collect();
-            let layers: Vec<&serde_json::Value> = ours["Layers"].as_array().unwrap().iter().collect();
+            let digests: Vec<&serde_json::Value> = ours["LayersData"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| &l["Digest"])
+                .collect();
+            let layers: Vec<&serde_json::Value> =
+                ours["Layers"].as_array().unwrap().iter().collect();
             assert_eq!(digests, layers);
         }
     }
@@ -51,7 +76,10 @@ fn inspect_list_tags_and_manifest_digest_match_skopeo() {
             image("amd", Format::Oci),
             ImageBuilder::new(Format::Oci)
                 .platform("linux", "arm64", Some("v8"))
-                .layer(LayerBuilder::new().file("a", 0o644, b"arm").build(), Compression::Gzip)
+                .layer(
+                    LayerBuilder::new().file("a", 0o644, b"arm").build(),
+                    Compression::Gzip,
+                )
                 .build(),
         ],
     );
@@ -60,15 +88,33 @@ fn inspect_list_tags_and_manifest_digest_match_skopeo() {
         let image = format!("docker://{}/team/app:{tag}", reg.host());
         let theirs = json(peer_ok("skopeo", &["inspect", "--tls-verify=false", &image]).as_bytes());
         let out = skiff(&["inspect", "--tls-verify=false", &image]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_inspect_equal(&json(&out.stdout), &theirs);
         // --raw is byte for byte; --config --raw too.
-        let raw_theirs = peer_ok("skopeo", &["inspect", "--raw", "--tls-verify=false", &image]);
+        let raw_theirs = peer_ok(
+            "skopeo",
+            &["inspect", "--raw", "--tls-verify=false", &image],
+        );
         let raw_ours = skiff(&["inspect", "--raw", "--tls-verify=false", &image]);
-        assert_eq!(String::from_utf8_lossy(&raw_ours.stdout), raw_theirs, "{tag}: --raw");
-        let cfg_theirs = peer_ok("skopeo", &["inspect", "--config", "--raw", "--tls-verify=false", &image]);
+        assert_eq!(
+            String::from_utf8_lossy(&raw_ours.stdout),
+            raw_theirs,
+            "{tag}: --raw"
+        );
+        let cfg_theirs = peer_ok(
+            "skopeo",
+            &["inspect", "--config", "--raw", "--tls-verify=false", &image],
+        );
         let cfg_ours = skiff(&["inspect", "--config", "--raw", "--tls-verify=false", &image]);
-        assert_eq!(String::from_utf8_lossy(&cfg_ours.stdout), cfg_theirs, "{tag}: --config --raw");
+        assert_eq!(
+            String::from_utf8_lossy(&cfg_ours.stdout),
+            cfg_theirs,
+            "{tag}: --config --raw"
+        );
         // manifest-digest of the raw manifest agrees.
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("m.json");
@@ -83,14 +129,26 @@ fn inspect_list_tags_and_manifest_digest_match_skopeo() {
     let ours = skiff(&["list-tags", "--tls-verify=false", &repo]);
     assert_eq!(json(&ours.stdout), theirs);
     // --no-tags leaves RepoTags empty.
-    let out = json(&skiff(&["inspect", "-n", "--tls-verify=false", &format!("{repo}:oci")]).stdout);
+    let out = json(
+        &skiff(&[
+            "inspect",
+            "-n",
+            "--tls-verify=false",
+            &format!("{repo}:oci"),
+        ])
+        .stdout,
+    );
     assert_eq!(out["RepoTags"], serde_json::json!([]));
 }
 
 #[test]
 fn inspect_of_a_missing_image_exits_2() {
     let reg = RegistryServer::start(Setup::Open).unwrap();
-    let out = skiff(&["inspect", "--tls-verify=false", &format!("docker://{}/nothing:here", reg.host())]);
+    let out = skiff(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{}/nothing:here", reg.host()),
+    ]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -102,26 +160,71 @@ fn docker_archives_written_by_one_are_read_by_the_other() {
     let src = format!("docker://{}/app:v1", reg.host());
     let dir = tempfile::tempdir().unwrap();
     let ours = dir.path().join("ours.tar");
-    skiff_ok(&["copy", "--src-tls-verify=false", &src, &format!("docker-archive:{}:app:v1", ours.display())]);
-    let inspected = json(peer_ok("skopeo", &["inspect", &format!("docker-archive:{}", ours.display())]).as_bytes());
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &src,
+        &format!("docker-archive:{}:app:v1", ours.display()),
+    ]);
+    let inspected = json(
+        peer_ok(
+            "skopeo",
+            &["inspect", &format!("docker-archive:{}", ours.display())],
+        )
+        .as_bytes(),
+    );
     assert_eq!(inspected["Env"], serde_json::json!(["PATH=/bin", "SEED="]));
     assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2);
     let tags = json(&skiff(&["list-tags", &format!("docker-archive:{}", ours.display())]).stdout);
-    assert_eq!(tags["Tags"], serde_json::json!(["docker.io/library/app:v1"]));
+    assert_eq!(
+        tags["Tags"],
+        serde_json::json!(["docker.io/library/app:v1"])
+    );
     // skopeo round-trips what skiff wrote into a registry-ready layout.
     let back = dir.path().join("back");
-    peer_ok("skopeo", &["copy", &format!("docker-archive:{}", ours.display()), &format!("oci:{}:x", back.display())]);
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            &format!("docker-archive:{}", ours.display()),
+            &format!("oci:{}:x", back.display()),
+        ],
+    );
 
     let theirs = dir.path().join("theirs.tar");
-    peer_ok("skopeo", &["copy", "--src-tls-verify=false", &src, &format!("docker-archive:{}:app:v1", theirs.display())]);
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            &src,
+            &format!("docker-archive:{}:app:v1", theirs.display()),
+        ],
+    );
     let converted = dir.path().join("from-skopeo.tar");
-    skiff_ok(&["copy", &format!("docker-archive:{}", theirs.display()), &format!("oci-archive:{}", converted.display())]);
-    let inspected = json(peer_ok("skopeo", &["inspect", &format!("oci-archive:{}", converted.display())]).as_bytes());
+    skiff_ok(&[
+        "copy",
+        &format!("docker-archive:{}", theirs.display()),
+        &format!("oci-archive:{}", converted.display()),
+    ]);
+    let inspected = json(
+        peer_ok(
+            "skopeo",
+            &["inspect", &format!("oci-archive:{}", converted.display())],
+        )
+        .as_bytes(),
+    );
     assert_eq!(inspected["Env"], serde_json::json!(["PATH=/bin", "SEED="]));
     // @INDEX and :REF selection.
     skiff_ok(&["inspect", &format!("docker-archive:{}@0", theirs.display())]);
-    skiff_ok(&["inspect", &format!("docker-archive:{}:app:v1", theirs.display())]);
-    let missing = skiff(&["inspect", &format!("docker-archive:{}:app:v2", theirs.display())]);
+    skiff_ok(&[
+        "inspect",
+        &format!("docker-archive:{}:app:v1", theirs.display()),
+    ]);
+    let missing = skiff(&[
+        "inspect",
+        &format!("docker-archive:{}:app:v2", theirs.display()),
+    ]);
     assert_eq!(missing.status.code(), Some(2));
 }
 
@@ -133,35 +236,98 @@ fn login_saves_checked_credentials_and_logout_removes_them() {
     })
     .unwrap();
     let img = image("login", Format::Oci);
-    push_image(&reg.host(), "private", "v1", &img, Some(("alice", "wonderland"))).unwrap();
+    push_image(
+        &reg.host(),
+        "private",
+        "v1",
+        &img,
+        Some(("alice", "wonderland")),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let auth = dir.path().join("auth.json");
     std::fs::write(&auth, r#"{"auths":{"other.example":{"auth":"eDp5"}}}"#).unwrap();
     let authfile = auth.to_str().unwrap();
 
-    let wrong = skiff(&["login", "--tls-verify=false", "--authfile", authfile, "-u", "alice", "-p", "nope", &reg.host()]);
+    let wrong = skiff(&[
+        "login",
+        "--tls-verify=false",
+        "--authfile",
+        authfile,
+        "-u",
+        "alice",
+        "-p",
+        "nope",
+        &reg.host(),
+    ]);
     assert!(!wrong.status.success());
-    assert!(!std::fs::read_to_string(&auth).unwrap().contains(&reg.host()), "nothing saved");
+    assert!(
+        !std::fs::read_to_string(&auth)
+            .unwrap()
+            .contains(&reg.host()),
+        "nothing saved"
+    );
 
-    let out = skiff(&["login", "--tls-verify=false", "--authfile", authfile, "-u", "alice", "-p", "wonderland", &reg.host()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Login Succeeded!");
-    assert_eq!(std::fs::metadata(&auth).unwrap().permissions().mode() & 0o777, 0o600);
-    let saved = json(&std::fs::read(&auth).unwrap());
-    assert!(saved["auths"]["other.example"].is_object(), "other entries kept");
+    let out = skiff(&[
+        "login",
+        "--tls-verify=false",
+        "--authfile",
+        authfile,
+        "-u",
+        "alice",
+        "-p",
+        "wonderland",
+        &reg.host(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
-        String::from_utf8_lossy(&skiff(&["login", "--get-login", "--authfile", authfile, &reg.host()]).stdout).trim(),
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Login Succeeded!"
+    );
+    assert_eq!(
+        std::fs::metadata(&auth).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let saved = json(&std::fs::read(&auth).unwrap());
+    assert!(
+        saved["auths"]["other.example"].is_object(),
+        "other entries kept"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(
+            &skiff(&["login", "--get-login", "--authfile", authfile, &reg.host()]).stdout
+        )
+        .trim(),
         "alice"
     );
     // The saved credentials are used by copy.
     let dest = dir.path().join("p.tar");
-    skiff_ok(&["copy", "--src-tls-verify=false", "--authfile", authfile, &format!("docker://{}/private:v1", reg.host()), &format!("oci-archive:{}", dest.display())]);
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--authfile",
+        authfile,
+        &format!("docker://{}/private:v1", reg.host()),
+        &format!("oci-archive:{}", dest.display()),
+    ]);
 
     let out = skiff(&["logout", "--authfile", authfile, &reg.host()]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("Removed login credentials for {}", reg.host()));
-    assert!(!std::fs::read_to_string(&auth).unwrap().contains(&reg.host()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("Removed login credentials for {}", reg.host())
+    );
+    assert!(!std::fs::read_to_string(&auth)
+        .unwrap()
+        .contains(&reg.host()));
     let out = skiff(&["logout", "--all", "--authfile", authfile]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Removed login credentials for all registries");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Removed login credentials for all registries"
+    );
 }
 
 #[test]
@@ -171,7 +337,10 @@ fn registries_conf_resolves_short_names_falls_back_from_dead_mirrors_and_blocks(
     push_image(&reg.host(), "library/tool", "v1", &img, None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on stands for a mirror that is down.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let conf = dir.path().join("registries.conf");
     std::fs::write(
         &conf,
@@ -195,10 +364,28 @@ blocked = true
     .unwrap();
     let conf = conf.to_str().unwrap();
     let dest = dir.path().join("tool.tar");
-    skiff_ok(&["--registries-conf", conf, "copy", "docker://library/tool:v1", &format!("oci-archive:{}", dest.display())]);
-    let inspected = json(peer_ok("skopeo", &["inspect", &format!("oci-archive:{}", dest.display())]).as_bytes());
+    skiff_ok(&[
+        "--registries-conf",
+        conf,
+        "copy",
+        "docker://library/tool:v1",
+        &format!("oci-archive:{}", dest.display()),
+    ]);
+    let inspected = json(
+        peer_ok(
+            "skopeo",
+            &["inspect", &format!("oci-archive:{}", dest.display())],
+        )
+        .as_bytes(),
+    );
     assert_eq!(inspected["Digest"], img.manifest_digest);
-    let out = skiff(&["--registries-conf", conf, "copy", "docker://blocked.example/x:y", &format!("oci-archive:{}", dir.path().join("b.tar").display())]);
+    let out = skiff(&[
+        "--registries-conf",
+        conf,
+        "copy",
+        "docker://blocked.example/x:y",
+        &format!("oci-archive:{}", dir.path().join("b.tar").display()),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("blocked"));
 }

@@ -8,7 +8,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use common::*;
-use skiff_testbed::image::{write_oci_layout, Compression, Format, Image, ImageBuilder, LayerBuilder};
+use skiff_testbed::image::{
+    write_oci_layout, Compression, Format, Image, ImageBuilder, LayerBuilder,
+};
 use skiff_testbed::push::push_image;
 use skiff_testbed::tree::{describe, differences};
 use skiff_testbed::{RegistryServer, Setup};
@@ -16,7 +18,11 @@ use skiff_testbed::{RegistryServer, Setup};
 fn layered_image() -> Image {
     let l1 = LayerBuilder::new()
         .dir("etc", 0o755)
-        .file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/srv:/bin/sh\n")
+        .file(
+            "etc/passwd",
+            0o644,
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/srv:/bin/sh\n",
+        )
         .file_owned("srv/data", 0o640, 1000, 1000, b"owned by app")
         .file("usr/bin/su", 0o4755, b"setuid")
         .dir("tmp", 0o1777)
@@ -41,8 +47,20 @@ fn layered_image() -> Image {
         .build()
 }
 
-fn umoci_rootfs(layout: &Path, tag: &str, bundle: &Path) -> std::collections::BTreeMap<String, String> {
-    peer_ok("umoci", &["unpack", "--image", &format!("{}:{tag}", layout.display()), bundle.to_str().unwrap()]);
+fn umoci_rootfs(
+    layout: &Path,
+    tag: &str,
+    bundle: &Path,
+) -> std::collections::BTreeMap<String, String> {
+    peer_ok(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:{tag}", layout.display()),
+            bundle.to_str().unwrap(),
+        ],
+    );
     describe(&bundle.join("rootfs"))
 }
 
@@ -56,7 +74,11 @@ fn unpack_from_a_layout_and_from_a_registry_equals_umoci() {
     assert!(expected.len() > 10);
 
     let from_layout = dir.path().join("from-layout");
-    skiff_ok(&["unpack", &format!("oci:{}:t", layout.display()), from_layout.to_str().unwrap()]);
+    skiff_ok(&[
+        "unpack",
+        &format!("oci:{}:t", layout.display()),
+        from_layout.to_str().unwrap(),
+    ]);
     let diffs = differences(&expected, &describe(&from_layout));
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 
@@ -80,14 +102,23 @@ fn unprivileged_unpack_shifts_every_owner() {
     let layout = dir.path().join("layout");
     write_oci_layout(&layout, "t", &img).unwrap();
     let rootfs = dir.path().join("rootfs");
-    skiff_ok(&["unpack", "--unprivileged", &format!("oci:{}:t", layout.display()), rootfs.to_str().unwrap()]);
+    skiff_ok(&[
+        "unpack",
+        "--unprivileged",
+        &format!("oci:{}:t", layout.display()),
+        rootfs.to_str().unwrap(),
+    ]);
     let md = std::fs::metadata(rootfs.join("etc/passwd")).unwrap();
     assert_eq!((md.uid(), md.gid()), (100_000, 100_000));
     let md = std::fs::metadata(rootfs.join("srv/data")).unwrap();
     assert_eq!((md.uid(), md.gid()), (101_000, 101_000));
     let md = std::fs::symlink_metadata(rootfs.join("usr/bin/sh")).unwrap();
     assert_eq!(md.uid(), 100_000, "symlinks are shifted too");
-    assert_eq!(std::fs::metadata(rootfs.join("usr/bin/su")).unwrap().mode() & 0o7777, 0o4755, "setuid survives chown");
+    assert_eq!(
+        std::fs::metadata(rootfs.join("usr/bin/su")).unwrap().mode() & 0o7777,
+        0o4755,
+        "setuid survives chown"
+    );
 
     let custom = dir.path().join("custom");
     skiff_ok(&[
@@ -116,11 +147,22 @@ fn a_corrupt_layer_blob_fails_and_leaves_nothing() {
     std::fs::write(&blob, bytes).unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    let out = skiff(&["unpack", &format!("oci:{}:t", layout.display()), work.join("rootfs").to_str().unwrap()]);
+    let out = skiff(&[
+        "unpack",
+        &format!("oci:{}:t", layout.display()),
+        work.join("rootfs").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&img.layers[1].digest), "names the layer: {stderr}");
-    assert!(dir_names(&work).is_empty(), "no rootfs and no staging directory left: {:?}", dir_names(&work));
+    assert!(
+        stderr.contains(&img.layers[1].digest),
+        "names the layer: {stderr}"
+    );
+    assert!(
+        dir_names(&work).is_empty(),
+        "no rootfs and no staging directory left: {:?}",
+        dir_names(&work)
+    );
 }
 
 #[test]
@@ -134,28 +176,46 @@ fn hostile_layers_are_refused_and_nothing_outside_changes() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "symlink-then-write",
-            LayerBuilder::new().symlink("evil", &target).file("evil/keep", 0o644, b"pwned").build(),
+            LayerBuilder::new()
+                .symlink("evil", &target)
+                .file("evil/keep", 0o644, b"pwned")
+                .build(),
         ),
         (
             "hardlink-outside",
-            LayerBuilder::new().hardlink("stolen", "../../../../../../etc/passwd").build(),
+            LayerBuilder::new()
+                .hardlink("stolen", "../../../../../../etc/passwd")
+                .build(),
         ),
     ];
     for (i, (what, tar)) in cases.into_iter().enumerate() {
-        let img = ImageBuilder::new(Format::Oci).layer(tar, Compression::Gzip).build();
+        let img = ImageBuilder::new(Format::Oci)
+            .layer(tar, Compression::Gzip)
+            .build();
         let layout = dir.path().join(format!("layout{i}"));
         write_oci_layout(&layout, "t", &img).unwrap();
         let rootfs = dir.path().join(format!("rootfs{i}"));
-        let out = skiff(&["unpack", &format!("oci:{}:t", layout.display()), rootfs.to_str().unwrap()]);
+        let out = skiff(&[
+            "unpack",
+            &format!("oci:{}:t", layout.display()),
+            rootfs.to_str().unwrap(),
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.success() {
             // Contained rather than refused: the write landed inside the root.
             assert!(rootfs.exists(), "{what}");
         } else {
-            assert!(stderr.contains(&img.layers[0].digest), "{what}: names the layer: {stderr}");
+            assert!(
+                stderr.contains(&img.layers[0].digest),
+                "{what}: names the layer: {stderr}"
+            );
             assert!(!rootfs.exists(), "{what}: no partial rootfs");
         }
-        assert_eq!(std::fs::read(sentinel.join("keep")).unwrap(), b"untouched", "{what}");
+        assert_eq!(
+            std::fs::read(sentinel.join("keep")).unwrap(),
+            b"untouched",
+            "{what}"
+        );
     }
     let after = describe(dir.path());
     let outside_changes: Vec<String> = differences(&before, &after)
@@ -174,7 +234,11 @@ fn an_existing_non_empty_rootfs_is_refused() {
     let rootfs = dir.path().join("rootfs");
     std::fs::create_dir(&rootfs).unwrap();
     std::fs::write(rootfs.join("precious"), b"data").unwrap();
-    let out = skiff(&["unpack", &format!("oci:{}:t", layout.display()), rootfs.to_str().unwrap()]);
+    let out = skiff(&[
+        "unpack",
+        &format!("oci:{}:t", layout.display()),
+        rootfs.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
     assert_eq!(std::fs::read(rootfs.join("precious")).unwrap(), b"data");

@@ -2,8 +2,10 @@
 
 mod copy;
 mod inspect;
+mod lxc;
 mod manifest_digest;
 mod registry;
+mod unpack;
 
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
@@ -20,6 +22,28 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Command::ManifestDigest(args) => manifest_digest::run(args),
             Command::Login(args) => registry::login(&cli.global, args).await,
             Command::Logout(args) => registry::logout(args).await,
+            Command::Unpack(args) => unpack::run(&cli.global, args).await,
+            Command::Lxc(crate::cli::LxcCommand::Create(args)) => {
+                lxc::create(&cli.global, args).await
+            }
+            Command::Completion(args) => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(
+                    args.shell,
+                    &mut cmd,
+                    crate::cli::program_name(),
+                    &mut std::io::stdout(),
+                );
+                Ok(())
+            }
+            Command::Man => {
+                let cmd = <Cli as clap::CommandFactory>::command();
+                let mut out = Vec::new();
+                clap_mangen::Man::new(cmd)
+                    .render(&mut out)
+                    .map_err(|e| Failure::new(format!("rendering the manual: {e}")))?;
+                crate::output::print_raw(&out)
+            }
         }
     };
     match global.command_timeout {
