@@ -12,10 +12,10 @@ measure() {
   printf '  %-28s %8.2f s   peak RSS %7.1f MiB\n' "$label" "$LAST_WALL" "$(echo "$LAST_RSS/1024" | bc -l)"
 }
 
-# start_registry SEED : starts skiff-testbed's registry seeded with SEED; sets $HOST, $SERVER.
+# start_registry SEED REPO:TAG : starts skiff-testbed's registry seeded with SEED; sets $HOST, $SERVER.
 start_registry() {
   local log; log=$(mktemp)
-  target/release/skiff-testbed serve --seed "$1" >"$log" &
+  target/release/skiff-testbed serve --seed "$1" --repo "$2" >"$log" &
   SERVER=$!
   for _ in $(seq 1200); do grep -q '^REGISTRY=' "$log" && break; sleep 0.1; done
   HOST=$(sed -n 's/^REGISTRY=//p' "$log")

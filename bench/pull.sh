@@ -13,7 +13,7 @@ cargo build --release -q -p skiff -p skiff-testbed
 work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
 trap 'stop_registry; rm -rf "$work"' EXIT
 echo "seeding a local registry with a ${bytes}-byte image..."
-start_registry "big:$bytes"
+start_registry "big:$bytes" big:latest
 echo "registry at $HOST"
 best_skopeo=999999; best_skiff=999999; rss_skopeo=0; rss_skiff=0
 for r in $(seq "$rounds"); do

@@ -20,7 +20,7 @@ if [ $# -ge 1 ]; then
   exit 0
 fi
 log=$(mktemp)
-target/release/skiff-testbed serve --seed demo >"$log" &
+target/release/skiff-testbed serve --seed demo --repo demo:latest >"$log" &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 100); do grep -q '^REGISTRY=' "$log" && break; sleep 0.1; done

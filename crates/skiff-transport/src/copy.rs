@@ -28,9 +28,9 @@ use crate::progress::{Event, Reporter};
 use crate::source::{BlobInfo, ImageSource};
 
 /// How many chunks may wait between the network and the writer thread of one layer.
-const CHANNEL_DEPTH: usize = 32;
+const CHANNEL_DEPTH: usize = 8;
 /// Writes to the destination are coalesced to this size.
-const WRITE_BUFFER: usize = 1 << 20;
+const WRITE_BUFFER: usize = 256 << 10;
 
 /// Choices of a copy, as skopeo's flags spell them.
 #[derive(Debug, Clone)]
