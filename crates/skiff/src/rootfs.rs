@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use skiff_oci::media_type::layer_compression;
-use skiff_oci::{Digest, DigestHasher, ImageConfiguration, Platform};
+use skiff_oci::{Digest, ImageConfiguration, Platform};
 use skiff_transport::atomic::{sibling, Cleanup};
 use skiff_transport::{config_bytes, resolve_single, BlobInfo, ImageSource};
 use skiff_unpack::{unpack_layers, LayerSource, UnpackOptions, UnpackReport};
@@ -123,87 +123,100 @@ fn prepare_target(rootfs: &Path) -> Result<Cleanup, Failure> {
     Ok(staged)
 }
 
-/// A layer blob as a blocking reader: opened on first read (so layers are fetched one
-/// after another as the unpacker asks for them), hashed while read, and checked against
-/// the manifest's digest and size at the end — a mismatch is a read error, which fails
-/// the unpack of that layer.
+/// How many chunks of a layer may wait between the fetching task and the unpacker.
+const BLOB_CHANNEL_DEPTH: usize = 4;
+
+/// A layer blob as a blocking reader for the unpacker. On first read a task starts that
+/// fetches the blob, hashes it and checks digest and size at the end (a mismatch is a read
+/// error, which fails the unpack of that layer); it runs beside the unpacker's
+/// decompression thread, so hashing the compressed bytes costs no time on that thread.
+/// Fetching starts lazily, so layers are requested one after another as the unpacker
+/// asks for them.
 struct VerifiedBlob {
     source: Arc<dyn ImageSource>,
     blob: BlobInfo,
     handle: tokio::runtime::Handle,
-    reader: Option<Box<dyn Read + Send>>,
-    hasher: DigestHasher,
-    read: u64,
-    checked: bool,
+    rx: Option<tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>>,
+    current: bytes::Bytes,
 }
 
 impl VerifiedBlob {
     fn new(source: Arc<dyn ImageSource>, blob: BlobInfo, handle: tokio::runtime::Handle) -> Self {
-        let hasher = blob.digest.hasher();
         VerifiedBlob {
             source,
             blob,
             handle,
-            reader: None,
-            hasher,
-            read: 0,
-            checked: false,
+            rx: None,
+            current: bytes::Bytes::new(),
         }
     }
 
-    fn open(&mut self) -> std::io::Result<&mut Box<dyn Read + Send>> {
-        if self.reader.is_none() {
-            let stream = self
-                .handle
-                .block_on(self.source.blob(&self.blob))
-                .map_err(std::io::Error::other)?;
-            let reader = tokio_util::io::StreamReader::new(stream);
-            self.reader = Some(Box::new(tokio_util::io::SyncIoBridge::new_with_handle(
-                reader,
-                self.handle.clone(),
-            )));
-        }
-        self.reader
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("blob reader unavailable"))
+    fn start(&mut self) -> &mut tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>> {
+        self.rx.get_or_insert_with(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(BLOB_CHANNEL_DEPTH);
+            let (source, blob) = (self.source.clone(), self.blob.clone());
+            self.handle.spawn(async move {
+                if let Err(e) = fetch_verified(source, &blob, &tx).await {
+                    let _ = tx.send(Err(e)).await;
+                }
+            });
+            rx
+        })
     }
+}
 
-    fn verify(&mut self) -> std::io::Result<()> {
-        self.checked = true;
-        if self.read != self.blob.size {
+/// Streams one blob into `tx`, hashing it; fails on a wrong size or digest.
+async fn fetch_verified(
+    source: Arc<dyn ImageSource>,
+    blob: &BlobInfo,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+) -> std::io::Result<()> {
+    use futures_util::StreamExt;
+    let mut stream = source.blob(blob).await.map_err(std::io::Error::other)?;
+    let mut hasher = blob.digest.hasher();
+    let mut read = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        read += chunk.len() as u64;
+        if read > blob.size {
             return Err(std::io::Error::other(format!(
-                "size mismatch for {}: expected {} bytes, got {}",
-                self.blob.digest, self.blob.size, self.read
+                "{} is larger than its declared {} bytes",
+                blob.digest, blob.size
             )));
         }
-        let actual = std::mem::replace(&mut self.hasher, self.blob.digest.hasher()).finish();
-        if actual != self.blob.digest {
-            return Err(std::io::Error::other(format!(
-                "digest mismatch for {}: got {actual} (the source served wrong content)",
-                self.blob.digest
-            )));
+        hasher.update(&chunk);
+        if tx.send(Ok(chunk)).await.is_err() {
+            return Ok(()); // the unpacker stopped reading (it failed elsewhere)
         }
-        Ok(())
     }
+    if read != blob.size {
+        return Err(std::io::Error::other(format!(
+            "size mismatch for {}: expected {} bytes, got {read}",
+            blob.digest, blob.size
+        )));
+    }
+    let actual = hasher.finish();
+    if actual != blob.digest {
+        return Err(std::io::Error::other(format!(
+            "digest mismatch for {}: got {actual} (the source served wrong content)",
+            blob.digest
+        )));
+    }
+    Ok(())
 }
 
 impl Read for VerifiedBlob {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.open()?.read(buf)?;
-        if n == 0 {
-            if !self.checked {
-                self.verify()?;
+        while self.current.is_empty() {
+            match self.start().blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
             }
-            return Ok(0);
         }
-        self.read += n as u64;
-        if self.read > self.blob.size {
-            return Err(std::io::Error::other(format!(
-                "{} is larger than its declared {} bytes",
-                self.blob.digest, self.blob.size
-            )));
-        }
-        self.hasher.update(&buf[..n]);
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
         Ok(n)
     }
 }
