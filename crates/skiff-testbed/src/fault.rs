@@ -37,6 +37,12 @@ pub enum Fault {
     },
     /// The first `times` matching requests get `503 Service Unavailable`.
     ServerError { path_contains: String, times: usize },
+    /// Tag lists honour `?n=N&last=TAG` and answer with a
+    /// `Link: </v2/NAME/tags/list?last=…&n=N>; rel="next"` header, as the
+    /// distribution spec, Docker Hub and distribution 3 do. Debian's
+    /// docker-registry 2.8 ignores `n` for tag lists and returns them all, so
+    /// the proxy pages the registry's full, sorted answer itself.
+    PageTagLists,
 }
 
 /// One request as seen by the proxy.
@@ -195,6 +201,40 @@ fn refusal(shared: &Shared, path: &str) -> Option<Refusal> {
     None
 }
 
+fn pages_tag_lists(shared: &Shared) -> bool {
+    lock(&shared.faults)
+        .iter()
+        .any(|f| f.fault == Fault::PageTagLists)
+}
+
+/// One page of a full `{"name":…,"tags":[…]}` answer, for the query of
+/// `path` (`n`, `last`), and the path of the next page if there is one.
+fn page_tag_list(path: &str, full: &[u8]) -> io::Result<(Vec<u8>, Option<String>)> {
+    let invalid = |e: serde_json::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+    let mut list: serde_json::Value = serde_json::from_slice(full).map_err(invalid)?;
+    let mut tags: Vec<String> = serde_json::from_value(list["tags"].take()).map_err(invalid)?;
+    tags.sort();
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let param = |key: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    };
+    let n = param("n").and_then(|n| n.parse::<usize>().ok());
+    if let Some(last) = param("last") {
+        tags.retain(|t| t.as_str() > last);
+    }
+    let next = match n {
+        Some(n) if n > 0 && tags.len() > n => {
+            tags.truncate(n);
+            Some(format!("{base}?last={}&n={n}", tags[n - 1]))
+        }
+        _ => None,
+    };
+    list["tags"] = tags.into();
+    Ok((serde_json::to_vec(&list).map_err(invalid)?, next))
+}
+
 /// Tampering for a response, decided once its status is known.
 fn tampering(
     shared: &Shared,
@@ -337,6 +377,35 @@ fn serve_connection(shared: &Shared, client: TcpStream) -> io::Result<()> {
         let no_body =
             method == "HEAD" || (100..200).contains(&status) || status == 204 || status == 304;
         let framing = resp.framing(true, no_body)?;
+        if method == "GET"
+            && status == 200
+            && path.contains("/tags/list")
+            && pages_tag_lists(shared)
+        {
+            let mut full = Vec::new();
+            let (_, complete) = copy_body(&mut up_r, &mut full, framing, Tamper::default())?;
+            let (body, next) = page_tag_list(&path, &full)?;
+            for h in HOP.iter().chain(&["content-length", "transfer-encoding"]) {
+                resp.remove(h);
+            }
+            resp.push("Content-Length", &body.len().to_string());
+            if let Some(next) = next {
+                resp.push("Link", &format!("<{next}>; rel=\"next\""));
+            }
+            if client_closes || !complete {
+                resp.push("Connection", "close");
+            }
+            record.status = status;
+            record.fault = Some("paged");
+            lock(&shared.log).push(record);
+            resp.write_to(&mut writer)?;
+            writer.write_all(&body)?;
+            writer.flush()?;
+            if client_closes || !complete {
+                break;
+            }
+            continue;
+        }
         let (tamper, fault) = tampering(shared, &method, &path, status);
         let close = client_closes || framing == Framing::UntilEof || tamper.cut_after.is_some();
         for h in HOP {

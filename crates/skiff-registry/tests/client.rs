@@ -1,0 +1,136 @@
+//! The client against real docker-registry processes: pagination, token expiry, refused
+//! credentials, blob streaming through the Docker-Hub-style redirect.
+
+use futures_util::StreamExt;
+use skiff_oci::Digest;
+use skiff_registry::{ClientOptions, Credentials, RegistryClient};
+use skiff_testbed::image::{Compression, Format, ImageBuilder, LayerBuilder};
+use skiff_testbed::push::push_image;
+use skiff_testbed::registry::Options;
+use skiff_testbed::{Fault, FaultProxy, RegistryServer, Setup};
+
+fn insecure() -> ClientOptions {
+    ClientOptions {
+        tls_verify: Some(false),
+        no_creds: true,
+        ..ClientOptions::default()
+    }
+}
+
+fn small_image(seed: &str) -> skiff_testbed::image::Image {
+    ImageBuilder::new(Format::Oci)
+        .layer(
+            LayerBuilder::new()
+                .file("f", 0o644, seed.as_bytes())
+                .build(),
+            Compression::Gzip,
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn tag_lists_are_followed_across_pages() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let img = small_image("tags");
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let tag = format!("v{i}");
+        push_image(&reg.host(), "paged", &tag, &img, None).unwrap();
+        expected.push(tag);
+    }
+    let proxy = FaultProxy::start(&reg.host(), vec![Fault::PageTagLists]).unwrap();
+    let client = RegistryClient::new(&proxy.host(), insecure()).unwrap();
+    let mut tags = client.list_tags_paged("paged", Some(2)).await.unwrap();
+    tags.sort();
+    assert_eq!(tags, expected);
+    let pages = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/tags/list"))
+        .count();
+    assert!(
+        pages >= 4,
+        "7 tags in pages of 2 take 4 requests, saw {pages}"
+    );
+}
+
+#[tokio::test]
+async fn expired_tokens_are_renewed_and_blobs_avoid_credentials_on_redirect() {
+    let reg = RegistryServer::start_with(
+        Setup::TokenWithRedirect {
+            user: "u".into(),
+            password: "p".into(),
+        },
+        Options {
+            token_lifetime_secs: 3,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let img = small_image("tokens");
+    push_image(&reg.host(), "lib/app", "v1", &img, Some(("u", "p"))).unwrap();
+    let client = RegistryClient::new(
+        &reg.host(),
+        ClientOptions {
+            credentials: Some(Credentials {
+                username: "u".into(),
+                password: "p".into(),
+            }),
+            ..insecure()
+        },
+    )
+    .unwrap();
+    client.get_manifest("lib/app", "v1").await.unwrap();
+    let before = reg.token_server().map(|t| t.request_count()).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let digest: Digest = img.layers[0].digest.parse().unwrap();
+    let mut stream = client
+        .get_blob("lib/app", &digest, Some(img.layers[0].data.len() as u64))
+        .await
+        .unwrap();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(body, img.layers[0].data);
+    let after = reg.token_server().map(|t| t.request_count()).unwrap_or(0);
+    assert!(
+        after > before,
+        "a new token was fetched after the old one expired"
+    );
+    assert_eq!(reg.blob_host().unwrap().requests_with_authorization(), 0);
+
+    let wrong = RegistryClient::new(
+        &reg.host(),
+        ClientOptions {
+            credentials: Some(Credentials {
+                username: "u".into(),
+                password: "wrong".into(),
+            }),
+            ..insecure()
+        },
+    )
+    .unwrap();
+    let err = wrong.ping().await.unwrap_err();
+    assert!(err.to_string().contains("unauthorized"), "{err}");
+}
+
+#[tokio::test]
+async fn missing_things_are_not_found_and_deletes_work() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let img = small_image("delete");
+    push_image(&reg.host(), "app", "v1", &img, None).unwrap();
+    let client = RegistryClient::new(&reg.host(), insecure()).unwrap();
+    let err = client.get_manifest("app", "nope").await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(err.to_string().contains("manifest unknown"), "{err}");
+    let head = client
+        .head_manifest("app", "v1")
+        .await
+        .unwrap()
+        .expect("present");
+    let digest = head.digest.expect("registry sends Docker-Content-Digest");
+    assert_eq!(digest.to_string(), img.manifest_digest);
+    client.delete_manifest("app", &digest).await.unwrap();
+    assert!(client.head_manifest("app", "v1").await.unwrap().is_none());
+}
