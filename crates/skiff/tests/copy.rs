@@ -655,55 +655,31 @@ fn skiff_copies_what_skopeo_writes() {
     push_image(&reg.host(), "app", "v1", &image, None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let src = format!("docker://{}/app:v1", reg.host());
-    let s_archive = dir.path().join("skopeo.tar");
-    peer_ok(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            &src,
-            &format!("oci-archive:{}", s_archive.display()),
-        ],
-    );
-    let s_dir = dir.path().join("skopeo-dir");
-    peer_ok(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            &src,
-            &format!("dir:{}", s_dir.display()),
-        ],
-    );
-    let s_layout = dir.path().join("skopeo-layout");
-    peer_ok(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            &src,
-            &format!("oci:{}:v1", s_layout.display()),
-        ],
-    );
+    let s_archive = format!("oci-archive:{}", dir.path().join("skopeo.tar").display());
+    let s_dir = format!("dir:{}", dir.path().join("skopeo-dir").display());
+    let s_layout = format!("oci:{}:v1", dir.path().join("skopeo-layout").display());
+    for written_by_skopeo in [&s_archive, &s_dir, &s_layout] {
+        peer_ok(
+            "skopeo",
+            &[
+                "copy",
+                "-q",
+                "--src-tls-verify=false",
+                &src,
+                written_by_skopeo,
+            ],
+        );
+    }
 
     let from_archive = dir.path().join("a.tar");
     skiff_ok(&[
         "copy",
-        &format!("oci-archive:{}", s_archive.display()),
+        &s_archive,
         &format!("oci-archive:{}", from_archive.display()),
     ]);
     let m = assert_proxmox_archive(&from_archive);
-    let skopeo_digest = json(
-        peer_ok(
-            "skopeo",
-            &["inspect", &format!("oci-archive:{}", s_archive.display())],
-        )
-        .as_bytes(),
-    )["Digest"]
-        .clone();
+    let skopeo_digest =
+        json(peer_ok("skopeo", &["inspect", &s_archive]).as_bytes())["Digest"].clone();
     let ours = json(&tar_read(&from_archive, "index.json"))["manifests"][0]["digest"].clone();
     assert_eq!(
         ours, skopeo_digest,
@@ -711,26 +687,13 @@ fn skiff_copies_what_skopeo_writes() {
     );
     assert_eq!(m["layers"].as_array().unwrap().len(), 3);
 
-    let from_dir = dir.path().join("b");
-    skiff_ok(&[
-        "copy",
-        &format!("dir:{}", s_dir.display()),
-        &format!("oci:{}:x", from_dir.display()),
-    ]);
-    peer_ok(
-        "skopeo",
-        &["inspect", &format!("oci:{}:x", from_dir.display())],
-    );
-    let from_layout = dir.path().join("c");
-    skiff_ok(&[
-        "copy",
-        &format!("oci:{}:v1", s_layout.display()),
-        &format!("dir:{}", from_layout.display()),
-    ]);
-    peer_ok(
-        "skopeo",
-        &["inspect", &format!("dir:{}", from_layout.display())],
-    );
+    for (from, to) in [
+        (&s_dir, format!("oci:{}:x", dir.path().join("b").display())),
+        (&s_layout, format!("dir:{}", dir.path().join("c").display())),
+    ] {
+        skiff_ok(&["copy", from, &to]);
+        peer_ok("skopeo", &["inspect", &to]);
+    }
 }
 
 #[test]

@@ -74,6 +74,17 @@ impl LayoutFiles {
         })
     }
 
+    /// Like [`LayoutFiles::tar_entry`], with "has no NAME" when the archive lacks it.
+    fn tar_entry_or_missing(
+        entries: &HashMap<String, (u64, u64)>,
+        links: &HashMap<String, String>,
+        path: &Path,
+        name: &str,
+    ) -> Result<(u64, u64)> {
+        Self::tar_entry(entries, links, name)
+            .ok_or_else(|| TransportError::NotFound(format!("{} has no {name}", path.display())))
+    }
+
     /// The (offset, size) of a regular file in the tar, following in-archive symlinks
     /// (relative to the link's directory; at most 8 hops, never leaving the archive).
     fn tar_entry(
@@ -121,11 +132,7 @@ impl LayoutFiles {
                 links,
                 path,
                 ..
-            } => Self::tar_entry(entries, links, name)
-                .map(|(_, size)| size)
-                .ok_or_else(|| {
-                    TransportError::NotFound(format!("{} has no {name}", path.display()))
-                }),
+            } => Self::tar_entry_or_missing(entries, links, path, name).map(|(_, size)| size),
         }
     }
 
@@ -159,9 +166,7 @@ impl LayoutFiles {
                 links,
                 path,
             } => {
-                let (offset, size) = Self::tar_entry(entries, links, name).ok_or_else(|| {
-                    TransportError::NotFound(format!("{} has no {name}", path.display()))
-                })?;
+                let (offset, size) = Self::tar_entry_or_missing(entries, links, path, name)?;
                 Ok(Box::new(RangeReader {
                     file: file.clone(),
                     pos: offset,
@@ -220,7 +225,7 @@ impl LayoutFiles {
                 links,
                 path,
             } => {
-                let (offset, size) = Self::tar_entry(entries, links, name).ok_or_else(missing)?;
+                let (offset, size) = Self::tar_entry_or_missing(entries, links, path, name)?;
                 if size > MAX_DOCUMENT {
                     return Err(TransportError::Corrupt(format!(
                         "{name} in {} is {size} bytes, too large",
@@ -256,9 +261,7 @@ impl LayoutFiles {
                 links,
                 path,
             } => {
-                let (offset, size) = Self::tar_entry(entries, links, name).ok_or_else(|| {
-                    TransportError::NotFound(format!("{} has no {name}", path.display()))
-                })?;
+                let (offset, size) = Self::tar_entry_or_missing(entries, links, path, name)?;
                 Ok(file_range_stream(file.clone(), offset, size))
             }
         }
