@@ -9,10 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
+use bytes::Bytes;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
@@ -35,12 +38,32 @@ pub(crate) struct FileMeta {
     pub(crate) mtime: (i64, u32),
 }
 
-/// A file whose content is to be written by a worker.
-pub(crate) struct FileJob {
+/// A regular file whose content the workers write, shared by the pieces of it.
+pub(crate) struct FileTarget {
     pub(crate) file: File,
-    pub(crate) data: Vec<u8>,
     pub(crate) meta: FileMeta,
     pub(crate) entry: String,
+    /// Pieces submitted and not yet written. It starts at one, which stands for the
+    /// last piece; every earlier piece adds one before it is submitted, so the count
+    /// reaches zero only when the last piece has been submitted and everything written.
+    unwritten: AtomicUsize,
+}
+
+impl FileTarget {
+    /// Marks one piece written; true for the piece that completes the file, whose
+    /// writer then sets the metadata.
+    pub(crate) fn piece_written(&self) -> bool {
+        self.unwritten.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+/// A piece of a file's content, written at `offset` by a worker. Large files are cut
+/// into pieces so that several workers write them, and the applying thread — the one
+/// that makes every namespace change in order — never waits on a file's bytes.
+pub(crate) struct FileJob {
+    pub(crate) target: Arc<FileTarget>,
+    pub(crate) offset: u64,
+    pub(crate) data: Bytes,
 }
 
 fn ts((sec, nsec): (i64, u32)) -> Timestamps {
@@ -54,8 +77,8 @@ fn ts((sec, nsec): (i64, u32)) -> Timestamps {
     }
 }
 
-/// Writes a file's content and metadata through its fd. Runs on workers and, for large
-/// streamed files, on the applying thread.
+/// Sets a written file's owner, mode, xattrs and mtime through its fd (owner before mode:
+/// chown clears setuid/setgid). Runs on the worker that wrote the file's last piece.
 pub(crate) fn finish_file(
     file: &File,
     meta: &FileMeta,
@@ -280,8 +303,8 @@ impl<'a> LayerApply<'a> {
     pub(crate) fn apply(
         &mut self,
         e: EntryMeta,
-        data: Option<Vec<u8>>,
-        chunks: &mut dyn FnMut() -> Result<Vec<u8>, UnpackError>,
+        data: Option<Bytes>,
+        chunks: &mut dyn FnMut() -> Result<Bytes, UnpackError>,
     ) -> Result<(), UnpackError> {
         self.counts.entries += 1;
         match &e.kind {
@@ -377,8 +400,8 @@ impl<'a> LayerApply<'a> {
         e: &EntryMeta,
         dir: BorrowedFd<'_>,
         name: &[u8],
-        data: Option<Vec<u8>>,
-        chunks: &mut dyn FnMut() -> Result<Vec<u8>, UnpackError>,
+        data: Option<Bytes>,
+        chunks: &mut dyn FnMut() -> Result<Bytes, UnpackError>,
     ) -> Result<(), UnpackError> {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -398,29 +421,44 @@ impl<'a> LayerApply<'a> {
             xattrs: self.xattrs(e)?,
             mtime: e.mtime,
         };
-        let mut file = File::from(fd);
+        let target = Arc::new(FileTarget {
+            file: File::from(fd),
+            meta,
+            entry: e.raw.clone(),
+            unwritten: AtomicUsize::new(1),
+        });
         self.counts.files += 1;
         self.counts.file_bytes += e.size;
+        let piece = |data, offset| FileJob {
+            target: target.clone(),
+            offset,
+            data,
+        };
         match data {
-            Some(data) => self.pool.submit(
-                FileJob {
-                    file,
-                    data,
-                    meta,
-                    entry: e.raw.clone(),
-                },
-                self.layer,
-                self.warnings,
-            )?,
+            Some(data) => self
+                .pool
+                .submit(piece(data, 0), self.layer, self.warnings)?,
             None => {
-                let mut left = e.size;
-                while left > 0 {
+                let mut offset = 0;
+                loop {
                     let chunk = chunks()?;
-                    left = left.saturating_sub(chunk.len() as u64);
-                    file.write_all(&chunk).map_err(self.io(e, "write"))?;
+                    if chunk.is_empty() {
+                        return Err(UnpackError::Internal(format!(
+                            "layer {}: the content of {} ended early",
+                            self.layer, e.raw
+                        )));
+                    }
+                    let end = offset + chunk.len() as u64;
+                    if end < e.size {
+                        target.unwritten.fetch_add(1, Ordering::AcqRel);
+                    }
+                    self.pool
+                        .submit(piece(chunk, offset), self.layer, self.warnings)?;
+                    if end >= e.size {
+                        break;
+                    }
+                    offset = end;
                 }
-                finish_file(&file, &meta, self.warnings)
-                    .map_err(|(op, err)| self.io(e, op)(err))?;
             }
         }
         Ok(())

@@ -54,9 +54,12 @@ mod entry;
 mod error;
 mod idmap;
 mod limits;
+mod lookahead;
 mod path;
 mod pipeline;
 mod root;
+mod slab;
+mod tar_end;
 mod xattr;
 
 use std::path::Path;

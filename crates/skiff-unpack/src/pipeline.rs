@@ -1,49 +1,71 @@
-//! Threads and bounded channels.
+//! Threads, channels and the memory they may hold.
 //!
 //! ```text
-//!  layer N+1 reader ─► [decompress+hash+parse thread] ─┐ (bounded: CHANNEL_DEPTH messages,
-//!  layer N   reader ─► [decompress+hash+parse thread] ─┤  each ≤ ~BATCH_BYTES+CHUNK)
+//!  layer N+1 reader ─► [decompress+hash+parse thread] ─┐ batches of messages whose file
+//!  layer N   reader ─► [decompress+hash+parse thread] ─┤ content is sliced from one slab
 //!                                                      ▼
 //!                         [calling thread: namespace operations in archive order]
 //!                                                      │ bounded job queue (fd + bytes)
 //!                                                      ▼
-//!                         [writer pool: write, fchown, fchmod, fsetxattr, futimens]
+//!                         [writer pool: pwrite, fchown, fchmod, fsetxattr, futimens]
 //! ```
 //!
 //! Each layer gets its own decompression thread, started one layer ahead, so layer N+1
-//! inflates while layer N is applied. Memory is bounded by the channel depths times
-//! the batch size: about 2 × 8 × 768 KiB for the layer channels plus 2 × threads × 256 KiB
-//! for the writer queue, whatever the image size.
+//! inflates while layer N is applied; how far ahead is a byte budget shared by all
+//! layers ([`Lookahead`]), so a large layer gets a long head start without a small one
+//! costing the same. Large files are cut into pieces the writers write in parallel, so
+//! the calling thread never waits on file content. Memory is bounded by that budget plus
+//! the writer queue (2 × threads pieces of at most [`CHUNK`]), whatever the image size;
+//! slabs are reused ([`SlabPool`]) so that the allocator's per-thread arenas do not
+//! double it.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, BufReader, Read};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::ops::Range;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::Scope;
 
+use bytes::Bytes;
 use skiff_oci::{Algorithm, Digest};
 
 use crate::apply::{finish_file, FileJob, LayerApply};
 use crate::decompress::{limit_hit, LayerStream, LimitHit};
 use crate::entry::{self, EntryMeta, Kind};
+use crate::lookahead::Lookahead;
+use crate::slab::{SlabPool, SLAB_BYTES};
+use crate::tar_end::{DataEnd, TarEnd};
 use crate::{LayerSource, LayerStats, Limits, Root, UnpackError, UnpackOptions};
 
 /// Largest piece of file content in one message; files up to this size travel whole.
-const CHUNK: usize = 256 << 10;
-const CHANNEL_DEPTH: usize = 8;
-/// Messages are sent in batches (up to this many bytes of content, or `BATCH_LEN`
+pub(crate) const CHUNK: usize = 256 << 10;
+/// Messages are sent in batches of up to this many bytes of content (or `BATCH_LEN`
 /// messages): one channel handoff per small file cost ~10% of the time in thread
-/// wake-ups.
-const BATCH_BYTES: usize = 512 << 10;
-const BATCH_LEN: usize = 64;
-/// Layers decompressing ahead of the one being applied.
+/// wake-ups, and a batch's content shares one slab, which should be well filled.
+pub(crate) const BATCH_BYTES: usize = 512 << 10;
+const BATCH_LEN: usize = 1024;
+/// Layers decompressing ahead of the one being applied (how far, in bytes, is the
+/// [`Lookahead`] budget's business).
 const LOOKAHEAD: usize = 1;
 
-pub(crate) enum Msg {
-    Entry(Box<EntryMeta>, Option<Vec<u8>>),
-    Chunk(Vec<u8>),
+/// A message from a layer's decompression thread. File content (`C`) is a range of the
+/// batch's slab while the batch is being filled, and a slice of it once sent.
+pub(crate) enum Msg<C = Bytes> {
+    Entry(Box<EntryMeta>, Option<C>),
+    Chunk(C),
     End { diff_id: Digest, bytes: u64 },
     Failed(UnpackError),
+}
+
+impl Msg<Range<usize>> {
+    fn resolve(self, slab: &Bytes) -> Msg {
+        match self {
+            Msg::Entry(meta, data) => Msg::Entry(meta, data.map(|r| slab.slice(r))),
+            Msg::Chunk(r) => Msg::Chunk(slab.slice(r)),
+            Msg::End { diff_id, bytes } => Msg::End { diff_id, bytes },
+            Msg::Failed(e) => Msg::Failed(e),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,10 +104,18 @@ pub(crate) struct Pool {
     state: Arc<(Mutex<PoolState>, Condvar)>,
 }
 
-fn write_job(job: &mut FileJob, warnings: &Warnings) -> Result<(), (&'static str, io::Error)> {
-    use std::io::Write;
-    job.file.write_all(&job.data).map_err(|e| ("write", e))?;
-    finish_file(&job.file, &job.meta, warnings)
+/// Writes one piece; the writer of the last piece also sets the file's metadata.
+fn write_job(job: &FileJob, warnings: &Warnings) -> Result<(), (&'static str, io::Error)> {
+    use std::os::unix::fs::FileExt;
+    let target = &job.target;
+    target
+        .file
+        .write_all_at(&job.data, job.offset)
+        .map_err(|e| ("write", e))?;
+    if target.piece_written() {
+        finish_file(&target.file, &target.meta, warnings)?;
+    }
+    Ok(())
 }
 
 impl Pool {
@@ -105,9 +135,8 @@ impl Pool {
             let state = state.clone();
             s.spawn(move || loop {
                 let msg = lock(&rx).recv();
-                let Ok((mut job, layer)) = msg else { break };
-                let r = write_job(&mut job, warnings);
-                drop(job.file);
+                let Ok((job, layer)) = msg else { break };
+                let r = write_job(&job, warnings);
                 let (m, cv) = &*state;
                 let mut st = lock(m);
                 st.pending -= 1;
@@ -115,7 +144,7 @@ impl Pool {
                     if st.error.is_none() {
                         st.error = Some(UnpackError::Io {
                             layer: layer.to_string(),
-                            entry: job.entry,
+                            entry: job.target.entry.clone(),
                             op,
                             source,
                         });
@@ -134,14 +163,14 @@ impl Pool {
 
     pub(crate) fn submit(
         &self,
-        mut job: FileJob,
+        job: FileJob,
         layer: &str,
         warnings: &Warnings,
     ) -> Result<(), UnpackError> {
         let Some(tx) = &self.tx else {
-            return write_job(&mut job, warnings).map_err(|(op, source)| UnpackError::Io {
+            return write_job(&job, warnings).map_err(|(op, source)| UnpackError::Io {
                 layer: layer.into(),
-                entry: job.entry,
+                entry: job.target.entry.clone(),
                 op,
                 source,
             });
@@ -175,33 +204,59 @@ pub(crate) fn run(
     opts: &UnpackOptions,
 ) -> Result<(Vec<LayerStats>, Vec<String>), UnpackError> {
     let warnings = Warnings::default();
+    let budget = Lookahead::new(layers.len());
+    let slabs = Arc::new(SlabPool::default());
     let stats = std::thread::scope(|s| {
         let pool = Pool::start(s, opts.threads, &warnings);
-        let spawn = |layer: LayerSource| {
-            let (tx, rx) = sync_channel::<Vec<Msg>>(CHANNEL_DEPTH);
+        let budget = &budget;
+        let spawn = |(index, layer): (usize, LayerSource)| {
+            let (tx, rx) = channel::<Batch>();
             let name = layer.name.clone();
             let limits = &opts.limits;
-            s.spawn(move || produce(layer, limits, tx));
-            (name, rx)
+            let out = Batcher {
+                tx,
+                layer: index,
+                budget,
+                slabs: slabs.clone(),
+                fill: Vec::new(),
+                pending: Vec::new(),
+                bytes: 0,
+            };
+            s.spawn(move || produce(layer, limits, out));
+            (index, name, rx)
         };
-        let mut it = layers.into_iter();
-        let mut queue: VecDeque<(String, Receiver<Vec<Msg>>)> =
-            it.by_ref().take(LOOKAHEAD + 1).map(spawn).collect();
+        let mut it = layers.into_iter().enumerate();
+        let mut queue: VecDeque<_> = it.by_ref().take(LOOKAHEAD + 1).map(spawn).collect();
         let mut stats = Vec::new();
-        while let Some((name, rx)) = queue.pop_front() {
-            if let Some(next) = it.next() {
-                queue.push_back(spawn(next));
+        let mut apply_all = || {
+            while let Some((index, name, rx)) = queue.pop_front() {
+                if let Some(next) = it.next() {
+                    queue.push_back(spawn(next));
+                }
+                budget.advance(index);
+                let incoming = Incoming {
+                    rx: &rx,
+                    layer: index,
+                    budget,
+                    buf: Vec::new().into_iter(),
+                };
+                stats.push(apply_one(root, &name, incoming, opts, &pool, &warnings)?);
             }
-            stats.push(apply_one(root, &name, &rx, opts, &pool, &warnings)?);
-        }
-        Ok::<_, UnpackError>(stats)
+            Ok::<_, UnpackError>(())
+        };
+        let applied = apply_all();
+        // Producers waiting for budget would otherwise keep the scope from ending.
+        budget.close();
+        applied.map(|()| stats)
     })?;
     Ok((stats, warnings.take()))
 }
 
 /// The applying side of a layer channel: unpacks batches.
 struct Incoming<'a> {
-    rx: &'a Receiver<Vec<Msg>>,
+    rx: &'a Receiver<Batch>,
+    layer: usize,
+    budget: &'a Lookahead,
     buf: std::vec::IntoIter<Msg>,
 }
 
@@ -211,7 +266,9 @@ impl Incoming<'_> {
             if let Some(m) = self.buf.next() {
                 return Some(m);
             }
-            self.buf = self.rx.recv().ok()?.into_iter();
+            let (batch, bytes) = self.rx.recv().ok()?;
+            self.budget.release(self.layer, bytes);
+            self.buf = batch.into_iter();
         }
     }
 }
@@ -219,7 +276,7 @@ impl Incoming<'_> {
 fn apply_one(
     root: &Root,
     name: &str,
-    rx: &Receiver<Vec<Msg>>,
+    mut rx: Incoming<'_>,
     opts: &UnpackOptions,
     pool: &Pool,
     warnings: &Warnings,
@@ -230,10 +287,6 @@ fn apply_one(
         ))
     };
     let mut la = LayerApply::new(root, name, opts, pool, warnings)?;
-    let mut rx = Incoming {
-        rx,
-        buf: Vec::new().into_iter(),
-    };
     loop {
         match rx.recv().ok_or_else(gone)? {
             Msg::Entry(meta, data) => {
@@ -263,45 +316,74 @@ fn apply_one(
     }
 }
 
+/// A batch of messages and the bytes it was counted as in the [`Lookahead`] budget.
+type Batch = (Vec<Msg>, usize);
+
 /// The decompression thread of one layer.
-fn produce(layer: LayerSource, limits: &Limits, tx: SyncSender<Vec<Msg>>) {
-    let mut out = Batcher {
-        tx,
-        batch: Vec::new(),
-        bytes: 0,
-    };
+fn produce(layer: LayerSource, limits: &Limits, mut out: Batcher<'_>) {
     if let Err(e) = produce_inner(layer, limits, &mut out) {
-        out.batch.push(Msg::Failed(e));
+        out.pending.push(Msg::Failed(e));
     }
     out.flush();
 }
 
-struct Batcher {
-    tx: SyncSender<Vec<Msg>>,
-    batch: Vec<Msg>,
+struct Batcher<'b> {
+    tx: Sender<Batch>,
+    layer: usize,
+    budget: &'b Lookahead,
+    slabs: Arc<SlabPool>,
+    /// The slab the pending messages' content is read into.
+    fill: Vec<u8>,
+    pending: Vec<Msg<Range<usize>>>,
+    /// Bytes the pending messages count for in the budget.
     bytes: usize,
 }
 
-impl Batcher {
+impl Batcher<'_> {
+    /// Reads exactly `len` bytes of file content into the batch's slab.
+    fn content(&mut self, from: impl Read, len: u64) -> io::Result<Range<usize>> {
+        if self.fill.capacity() == 0 {
+            self.fill = self.slabs.take();
+        }
+        let start = self.fill.len();
+        from.take(len).read_to_end(&mut self.fill)?;
+        if (self.fill.len() - start) as u64 != len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(start..self.fill.len())
+    }
+
+    /// Sends the batch once the budget allows; false when the applying side is gone.
     fn flush(&mut self) -> bool {
-        self.bytes = 0;
-        if self.batch.is_empty() {
+        let bytes = std::mem::take(&mut self.bytes);
+        if self.pending.is_empty() {
             return true;
         }
-        self.tx.send(std::mem::take(&mut self.batch)).is_ok()
+        let slab = match self.fill.is_empty() {
+            true => Bytes::new(),
+            false => SlabPool::freeze(&self.slabs, std::mem::take(&mut self.fill)),
+        };
+        // The memory held is the whole slab, however little of it the batch fills.
+        let bytes = if slab.is_empty() {
+            bytes
+        } else {
+            bytes.max(SLAB_BYTES)
+        };
+        let batch = self.pending.drain(..).map(|m| m.resolve(&slab)).collect();
+        self.budget.acquire(self.layer, bytes) && self.tx.send((batch, bytes)).is_ok()
     }
 }
 
 /// Queues `msg`; `false` when the applying side is gone (it failed and returns its own
 /// error, so we just stop).
-fn send(out: &mut Batcher, msg: Msg) -> bool {
+fn send(out: &mut Batcher, msg: Msg<Range<usize>>) -> bool {
     out.bytes += match &msg {
         Msg::Entry(_, Some(d)) => d.len() + 512,
         Msg::Chunk(c) => c.len(),
         _ => 512,
     };
-    out.batch.push(msg);
-    if out.bytes >= BATCH_BYTES || out.batch.len() >= BATCH_LEN {
+    out.pending.push(msg);
+    if out.bytes >= BATCH_BYTES || out.pending.len() >= BATCH_LEN {
         return out.flush();
     }
     true
@@ -332,12 +414,21 @@ fn produce_inner(layer: LayerSource, limits: &Limits, tx: &mut Batcher) -> Resul
         .map_or(Algorithm::Sha256, Digest::algorithm);
     let stream = LayerStream::new(layer.reader, layer.compression, algorithm, limits)
         .map_err(|e| read_err(&last, e))?;
-    let mut archive = tar::Archive::new(BufReader::with_capacity(CHUNK, stream));
+    let data_end = DataEnd::default();
+    let mut archive = tar::Archive::new(TarEnd::new(
+        BufReader::with_capacity(CHUNK, stream),
+        data_end.clone(),
+    ));
     let mut count = 0u64;
     {
         let entries = archive.entries().map_err(|e| read_err(&last, e))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| read_err(&last, e))?;
+            let size = entry
+                .header()
+                .entry_size()
+                .map_err(|e| read_err(&last, e))?;
+            data_end.set(entry.raw_file_position() + size);
             count += 1;
             if count > limits.max_entries {
                 return Err(UnpackError::TooManyEntries {
@@ -355,13 +446,9 @@ fn produce_inner(layer: LayerSource, limits: &Limits, tx: &mut Batcher) -> Resul
             }
             let size = meta.size;
             if size <= CHUNK as u64 {
-                let mut data = Vec::with_capacity(size as usize);
-                entry
-                    .read_to_end(&mut data)
+                let data = tx
+                    .content(&mut entry, size)
                     .map_err(|e| read_err(&last, e))?;
-                if data.len() as u64 != size {
-                    return Err(read_err(&last, io::ErrorKind::UnexpectedEof.into()));
-                }
                 if !send(tx, Msg::Entry(Box::new(meta), Some(data))) {
                     return Ok(());
                 }
@@ -373,14 +460,9 @@ fn produce_inner(layer: LayerSource, limits: &Limits, tx: &mut Batcher) -> Resul
             let mut left = size;
             while left > 0 {
                 let want = left.min(CHUNK as u64);
-                let mut buf = Vec::with_capacity(want as usize);
-                (&mut entry)
-                    .take(want)
-                    .read_to_end(&mut buf)
+                let buf = tx
+                    .content(&mut entry, want)
                     .map_err(|e| read_err(&last, e))?;
-                if buf.len() as u64 != want {
-                    return Err(read_err(&last, io::ErrorKind::UnexpectedEof.into()));
-                }
                 left -= want;
                 if !send(tx, Msg::Chunk(buf)) {
                     return Ok(());
@@ -388,7 +470,7 @@ fn produce_inner(layer: LayerSource, limits: &Limits, tx: &mut Batcher) -> Resul
             }
         }
     }
-    let stream = archive.into_inner().into_inner();
+    let stream = archive.into_inner().into_inner().into_inner();
     let (diff_id, bytes) = stream.finish().map_err(|e| read_err("(end of layer)", e))?;
     if let Some(expected) = layer.expected_diff_id {
         if expected != diff_id {
