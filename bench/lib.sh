@@ -29,3 +29,41 @@ stop_registry() {
 }
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
+
+# host_layout DIR TAG MIN_GZIP_BYTES PATH... : writes an OCI layout at DIR, tagged TAG,
+# with one layer per PATH (GNU tar with numeric owners, gzip -6 — what image builders
+# produce), adding PATHs in order until the layers pass MIN_GZIP_BYTES.
+host_layout() {
+  local dir=$1 tag=$2 min=$3; shift 3
+  local total=0 layers=() diff_ids=() p digest size diff
+  mkdir -p "$dir/blobs/sha256"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
+  for p in "$@"; do
+    (( total >= min )) && break
+    [ -d "$p" ] || continue
+    tar -C / --numeric-owner -cf - "${p#/}" | gzip -6 >"$dir/layer.tmp"
+    digest=$(sha256sum "$dir/layer.tmp" | cut -d' ' -f1)
+    size=$(stat -c %s "$dir/layer.tmp")
+    diff=$(gzip -dc "$dir/layer.tmp" | sha256sum | cut -d' ' -f1)
+    mv "$dir/layer.tmp" "$dir/blobs/sha256/$digest"
+    layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$digest\",\"size\":$size}")
+    diff_ids+=("\"sha256:$diff\"")
+    total=$((total + size))
+    echo "  layer $p: $((size / 1000000)) MB"
+  done
+  (( total >= min )) || echo "  (only $((total / 1000000)) MB of gzip on this machine)"
+  local IFS=,
+  blob_put "$dir" "{\"architecture\":\"$(dpkg --print-architecture)\",\"os\":\"linux\",\"config\":{},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[${diff_ids[*]}]}}"
+  local config="{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:$BLOB_DIGEST\",\"size\":$BLOB_SIZE}"
+  blob_put "$dir" "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":$config,\"layers\":[${layers[*]}]}"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$BLOB_DIGEST" "$BLOB_SIZE" "$tag" >"$dir/index.json"
+}
+
+# blob_put DIR JSON : stores JSON as a blob of the layout at DIR; sets $BLOB_DIGEST (hex)
+# and $BLOB_SIZE.
+blob_put() {
+  BLOB_DIGEST=$(printf '%s' "$2" | sha256sum | cut -d' ' -f1)
+  BLOB_SIZE=${#2}
+  printf '%s' "$2" >"$1/blobs/sha256/$BLOB_DIGEST"
+}

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Benchmark: pull a multi-layer image (default 320 MB of gzip layers) from a local
-# docker-registry into oci-archive, skiff against `skopeo copy`, in one run.
+# Benchmark: pull a multi-layer image (default 360 MB of content, over 300 MB of gzip
+# layers) from a local docker-registry into oci-archive, skiff against `skopeo copy`, in one run.
 # Prints wall times, the ratio and both peak RSS. Usage: bench/pull.sh [BYTES] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-bytes=${1:-320000000}
+bytes=${1:-360000000}
 rounds=${2:-3}
 scripts/install-deps.sh
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
@@ -15,6 +15,8 @@ trap 'stop_registry; rm -rf "$work"' EXIT
 echo "seeding a local registry with a ${bytes}-byte image..."
 start_registry "big:$bytes" big:latest
 echo "registry at $HOST"
+gz=$(target/release/skiff inspect --raw --tls-verify=false "docker://$HOST/big:latest" | jq '[.layers[].size] | add')
+echo "$((gz / 1000000)) MB of gzip layers"
 best_skopeo=999999; best_skiff=999999; rss_skopeo=0; rss_skiff=0
 for r in $(seq "$rounds"); do
   echo "round $r"

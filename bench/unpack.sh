@@ -1,37 +1,95 @@
 #!/usr/bin/env bash
-# Benchmark: unpack a multi-layer image (default 320 MB of gzip layers) from an OCI
+# Benchmark: unpack a multi-layer image of at least 300 MB of gzip layers from an OCI
 # layout into a root filesystem — skiff against `umoci unpack` and against sequential
 # `tar -xzf` of the same layers, in one run. Prints wall times, ratios and peak RSS.
-# Usage: bench/unpack.sh [BYTES] [ROUNDS]
+#
+#   bench/unpack.sh [host|synthetic[:BYTES]] [ROUNDS]
+#
+# Seeds:
+#   host (default)     layers made with GNU tar and gzip -6 from this machine's /usr
+#                      (bin, sbin, include, share, lib/...), added until the gzip layers
+#                      pass 300 MB: the mix of many small files and some large ones that
+#                      real images have.
+#   synthetic[:BYTES]  skiff-testbed's deterministic image (default 360M): few, large,
+#                      poorly compressible files — decompression and copying, hardly any
+#                      metadata.
+#
+# Every run writes into a fresh ext4 filesystem on a loop device, and starts only once the
+# dirty pages of earlier runs are written back: on ext4, creating files right after deleting many others is
+# several times slower (inodes deleted in the last minutes are skipped while allocating),
+# which would punish whichever tool runs after a cleanup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-bytes=${1:-320000000}
+seed=${1:-host}
 rounds=${2:-2}
 scripts/install-deps.sh
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
+command -v mkfs.ext4 >/dev/null || apt-get install -y -qq e2fsprogs >/dev/null
 cargo build --release -q -p skiff -p skiff-testbed
 work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-echo "writing a ${bytes}-byte image as an OCI layout..."
-target/release/skiff-testbed layout "$work/layout" --seed "big:$bytes" --tag big 2>/dev/null
-manifest=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]=="big") | .digest' "$work/layout/index.json")
-layers=$(jq -r '.layers[].digest' "$work/layout/blobs/sha256/${manifest#sha256:}" | sed 's/^sha256://')
-echo "$(echo "$layers" | wc -l) layers, $(du -sh "$work/layout" | cut -f1)"
+mounts=()
+cleanup() {
+  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
-untar_all() { mkdir -p "$1"; for l in $layers; do tar -xzf "$work/layout/blobs/sha256/$l" -C "$1"; done; }
+case $seed in
+  host)
+    echo "building an OCI layout from this machine's /usr (tar | gzip -6)..."
+    mapfile -t candidates < <(printf '%s\n' /usr/bin /usr/sbin /usr/include /usr/share;
+                              du -s /usr/lib/*/ 2>/dev/null | sort -rn | cut -f2)
+    host_layout "$work/layout" bench 300000000 "${candidates[@]}"
+    ;;
+  synthetic*)
+    bytes=${seed#synthetic}; bytes=${bytes#:}; bytes=${bytes:-360000000}
+    echo "writing skiff-testbed's ${bytes}-byte image as an OCI layout..."
+    target/release/skiff-testbed layout "$work/layout" --seed "big:$bytes" --tag bench 2>/dev/null
+    ;;
+  *) echo "unknown seed $seed (host, synthetic[:BYTES])" >&2; exit 2 ;;
+esac
+manifest=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]=="bench") | .digest' "$work/layout/index.json")
+layers=$(jq -r '.layers[].digest' "$work/layout/blobs/sha256/${manifest#sha256:}" | sed 's/^sha256:/blobs\/sha256\//')
+gz=$(cd "$work/layout" && du -cb $layers | tail -1 | cut -f1)
+echo "$(echo "$layers" | wc -w) layers, $((gz / 1000000)) MB of gzip"
+
+# fresh_fs NAME: a new, empty ext4 filesystem mounted at $work/NAME.
+fresh_fs() {
+  truncate -s 12G "$work/$1.img"
+  mkfs.ext4 -q -F "$work/$1.img"
+  mkdir -p "$work/$1"
+  mount -o loop "$work/$1.img" "$work/$1"
+  mounts+=("$work/$1")
+  settle
+}
+# settle: waits until the page cache has written back what earlier runs left dirty (the
+# loop devices write it a second time into their backing files, on the same two cores).
+settle() {
+  sync
+  for _ in $(seq 240); do
+    (( $(awk '/^(Dirty|Writeback):/ {s += $2} END {print s}' /proc/meminfo) < 65536 )) && return
+    sleep 0.5; sync
+  done
+}
+untar_all() { mkdir -p "$1"; for l in $layers; do tar -xzf "$work/layout/$l" -C "$1"; done; }
 export -f untar_all; export work layers
 
 best() { if [ -z "${!1:-}" ] || (( $(echo "$2 < ${!1}" | bc) )); then printf -v "$1" '%s' "$2"; fi; }
 for r in $(seq "$rounds"); do
   echo "round $r"
-  rm -rf "$work"/out-*; sync
-  measure "umoci unpack" umoci unpack --image "$work/layout:big" "$work/out-umoci"; best t_umoci "$LAST_WALL"; rss_umoci=$LAST_RSS
-  rm -rf "$work"/out-*; sync
-  measure "tar -xzf (sequential)" bash -c "untar_all $work/out-tar"; best t_tar "$LAST_WALL"; rss_tar=$LAST_RSS
-  rm -rf "$work"/out-*; sync
-  measure "skiff unpack" target/release/skiff unpack -q "oci:$work/layout:big" "$work/out-skiff"; best t_skiff "$LAST_WALL"; rss_skiff=$LAST_RSS
+  fresh_fs "umoci-$r"
+  measure "umoci unpack" umoci unpack --image "$work/layout:bench" "$work/umoci-$r/bundle"; best t_umoci "$LAST_WALL"; rss_umoci=$LAST_RSS
+  fresh_fs "tar-$r"
+  measure "tar -xzf (sequential)" bash -c "untar_all $work/tar-$r/rootfs"; best t_tar "$LAST_WALL"; rss_tar=$LAST_RSS
+  fresh_fs "skiff-$r"
+  measure "skiff unpack" target/release/skiff unpack -q "oci:$work/layout:bench" "$work/skiff-$r/rootfs"; best t_skiff "$LAST_WALL"; rss_skiff=$LAST_RSS
 done
+if diff -r --no-dereference "$work/umoci-1/bundle/rootfs" "$work/skiff-1/rootfs" >/dev/null; then
+  echo "skiff's tree has the same content as umoci's: ok"
+else
+  echo "skiff's tree differs from umoci's!" >&2
+fi
 echo
 echo "best of $rounds: umoci ${t_umoci}s, tar ${t_tar}s, skiff ${t_skiff}s"
 echo "skiff is $(ratio "$t_umoci" "$t_skiff")x faster than umoci (target 5x), $(ratio "$t_tar" "$t_skiff")x faster than tar (target 2x)"
