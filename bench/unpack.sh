@@ -14,8 +14,9 @@
 #                      poorly compressible files — decompression and copying, hardly any
 #                      metadata.
 #
-# Every run writes into a fresh ext4 filesystem on a loop device, and starts only once the
-# dirty pages of earlier runs are written back: on ext4, creating files right after deleting many others is
+# Every run writes into a fresh ext4 filesystem on a loop device (inode tables initialised
+# up front, not by a kernel thread during the run), and starts only once the dirty pages
+# of earlier runs are written back and the machine is idle: on ext4, creating files right after deleting many others is
 # several times slower (inodes deleted in the last minutes are skipped while allocating),
 # which would punish whichever tool runs after a cleanup.
 set -euo pipefail
@@ -57,19 +58,27 @@ echo "$(echo "$layers" | wc -w) layers, $((gz / 1000000)) MB of gzip"
 # fresh_fs NAME: a new, empty ext4 filesystem mounted at $work/NAME.
 fresh_fs() {
   truncate -s 12G "$work/$1.img"
-  mkfs.ext4 -q -F "$work/$1.img"
+  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$work/$1.img"
   mkdir -p "$work/$1"
   mount -o loop "$work/$1.img" "$work/$1"
   mounts+=("$work/$1")
   settle
 }
 # settle: waits until the page cache has written back what earlier runs left dirty (the
-# loop devices write it a second time into their backing files, on the same two cores).
+# loop devices write it a second time into their backing files) and the kernel's own
+# after-work is done: the CPUs were idle for a whole second.
 settle() {
   sync
   for _ in $(seq 240); do
-    (( $(awk '/^(Dirty|Writeback):/ {s += $2} END {print s}' /proc/meminfo) < 65536 )) && return
+    (( $(awk '/^(Dirty|Writeback):/ {s += $2} END {print s}' /proc/meminfo) < 65536 )) && break
     sleep 0.5; sync
+  done
+  local a b
+  for _ in $(seq 60); do
+    a=$(awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); exit !((y[1] - x[1]) >= 0.95 * (y[2] - x[2]))}' && return
   done
 }
 untar_all() { mkdir -p "$1"; for l in $layers; do tar -xzf "$work/layout/$l" -C "$1"; done; }
