@@ -95,6 +95,39 @@ fn unpack_from_a_layout_and_from_a_registry_equals_umoci() {
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
+/// `umoci insert` (0.4.7) ends its layers right after the last file's data, without the
+/// padding and end-of-archive blocks GNU tar expects; its digests and diff_ids cover
+/// exactly those bytes, and Go readers accept them. skiff must too.
+#[test]
+fn layers_written_by_umoci_insert_unpack_as_umoci_unpacks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("a/sub")).unwrap();
+    std::fs::write(src.join("a/sub/odd-size"), b"not a multiple of 512").unwrap();
+    std::fs::create_dir_all(src.join("b")).unwrap();
+    std::fs::write(src.join("b/last"), vec![7u8; 1000]).unwrap();
+    let layout = dir.path().join("layout");
+    let image = format!("{}:t", layout.display());
+    peer_ok("umoci", &["init", "--layout", layout.to_str().unwrap()]);
+    peer_ok("umoci", &["new", "--image", &image]);
+    for (from, to) in [("a", "/opt/a"), ("b", "/opt/b")] {
+        let from = src.join(from);
+        peer_ok(
+            "umoci",
+            &["insert", "--image", &image, from.to_str().unwrap(), to],
+        );
+    }
+    let expected = umoci_rootfs(&layout, "t", &dir.path().join("bundle"));
+    let rootfs = dir.path().join("rootfs");
+    skiff_ok(&["unpack", &format!("oci:{image}"), rootfs.to_str().unwrap()]);
+    let diffs = differences(&expected, &describe(&rootfs));
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    assert_eq!(
+        std::fs::read(rootfs.join("opt/b/last")).unwrap(),
+        vec![7u8; 1000]
+    );
+}
+
 #[test]
 fn unprivileged_unpack_shifts_every_owner() {
     let img = layered_image();
