@@ -12,7 +12,7 @@
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// Bytes all layers together may have queued for the applying thread.
-const SHARED: usize = 24 << 20;
+const SHARED: usize = 20 << 20;
 /// Bytes the layer being applied may queue whatever the others hold.
 const RESERVE: usize = 4 << 20;
 
