@@ -42,8 +42,8 @@
 //! small writer pool. Memory stays bounded (see `pipeline`).
 //!
 //! Measured with `bench/unpack.sh` (2 shared cores, fresh ext4; 4 gzip layers = 393 MB
-//! made from /usr, 1.1 GB and 61k entries unpacked): skiff 4.6 s at 56 MiB peak RSS,
-//! sequential `tar -xzf` 8.4 s, `umoci unpack` 20.5 s. About 40% of skiff's CPU time is
+//! made from /usr, 1.1 GB and 61k entries unpacked; best of 4): skiff 4.5 s at 53 MiB
+//! peak RSS, sequential `tar -xzf` 7.7 s, `umoci unpack` 18.8 s. About 40% of skiff's CPU time is
 //! the kernel creating inodes and copying into the page cache, the same work for every
 //! extractor; most of the rest is inflate + crc32 + sha256 of the largest layer, which
 //! a gzip stream allows on one core only — hence the head start. On ext4 right after
