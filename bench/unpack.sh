@@ -3,7 +3,7 @@
 # layout into a root filesystem — skiff against `umoci unpack` and against sequential
 # `tar -xzf` of the same layers, in one run. Prints wall times, ratios and peak RSS.
 #
-#   bench/unpack.sh [host|synthetic[:BYTES]] [ROUNDS]
+#   bench/unpack.sh [host|synthetic[:BYTES]] [ROUNDS]     (3 rounds by default)
 #
 # Seeds:
 #   host (default)     layers made with GNU tar and gzip -6 from this machine's /usr
@@ -15,15 +15,18 @@
 #                      metadata.
 #
 # Every run writes into a fresh ext4 filesystem on a loop device (inode tables initialised
-# up front, not by a kernel thread during the run), and starts only once the dirty pages
-# of earlier runs are written back and the machine is idle: on ext4, creating files right after deleting many others is
-# several times slower (inodes deleted in the last minutes are skipped while allocating),
-# which would punish whichever tool runs after a cleanup.
+# up front, not by a kernel thread during the run; on ext4, creating files right after
+# deleting many others is several times slower, as inodes deleted in the last minutes
+# are skipped while allocating). A run starts once the dirty pages of earlier runs are
+# written back and the machine is idle; the filesystem is unmounted and freed right after
+# it, and the tools take turns going first (on this VM, a run that follows others that
+# left gigabytes in the page cache gets slower memory: the kernel's copies into the page
+# cache took up to twice as long).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 seed=${1:-host}
-rounds=${2:-2}
+rounds=${2:-3}
 scripts/install-deps.sh
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
 command -v mkfs.ext4 >/dev/null || apt-get install -y -qq e2fsprogs >/dev/null
@@ -84,17 +87,44 @@ settle() {
 untar_all() { mkdir -p "$1"; for l in $layers; do tar -xzf "$work/layout/$l" -C "$1"; done; }
 export -f untar_all; export work layers
 
+# drop_fs NAME: unmounts and deletes a filesystem made by fresh_fs, so that its page
+# cache is freed before the next run.
+drop_fs() {
+  umount "$work/$1"
+  rm -rf "${work:?}/$1" "$work/$1.img"
+}
+
+# run_tool TOOL NAME: one timed run of TOOL into a fresh filesystem NAME.
+run_tool() {
+  fresh_fs "$2"
+  case $1 in
+    umoci) measure "umoci unpack" umoci unpack --image "$work/layout:bench" "$work/$2/bundle"
+           best t_umoci "$LAST_WALL"; rss_umoci=$LAST_RSS ;;
+    tar)   measure "tar -xzf (sequential)" bash -c "untar_all $work/$2/rootfs"
+           best t_tar "$LAST_WALL"; rss_tar=$LAST_RSS ;;
+    skiff) measure "skiff unpack" target/release/skiff unpack -q "oci:$work/layout:bench" "$work/$2/rootfs"
+           best t_skiff "$LAST_WALL"; rss_skiff=$LAST_RSS ;;
+  esac
+}
+
 best() { if [ -z "${!1:-}" ] || (( $(echo "$2 < ${!1}" | bc) )); then printf -v "$1" '%s' "$2"; fi; }
+# Every run starts from the same state: only the layout in the page cache (the trees of
+# earlier runs are unmounted and freed), and the tools take turns going first, since
+# on a VM even the memory a run is given differs with what ran before.
+tools=(umoci tar skiff)
 for r in $(seq "$rounds"); do
   echo "round $r"
-  fresh_fs "umoci-$r"
-  measure "umoci unpack" umoci unpack --image "$work/layout:bench" "$work/umoci-$r/bundle"; best t_umoci "$LAST_WALL"; rss_umoci=$LAST_RSS
-  fresh_fs "tar-$r"
-  measure "tar -xzf (sequential)" bash -c "untar_all $work/tar-$r/rootfs"; best t_tar "$LAST_WALL"; rss_tar=$LAST_RSS
-  fresh_fs "skiff-$r"
-  measure "skiff unpack" target/release/skiff unpack -q "oci:$work/layout:bench" "$work/skiff-$r/rootfs"; best t_skiff "$LAST_WALL"; rss_skiff=$LAST_RSS
+  for i in 0 1 2; do
+    tool=${tools[$(( (i + r - 1) % 3 ))]}
+    run_tool "$tool" "$tool-$r"
+    drop_fs "$tool-$r"
+  done
 done
-if diff -r --no-dereference "$work/umoci-1/bundle/rootfs" "$work/skiff-1/rootfs" >/dev/null; then
+echo "comparing the trees of umoci and skiff (not timed)..."
+fresh_fs check
+umoci unpack --image "$work/layout:bench" "$work/check/bundle" >/dev/null
+target/release/skiff unpack -q "oci:$work/layout:bench" "$work/check/rootfs"
+if diff -r --no-dereference "$work/check/bundle/rootfs" "$work/check/rootfs" >/dev/null; then
   echo "skiff's tree has the same content as umoci's: ok"
 else
   echo "skiff's tree differs from umoci's!" >&2

@@ -1,28 +1,33 @@
 //! Applying parsed entries to the root, one layer at a time, on the calling thread.
 //!
-//! All *namespace* changes (create, remove, link, rename) happen here, in archive order;
-//! only the bytes and metadata of regular files we created ourselves (and hold an fd
-//! to) are handed to the writer pool. That keeps ordering trivially right: a later entry
-//! that replaces or whites out a path unlinks the name, and a worker still writing the
-//! old inode writes into an orphan, which is harmless; a hard link made before the
-//! worker finishes shares the inode, so it sees the final content and metadata.
+//! Entries are taken in archive order, and every namespace change (create, remove,
+//! link) is made here — except the creation of small regular files, which the writer
+//! pool does along with their content and metadata: for an image of many small files,
+//! creating inodes is most of the kernel's work, and it would otherwise all fall on
+//! this one thread. Ordering stays right because such a file is handed over only when
+//! nothing earlier in the layer touched its path, and any later entry that depends on a
+//! queued file (at its path or under it, a hard link to it, a whiteout, a replacement)
+//! first waits for the writers. Large files are created here and their content handed
+//! over in pieces: a later entry that replaces the path unlinks the name, and a worker
+//! still writing the old inode writes into an orphan, which is harmless; a hard link
+//! made before the worker finishes shares the inode, so it sees the final content and
+//! metadata.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
 use crate::entry::{EntryMeta, Kind};
 use crate::path::CleanPath;
-use crate::pipeline::{Pool, Warnings};
+use crate::pipeline::Warnings;
 use crate::root::{self, Dirs, Root};
+use crate::writers::{FileJob, FileTarget, NewFile, Pool};
 use crate::xattr::{self, ShiftError};
 use crate::{UnpackError, UnpackOptions};
 
@@ -36,34 +41,6 @@ pub(crate) struct FileMeta {
     pub(crate) mode: u32,
     pub(crate) xattrs: Xattrs,
     pub(crate) mtime: (i64, u32),
-}
-
-/// A regular file whose content the workers write, shared by the pieces of it.
-pub(crate) struct FileTarget {
-    pub(crate) file: File,
-    pub(crate) meta: FileMeta,
-    pub(crate) entry: String,
-    /// Pieces submitted and not yet written. It starts at one, which stands for the
-    /// last piece; every earlier piece adds one before it is submitted, so the count
-    /// reaches zero only when the last piece has been submitted and everything written.
-    unwritten: AtomicUsize,
-}
-
-impl FileTarget {
-    /// Marks one piece written; true for the piece that completes the file, whose
-    /// writer then sets the metadata.
-    pub(crate) fn piece_written(&self) -> bool {
-        self.unwritten.fetch_sub(1, Ordering::AcqRel) == 1
-    }
-}
-
-/// A piece of a file's content, written at `offset` by a worker. Large files are cut
-/// into pieces so that several workers write them, and the applying thread — the one
-/// that makes every namespace change in order — never waits on a file's bytes.
-pub(crate) struct FileJob {
-    pub(crate) target: Arc<FileTarget>,
-    pub(crate) offset: u64,
-    pub(crate) data: Bytes,
 }
 
 fn ts((sec, nsec): (i64, u32)) -> Timestamps {
@@ -145,12 +122,14 @@ pub(crate) struct LayerApply<'a> {
     /// Paths this layer created, and their ancestors: whiteouts never remove them
     /// (layer.md: a whiteout only hides lower layers' content).
     upper: HashSet<Vec<u8>>,
+    /// Paths of small files handed to the writers to create, since they last finished.
+    pending: HashSet<Vec<u8>>,
     /// Directory entries: mode and mtime applied at layer end, after their contents.
     dir_meta: HashMap<Vec<u8>, DirMeta>,
     /// Lower-layer directories whose contents changed: their mtime is restored at the
     /// end (as umoci does), since the layer did not ask for a new one.
     touched: HashMap<Vec<u8>, (i64, u32)>,
-    pool: &'a Pool,
+    pool: &'a Pool<'a>,
     warnings: &'a Warnings,
     pub(crate) counts: LayerCounts,
 }
@@ -160,7 +139,7 @@ impl<'a> LayerApply<'a> {
         root: &'a Root,
         layer: &'a str,
         opts: &'a UnpackOptions,
-        pool: &'a Pool,
+        pool: &'a Pool<'a>,
         warnings: &'a Warnings,
     ) -> Result<Self, UnpackError> {
         let implicit_owner = if opts.rootless {
@@ -181,6 +160,7 @@ impl<'a> LayerApply<'a> {
             opts,
             dirs: Dirs::new(root, implicit_owner),
             upper: HashSet::new(),
+            pending: HashSet::new(),
             dir_meta: HashMap::new(),
             touched: HashMap::new(),
             pool,
@@ -248,7 +228,7 @@ impl<'a> LayerApply<'a> {
 
     /// Opens the parent of `path`, creating it if needed, and records the original
     /// mtime of a lower-layer parent the first time it is touched.
-    fn parent(&mut self, e: &EntryMeta, path: &CleanPath) -> Result<Rc<OwnedFd>, UnpackError> {
+    fn parent(&mut self, e: &EntryMeta, path: &CleanPath) -> Result<Arc<OwnedFd>, UnpackError> {
         let dir = path.parent().unwrap_or_default();
         let (fd, miss) = self
             .dirs
@@ -307,19 +287,22 @@ impl<'a> LayerApply<'a> {
         chunks: &mut dyn FnMut() -> Result<Bytes, UnpackError>,
     ) -> Result<(), UnpackError> {
         self.counts.entries += 1;
+        if e.kind == Kind::Skip {
+            return Ok(());
+        }
+        self.wait_if_dependent(&e)?;
         match &e.kind {
-            Kind::Skip => return Ok(()),
             Kind::Whiteout | Kind::Opaque => return self.whiteout(&e),
             _ => {}
         }
         if e.path.is_root() {
             return self.root_dir(&e);
         }
-        let pfd = self.parent(&e, &e.path)?;
-        let pfd = pfd.as_fd();
+        let parent = self.parent(&e, &e.path)?;
+        let pfd = parent.as_fd();
         let name = e.path.split().1.to_vec();
         match &e.kind {
-            Kind::File => self.file(&e, pfd, &name, data, chunks)?,
+            Kind::File => self.file(&e, &parent, &name, data, chunks)?,
             Kind::Dir => self.dir(&e, pfd, &name)?,
             Kind::Symlink(target) => {
                 self.create(&e, pfd, &name, "symlink", |d, n| {
@@ -391,53 +374,95 @@ impl<'a> LayerApply<'a> {
         dir: BorrowedFd<'_>,
         name: &[u8],
     ) -> Result<(), UnpackError> {
-        self.dirs.invalidate();
+        // What goes may hold files the writers are still creating.
+        self.drain()?;
         root::remove_any(dir, name).map_err(self.io(e, "remove the existing path"))
     }
 
+    /// Waits for the writers when `e` depends on a small file they may not have created
+    /// yet: `e` is at its path or below it, links to it (or below it), or is a whiteout.
+    /// Everything else may overtake the queued files: they are at paths nothing else in
+    /// the layer has touched (see [`file`](Self::file)).
+    fn wait_if_dependent(&mut self, e: &EntryMeta) -> Result<(), UnpackError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let queued = |p: &CleanPath| p.with_ancestors().any(|a| self.pending.contains(a));
+        let depends = match &e.kind {
+            Kind::Whiteout | Kind::Opaque => true,
+            Kind::Hardlink(target) => queued(target) || queued(&e.path),
+            _ => queued(&e.path),
+        };
+        if depends {
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the writers have created and written everything queued. Cached
+    /// directory fds are dropped too: a writer may have replaced a lower-layer directory
+    /// with a file.
+    fn drain(&mut self) -> Result<(), UnpackError> {
+        self.pool.wait()?;
+        self.pending.clear();
+        self.dirs.invalidate();
+        Ok(())
+    }
+
+    /// A regular file. A small one at a path this layer has not touched yet goes to the
+    /// writers whole — they create it, so the inode work happens off this thread; until
+    /// they are done, entries that depend on it wait ([`wait_if_dependent`]). A large
+    /// one, or one replacing what this layer created, is created here and its content
+    /// handed over in pieces.
+    ///
+    /// [`wait_if_dependent`]: Self::wait_if_dependent
     fn file(
         &mut self,
         e: &EntryMeta,
-        dir: BorrowedFd<'_>,
+        dir: &Arc<OwnedFd>,
         name: &[u8],
         data: Option<Bytes>,
         chunks: &mut dyn FnMut() -> Result<Bytes, UnpackError>,
     ) -> Result<(), UnpackError> {
-        let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let open =
-            |d: BorrowedFd<'_>, n: &[u8]| rfs::openat(d, n, flags, Mode::from_raw_mode(0o600));
-        let fd = match open(dir, name) {
-            Ok(fd) => fd,
-            Err(Errno::EXIST) => {
-                self.replace(e, dir, name)?;
-                open(dir, name).map_err(|err| self.io(e, "create file")(err.into()))?
-            }
-            Err(err) => return Err(self.io(e, "create file")(err.into())),
-        };
         let meta = FileMeta {
             owner: self.owner(e)?,
             mode: e.mode,
             xattrs: self.xattrs(e)?,
             mtime: e.mtime,
         };
-        let target = Arc::new(FileTarget {
-            file: File::from(fd),
-            meta,
-            entry: e.raw.clone(),
-            unwritten: AtomicUsize::new(1),
-        });
         self.counts.files += 1;
         self.counts.file_bytes += e.size;
-        let piece = |data, offset| FileJob {
+        let path = e.path.as_bytes();
+        let data = match data {
+            Some(data) if !self.upper.contains(path) => {
+                self.pending.insert(path.to_vec());
+                let file = NewFile {
+                    dir: dir.clone(),
+                    name: name.to_vec(),
+                    data,
+                    meta,
+                    entry: e.raw.clone(),
+                };
+                return self.pool.submit(FileJob::Whole(Box::new(file)), self.layer);
+            }
+            data => data,
+        };
+        if self.upper.contains(path) {
+            self.drain()?; // replacing may remove files still queued
+        }
+        let (fd, replaced) =
+            root::create_file(dir.as_fd(), name).map_err(self.io(e, "create file"))?;
+        if replaced {
+            self.dirs.invalidate();
+        }
+        let target = Arc::new(FileTarget::new(File::from(fd), meta, e.raw.clone()));
+        let piece = |data, offset| FileJob::Piece {
             target: target.clone(),
             offset,
             data,
         };
         match data {
-            Some(data) => self
-                .pool
-                .submit(piece(data, 0), self.layer, self.warnings)?,
+            Some(data) => self.pool.submit(piece(data, 0), self.layer)?,
             None => {
                 let mut offset = 0;
                 loop {
@@ -450,10 +475,9 @@ impl<'a> LayerApply<'a> {
                     }
                     let end = offset + chunk.len() as u64;
                     if end < e.size {
-                        target.unwritten.fetch_add(1, Ordering::AcqRel);
+                        target.more_pieces();
                     }
-                    self.pool
-                        .submit(piece(chunk, offset), self.layer, self.warnings)?;
+                    self.pool.submit(piece(chunk, offset), self.layer)?;
                     if end >= e.size {
                         break;
                     }

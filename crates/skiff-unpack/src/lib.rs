@@ -36,19 +36,20 @@
 //! unpack into a fresh directory and discard it on failure (the CLI does).
 //!
 //! ## Speed
-//! Each layer is decompressed (zlib-rs / zstd), hashed (its diff_id is verified) and
-//! parsed on its own thread, one layer ahead of the one being applied; the applying
-//! thread performs namespace operations in archive order and hands file contents to a
-//! small writer pool. Memory stays bounded (see `pipeline`).
+//! Each layer is decompressed (zlib-rs / zstd) and parsed on its own thread, one layer
+//! ahead of the one being applied, with its diff_id hashed on a thread beside it; the
+//! applying thread performs namespace operations in archive order and hands file
+//! contents — and the creation of small files — to a small writer pool, in batches.
+//! Memory stays bounded (see `pipeline`).
 //!
 //! Measured with `bench/unpack.sh` (2 shared cores, fresh ext4; 4 gzip layers = 393 MB
-//! made from /usr, 1.1 GB and 61k entries unpacked; best of 4): skiff 4.5 s at 53 MiB
-//! peak RSS, sequential `tar -xzf` 7.7 s, `umoci unpack` 18.8 s. About 40% of skiff's CPU time is
-//! the kernel creating inodes and copying into the page cache, the same work for every
-//! extractor; most of the rest is inflate + crc32 + sha256 of the largest layer, which
-//! a gzip stream allows on one core only — hence the head start. On ext4 right after
-//! many deletions the kernel's inode allocator (`recently_deleted`) dominates for every
-//! extractor alike; benchmark on a fresh filesystem.
+//! made from /usr, 1.1 GB and 61k entries unpacked; best of 3): skiff 2.73 s at 56 MiB
+//! peak RSS, sequential `tar -xzf` 6.69 s, `umoci unpack` 16.3 s. What remains is
+//! mostly the kernel creating inodes and copying into the page cache (the same work
+//! for every extractor) and inflate + sha256 of the largest layer, which a gzip stream
+//! allows on one core only — hence the head start. On ext4 right after many deletions
+//! the kernel's inode allocator (`recently_deleted`) dominates for every extractor
+//! alike; benchmark on a fresh filesystem.
 
 mod apply;
 mod decompress;
@@ -62,6 +63,7 @@ mod pipeline;
 mod root;
 mod slab;
 mod tar_end;
+mod writers;
 mod xattr;
 
 use std::path::Path;

@@ -71,6 +71,13 @@ impl CleanPath {
         self.0.split(|&b| b == b'/').filter(|c| !c.is_empty())
     }
 
+    /// `a`, `a/b`, `a/b/c` for `a/b/c`: the path and every ancestor but the root.
+    pub(crate) fn with_ancestors(&self) -> impl Iterator<Item = &[u8]> {
+        let ends = self.0.iter().enumerate().filter(|(_, &b)| b == b'/');
+        ends.map(|(i, _)| &self.0[..i])
+            .chain((!self.is_root()).then_some(self.0.as_slice()))
+    }
+
     pub(crate) fn display(&self) -> String {
         String::from_utf8_lossy(&self.0).into_owned()
     }
@@ -82,6 +89,14 @@ mod tests {
 
     fn c(s: &str) -> Result<String, ClimbsOut> {
         CleanPath::new(s.as_bytes()).map(|p| p.display())
+    }
+
+    #[test]
+    fn lists_the_path_with_its_ancestors() {
+        let p = CleanPath::new(b"a/bc/d").unwrap();
+        let all: Vec<&[u8]> = p.with_ancestors().collect();
+        assert_eq!(all, [&b"a"[..], b"a/bc", b"a/bc/d"]);
+        assert_eq!(CleanPath::default().with_ancestors().count(), 0);
     }
 
     #[test]

@@ -1,40 +1,40 @@
 //! Threads, channels and the memory they may hold.
 //!
 //! ```text
-//!  layer N+1 reader ─► [decompress+hash+parse thread] ─┐ batches of messages whose file
-//!  layer N   reader ─► [decompress+hash+parse thread] ─┤ content is sliced from one slab
-//!                                                      ▼
-//!                         [calling thread: namespace operations in archive order]
-//!                                                      │ bounded job queue (fd + bytes)
-//!                                                      ▼
-//!                         [writer pool: pwrite, fchown, fchmod, fsetxattr, futimens]
+//!  layer N+1 reader ─► [decompress+parse thread] ─┐ batches of messages whose file
+//!  layer N   reader ─► [decompress+parse thread] ─┤ content is sliced from one slab
+//!    (each with a hashing thread beside it)       ▼
+//!                 [calling thread: namespace operations in archive order]
+//!                                                 │ bounded queue of job batches
+//!                                                 ▼
+//!     [writer pool: create small files; pwrite, fchown, fchmod, fsetxattr, futimens]
 //! ```
 //!
 //! Each layer gets its own decompression thread, started one layer ahead, so layer N+1
 //! inflates while layer N is applied; how far ahead is a byte budget shared by all
 //! layers ([`Lookahead`]), so a large layer gets a long head start without a small one
 //! costing the same. Large files are cut into pieces the writers write in parallel, so
-//! the calling thread never waits on file content. Memory is bounded by that budget plus
-//! the writer queue (2 × threads pieces of at most [`CHUNK`]), whatever the image size;
-//! slabs are reused ([`SlabPool`]) so that the allocator's per-thread arenas do not
-//! double it.
+//! the calling thread never waits on file content, and small files are created by the
+//! writers. Memory is bounded by that budget plus the writer queue (`threads` batches
+//! of at most 256 KiB of content, see `writers`), whatever the image size; slabs are
+//! reused ([`SlabPool`]) so that the allocator's per-thread arenas do not double it.
 
 use std::collections::{HashSet, VecDeque};
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::ops::Range;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::Scope;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use skiff_oci::{Algorithm, Digest};
 
-use crate::apply::{finish_file, FileJob, LayerApply};
+use crate::apply::LayerApply;
 use crate::decompress::{limit_hit, LayerStream, LimitHit};
 use crate::entry::{self, EntryMeta, Kind};
 use crate::lookahead::Lookahead;
 use crate::slab::{SlabPool, SLAB_BYTES};
 use crate::tar_end::{DataEnd, TarEnd};
+use crate::writers::Pool;
 use crate::{LayerSource, LayerStats, Limits, Root, UnpackError, UnpackOptions};
 
 /// Largest piece of file content in one message; files up to this size travel whole.
@@ -68,7 +68,7 @@ impl Msg<Range<usize>> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -88,112 +88,6 @@ impl Warnings {
     }
     pub(crate) fn take(&self) -> Vec<String> {
         std::mem::take(&mut lock(&self.0).0)
-    }
-}
-
-#[derive(Default)]
-struct PoolState {
-    pending: usize,
-    error: Option<UnpackError>,
-}
-
-/// The writer pool: regular-file content and metadata, through fds the applying thread
-/// opened. With `threads == 0` it writes inline.
-pub(crate) struct Pool {
-    tx: Option<SyncSender<(FileJob, Arc<str>)>>,
-    state: Arc<(Mutex<PoolState>, Condvar)>,
-}
-
-/// Writes one piece; the writer of the last piece also sets the file's metadata.
-fn write_job(job: &FileJob, warnings: &Warnings) -> Result<(), (&'static str, io::Error)> {
-    use std::os::unix::fs::FileExt;
-    let target = &job.target;
-    target
-        .file
-        .write_all_at(&job.data, job.offset)
-        .map_err(|e| ("write", e))?;
-    if target.piece_written() {
-        finish_file(&target.file, &target.meta, warnings)?;
-    }
-    Ok(())
-}
-
-impl Pool {
-    pub(crate) fn start<'s, 'e>(
-        s: &'s Scope<'s, 'e>,
-        threads: usize,
-        warnings: &'e Warnings,
-    ) -> Pool {
-        let state: Arc<(Mutex<PoolState>, Condvar)> = Arc::default();
-        if threads == 0 {
-            return Pool { tx: None, state };
-        }
-        let (tx, rx) = sync_channel::<(FileJob, Arc<str>)>(threads * 2);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..threads {
-            let rx = rx.clone();
-            let state = state.clone();
-            s.spawn(move || loop {
-                let msg = lock(&rx).recv();
-                let Ok((job, layer)) = msg else { break };
-                let r = write_job(&job, warnings);
-                let (m, cv) = &*state;
-                let mut st = lock(m);
-                st.pending -= 1;
-                if let Err((op, source)) = r {
-                    if st.error.is_none() {
-                        st.error = Some(UnpackError::Io {
-                            layer: layer.to_string(),
-                            entry: job.target.entry.clone(),
-                            op,
-                            source,
-                        });
-                    }
-                }
-                if st.pending == 0 {
-                    cv.notify_all();
-                }
-            });
-        }
-        Pool {
-            tx: Some(tx),
-            state,
-        }
-    }
-
-    pub(crate) fn submit(
-        &self,
-        job: FileJob,
-        layer: &str,
-        warnings: &Warnings,
-    ) -> Result<(), UnpackError> {
-        let Some(tx) = &self.tx else {
-            return write_job(&job, warnings).map_err(|(op, source)| UnpackError::Io {
-                layer: layer.into(),
-                entry: job.target.entry.clone(),
-                op,
-                source,
-            });
-        };
-        {
-            let mut st = lock(&self.state.0);
-            if let Some(e) = st.error.take() {
-                return Err(e);
-            }
-            st.pending += 1;
-        }
-        tx.send((job, layer.into()))
-            .map_err(|_| UnpackError::Internal("writer threads are gone".into()))
-    }
-
-    /// Waits until every submitted file is written; returns the first failure.
-    pub(crate) fn wait(&self) -> Result<(), UnpackError> {
-        let (m, cv) = &*self.state;
-        let mut st = lock(m);
-        while st.pending > 0 {
-            st = cv.wait(st).unwrap_or_else(PoisonError::into_inner);
-        }
-        st.error.take().map_or(Ok(()), Err)
     }
 }
 
@@ -219,6 +113,7 @@ pub(crate) fn run(
                 budget,
                 slabs: slabs.clone(),
                 fill: Vec::new(),
+                filled: 0,
                 pending: Vec::new(),
                 bytes: 0,
             };
@@ -332,8 +227,9 @@ struct Batcher<'b> {
     layer: usize,
     budget: &'b Lookahead,
     slabs: Arc<SlabPool>,
-    /// The slab the pending messages' content is read into.
+    /// The slab the pending messages' content is read into, and how much of it is used.
     fill: Vec<u8>,
+    filled: usize,
     pending: Vec<Msg<Range<usize>>>,
     /// Bytes the pending messages count for in the budget.
     bytes: usize,
@@ -341,16 +237,19 @@ struct Batcher<'b> {
 
 impl Batcher<'_> {
     /// Reads exactly `len` bytes of file content into the batch's slab.
-    fn content(&mut self, from: impl Read, len: u64) -> io::Result<Range<usize>> {
-        if self.fill.capacity() == 0 {
+    fn content(&mut self, mut from: impl Read, len: u64) -> io::Result<Range<usize>> {
+        if self.fill.is_empty() {
             self.fill = self.slabs.take();
+            self.filled = 0;
         }
-        let start = self.fill.len();
-        from.take(len).read_to_end(&mut self.fill)?;
-        if (self.fill.len() - start) as u64 != len {
-            return Err(io::ErrorKind::UnexpectedEof.into());
+        let range = self.filled..self.filled + len as usize;
+        if range.end > self.fill.len() {
+            // Batches are sent before this happens (see SLAB_BYTES); stay correct anyway.
+            self.fill.resize(range.end, 0);
         }
-        Ok(start..self.fill.len())
+        from.read_exact(&mut self.fill[range.clone()])?;
+        self.filled = range.end;
+        Ok(range)
     }
 
     /// Sends the batch once the budget allows; false when the applying side is gone.
@@ -359,7 +258,7 @@ impl Batcher<'_> {
         if self.pending.is_empty() {
             return true;
         }
-        let slab = match self.fill.is_empty() {
+        let slab = match self.filled == 0 {
             true => Bytes::new(),
             false => SlabPool::freeze(&self.slabs, std::mem::take(&mut self.fill)),
         };
@@ -415,10 +314,7 @@ fn produce_inner(layer: LayerSource, limits: &Limits, tx: &mut Batcher) -> Resul
     let stream = LayerStream::new(layer.reader, layer.compression, algorithm, limits)
         .map_err(|e| read_err(&last, e))?;
     let data_end = DataEnd::default();
-    let mut archive = tar::Archive::new(TarEnd::new(
-        BufReader::with_capacity(CHUNK, stream),
-        data_end.clone(),
-    ));
+    let mut archive = tar::Archive::new(TarEnd::new(stream, data_end.clone()));
     let mut count = 0u64;
     {
         let entries = archive.entries().map_err(|e| read_err(&last, e))?;
@@ -470,7 +366,7 @@ fn produce_inner(layer: LayerSource, limits: &Limits, tx: &mut Batcher) -> Resul
             }
         }
     }
-    let stream = archive.into_inner().into_inner().into_inner();
+    let stream = archive.into_inner().into_inner();
     let (diff_id, bytes) = stream.finish().map_err(|e| read_err("(end of layer)", e))?;
     if let Some(expected) = layer.expected_diff_id {
         if expected != diff_id {

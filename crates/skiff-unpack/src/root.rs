@@ -22,7 +22,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -88,7 +88,7 @@ fn open_in_root(root: BorrowedFd<'_>, path: &[u8]) -> io::Result<OwnedFd> {
 /// last few (tar streams list a directory's entries together, so most lookups hit).
 pub(crate) struct Dirs<'r> {
     root: &'r Root,
-    cache: Vec<(CleanPath, Rc<OwnedFd>)>,
+    cache: Vec<(CleanPath, Arc<OwnedFd>)>,
     /// Owner for implicitly created parents (the mapped root); None when rootless.
     implicit_owner: Option<(u32, u32)>,
 }
@@ -113,7 +113,7 @@ impl<'r> Dirs<'r> {
         self.cache.clear();
     }
 
-    fn cached(&mut self, dir: &CleanPath) -> Option<Rc<OwnedFd>> {
+    fn cached(&mut self, dir: &CleanPath) -> Option<Arc<OwnedFd>> {
         let i = self.cache.iter().position(|(p, _)| p == dir)?;
         let hit = self.cache.remove(i);
         let fd = hit.1.clone();
@@ -121,11 +121,11 @@ impl<'r> Dirs<'r> {
         Some(fd)
     }
 
-    fn remember(&mut self, dir: &CleanPath, fd: OwnedFd) -> Rc<OwnedFd> {
+    fn remember(&mut self, dir: &CleanPath, fd: OwnedFd) -> Arc<OwnedFd> {
         if self.cache.len() >= CACHE {
             self.cache.remove(0);
         }
-        let fd = Rc::new(fd);
+        let fd = Arc::new(fd);
         self.cache.push((dir.clone(), fd.clone()));
         fd
     }
@@ -135,7 +135,7 @@ impl<'r> Dirs<'r> {
     pub(crate) fn open_existing(
         &mut self,
         dir: &CleanPath,
-    ) -> io::Result<Option<(Rc<OwnedFd>, bool)>> {
+    ) -> io::Result<Option<(Arc<OwnedFd>, bool)>> {
         if let Some(fd) = self.cached(dir) {
             return Ok(Some((fd, false)));
         }
@@ -150,7 +150,7 @@ impl<'r> Dirs<'r> {
 
     /// Opens a directory, creating missing components (0755, owned by the mapped root).
     /// Returns the fd and whether it was a cache miss.
-    pub(crate) fn open_or_create(&mut self, dir: &CleanPath) -> io::Result<(Rc<OwnedFd>, bool)> {
+    pub(crate) fn open_or_create(&mut self, dir: &CleanPath) -> io::Result<(Arc<OwnedFd>, bool)> {
         if let Some(fd) = self.cached(dir) {
             return Ok((fd, false));
         }
@@ -257,6 +257,22 @@ pub(crate) fn lstat_type(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<
     match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => Ok(Some(FileType::from_raw_mode(st.st_mode))),
         Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the regular file `dir/name` for writing (mode 0600 until its metadata is
+/// set); whatever is already there (a lower layer's file, link or directory) is removed
+/// first, never followed. Returns the file and whether something was replaced.
+pub(crate) fn create_file(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<(OwnedFd, bool)> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let open = || rfs::openat(dir, name, flags, Mode::from_raw_mode(0o600));
+    match open() {
+        Ok(fd) => Ok((fd, false)),
+        Err(Errno::EXIST) => {
+            remove_any(dir, name)?;
+            Ok((open()?, true))
+        }
         Err(e) => Err(e.into()),
     }
 }
