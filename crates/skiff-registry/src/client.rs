@@ -23,7 +23,7 @@ use url::Url;
 use crate::challenge::{self, Challenge};
 use crate::credentials::{self, Credentials};
 use crate::error::{describe, RegistryError};
-use crate::retry::{backoff, retry_after};
+use crate::retry::{backoff, retry_after, retryable};
 use crate::tls;
 
 /// How many redirects a request may follow.
@@ -588,7 +588,7 @@ impl RegistryClient {
                         url = rebase(&url, self.base());
                         continue;
                     }
-                    if attempts < options.retry_times && !e.is_builder() {
+                    if attempts < options.retry_times && retryable(&e) {
                         attempts += 1;
                         tokio::time::sleep(backoff(attempts, options.retry_delay)).await;
                         continue;
@@ -777,9 +777,8 @@ impl RegistryClient {
                         tokio::time::sleep(backoff(attempts, self.inner.options.retry_delay)).await;
                     }
                     Ok(r) => break r,
-                    Err(e) if attempts < self.inner.options.retry_times => {
+                    Err(e) if attempts < self.inner.options.retry_times && retryable(&e) => {
                         attempts += 1;
-                        let _ = e;
                         tokio::time::sleep(backoff(attempts, self.inner.options.retry_delay)).await;
                     }
                     Err(e) => return Err(auth_err(describe(&e))),

@@ -15,6 +15,28 @@ pub fn backoff(attempt: u32, fixed: Option<Duration>) -> Duration {
     Duration::from_secs(secs.min(30))
 }
 
+/// Whether a request that failed without an answer may succeed when repeated: not when
+/// it could not even be built, nor when TLS refused the peer — an untrusted, expired or
+/// missing certificate stays so, and waiting out three backoffs only delays the error.
+pub fn retryable(e: &reqwest::Error) -> bool {
+    !e.is_builder() && !refused_by_tls(e)
+}
+
+fn refused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        // io::Error's source() skips the error it wraps; look at that one instead. The
+        // TLS stream (tokio-rustls) reports every TLS failure as InvalidData — an alert
+        // the peer sent after the handshake (a refused client certificate) only as text.
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) if io.kind() == std::io::ErrorKind::InvalidData => return true,
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => err.source(),
+        };
+    }
+    false
+}
+
 /// Parses `Retry-After`: delta seconds, or an HTTP date (RFC 7231 IMF-fixdate).
 pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let v = value.trim();

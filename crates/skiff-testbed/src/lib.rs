@@ -34,4 +34,4 @@ pub use image::{
     ImageBuilder, LayerBuilder, MultiArch,
 };
 pub use push::{push_blob_raw, push_image, push_multi_arch, put_manifest_raw, Pusher};
-pub use registry::{BlobHost, Options, RegistryServer, Setup};
+pub use registry::{BlobHost, Options, RegistryServer, Setup, Tls, TlsFiles};

@@ -60,7 +60,7 @@ impl From<TransportError> for Failure {
             f = f.hint("log in with `skiff login REGISTRY`, or pass --creds USER:PASSWORD (--src-creds for copy)");
         } else if lower.contains("certificate") || lower.contains("https") && lower.contains("http")
         {
-            f = f.hint("for a registry without valid TLS use --tls-verify=false (--src-tls-verify=false for copy)");
+            f = f.hint("trust the registry's CA with --cert-dir DIR holding its ca.crt (--src-cert-dir for copy; by default /etc/containers/certs.d/HOST:PORT/), or skip verification with --tls-verify=false (--src-tls-verify=false)");
         } else if not_found {
             f = f.hint(
                 "check the name and tag; `skiff list-tags docker://REPOSITORY` lists the tags",

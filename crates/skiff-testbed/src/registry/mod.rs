@@ -4,12 +4,15 @@
 //! registry picks itself (`127.0.0.1:0`, read back from its log), so tests
 //! can run in parallel. Three setups cover the registries skiff must work
 //! with: open, htpasswd Basic auth, and Docker-Hub-like token auth with blobs
-//! redirected to an S3-like host.
+//! redirected to an S3-like host. Any of them can speak HTTPS with a CA of its own, and
+//! require client certificates ([`Tls`]).
 
 mod blobhost;
+mod tls;
 mod token;
 
 pub use blobhost::{BlobHost, BlobRequest, AUTH_REJECTED_BODY};
+pub use tls::{Tls, TlsFiles};
 pub use token::{TokenRequest, TokenServer, DISTRIBUTION_LEEWAY_SECS, ISSUER, SERVICE};
 
 use std::fmt::Write as _;
@@ -49,6 +52,8 @@ pub struct Options {
     pub leeway_compensation_secs: u64,
     /// How long to wait for the registry to come up.
     pub startup_timeout: Duration,
+    /// Plain HTTP (default) or HTTPS with a CA of its own.
+    pub tls: Tls,
 }
 
 impl Default for Options {
@@ -57,6 +62,7 @@ impl Default for Options {
             token_lifetime_secs: 300,
             leeway_compensation_secs: DISTRIBUTION_LEEWAY_SECS,
             startup_timeout: Duration::from_secs(30),
+            tls: Tls::Off,
         }
     }
 }
@@ -71,6 +77,7 @@ pub struct RegistryServer {
     // Dropped after the child is killed (field order), then the directory.
     token: Option<TokenServer>,
     blob_host: Option<BlobHost>,
+    tls: Option<TlsFiles>,
     dir: tempfile::TempDir,
 }
 
@@ -134,6 +141,28 @@ impl RegistryServer {
             }
         }
         config.push_str("http:\n  addr: 127.0.0.1:0\n  secret: skiff-testbed-not-secret\n");
+        let tls = match options.tls {
+            Tls::Off => None,
+            mode => {
+                let files = tls::write_tls_files(&dir.path().join("tls"))?;
+                write!(
+                    config,
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    yaml_str(&files.server_cert),
+                    yaml_str(&files.server_key)
+                )
+                .unwrap();
+                if mode == Tls::ClientCertificates {
+                    writeln!(
+                        config,
+                        "    clientcas:\n      - {}",
+                        yaml_str(&files.ca_cert)
+                    )
+                    .unwrap();
+                }
+                Some(files)
+            }
+        };
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, &config)?;
 
@@ -179,6 +208,7 @@ impl RegistryServer {
             log,
             token,
             blob_host,
+            tls,
             dir,
         };
         let deadline = Instant::now() + options.startup_timeout;
@@ -209,9 +239,15 @@ impl RegistryServer {
         self.host.clone()
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://…` when it speaks TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.host)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.host)
+    }
+
+    /// The CA and certificates of a registry started with TLS.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// The storage root (`docker/registry/v2/...` lives below it).
@@ -303,7 +339,8 @@ fn listening_addr(line: &str) -> Option<String> {
     port_ok.then_some(addr)
 }
 
-/// Any HTTP answer to `GET /v2/` (401 included) means the registry is up.
+/// Any HTTP answer to `GET /v2/` (401 included) means the registry is up; a TLS
+/// listener answers this plain request with an `HTTP/1.0 400`, which counts too.
 fn answers_v2(host: &str) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(host) else {
@@ -318,7 +355,7 @@ fn answers_v2(host: &str) -> bool {
         return false;
     }
     let mut buf = [0u8; 12];
-    s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 ")
+    s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.")
 }
 
 #[cfg(test)]
