@@ -16,6 +16,10 @@ pub enum Error {
     /// with a message that says so rather than failing obscurely later.
     #[error("manifest is Docker schema 1 ({0}), which skiff does not support; ask the image's publisher for a schema 2 or OCI image")]
     SchemaOne(String),
+    /// An image that the requested manifest format cannot express (`--format v2s2` of an
+    /// image with zstd layers, or of an OCI artifact).
+    #[error("cannot convert to Docker v2 schema 2: {0}")]
+    NotConvertible(String),
     /// An image configuration blob that is not valid JSON of the expected shape.
     #[error("invalid image configuration: {0}")]
     InvalidConfig(String),

@@ -11,7 +11,7 @@
 //!   (principle "exact bytes": the digest of an image is the digest of what the registry
 //!   sent, never of a re-serialisation).
 //! * [`Platform`] — choosing one manifest out of an index the way skopeo does.
-//! * [`convert`] — Docker v2 schema 2 → OCI conversion, the only place where a manifest or
+//! * [`convert`] — Docker v2 schema 2 ⇄ OCI conversion, the only place where a manifest or
 //!   config is re-serialised (and where the new digest becomes the truth).
 //!
 //! The crate deliberately performs no I/O, so it can be tested exhaustively and reused by

@@ -15,6 +15,8 @@ pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// OCI non-distributable gzip layer (Docker's "foreign" layers after conversion).
 pub const OCI_LAYER_NONDIST_GZIP: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+/// OCI non-distributable uncompressed layer.
+pub const OCI_LAYER_NONDIST_TAR: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar";
 /// Docker v2 schema 2 manifest.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker manifest list.
@@ -28,6 +30,8 @@ pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar
 /// Docker foreign (non-distributable) gzip layer.
 pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+/// Docker foreign (non-distributable) uncompressed layer.
+pub const DOCKER_FOREIGN_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar";
 /// Docker schema 1 manifest (refused).
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 /// Signed Docker schema 1 manifest (refused).
@@ -76,6 +80,7 @@ pub fn oci_layer_type(media_type: &str) -> &str {
         DOCKER_LAYER_GZIP => OCI_LAYER_GZIP,
         DOCKER_LAYER_TAR => OCI_LAYER_TAR,
         DOCKER_FOREIGN_LAYER_GZIP => OCI_LAYER_NONDIST_GZIP,
+        DOCKER_FOREIGN_LAYER_TAR => OCI_LAYER_NONDIST_TAR,
         other => other,
     }
 }
@@ -86,6 +91,7 @@ pub fn docker_layer_type(media_type: &str) -> Option<&'static str> {
         OCI_LAYER_GZIP | DOCKER_LAYER_GZIP => Some(DOCKER_LAYER_GZIP),
         OCI_LAYER_TAR | DOCKER_LAYER_TAR => Some(DOCKER_LAYER_TAR),
         OCI_LAYER_NONDIST_GZIP | DOCKER_FOREIGN_LAYER_GZIP => Some(DOCKER_FOREIGN_LAYER_GZIP),
+        OCI_LAYER_NONDIST_TAR | DOCKER_FOREIGN_LAYER_TAR => Some(DOCKER_FOREIGN_LAYER_TAR),
         _ => None,
     }
 }

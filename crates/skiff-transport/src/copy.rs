@@ -21,7 +21,7 @@ use skiff_oci::media_type;
 use skiff_oci::{Descriptor, Digest, Manifest, ManifestKind, Platform};
 
 use crate::destination::{
-    BlobSink, Document, DocumentKind, ImageDestination, ManifestPolicy, WritePlan,
+    BlobSink, Document, DocumentKind, ImageDestination, ManifestFormat, ManifestPolicy, WritePlan,
 };
 use crate::error::{Result, TransportError};
 use crate::progress::{Event, Reporter};
@@ -43,6 +43,8 @@ pub struct CopyOptions {
     pub parallel: usize,
     /// `--preserve-digests`: refuse any conversion that would change a digest.
     pub preserve_digests: bool,
+    /// `--format`: the manifest format to write, when the destination could hold either.
+    pub format: Option<ManifestFormat>,
 }
 
 impl Default for CopyOptions {
@@ -52,6 +54,7 @@ impl Default for CopyOptions {
             platform: Platform::host(),
             parallel: 6,
             preserve_digests: false,
+            format: None,
         }
     }
 }
@@ -78,7 +81,8 @@ pub async fn copy_image(
     options: &CopyOptions,
     reporter: Arc<dyn Reporter>,
 ) -> Result<CopyReport> {
-    let plan = plan(source, destination.manifest_policy(), options).await?;
+    let policy = destination.manifest_policy().with_format(options.format)?;
+    let plan = plan(source, policy, options).await?;
     let present = destination.begin(&plan).await?;
     let to_move: Vec<usize> = (0..plan.layers.len())
         .filter(|&i| !present.get(i).copied().unwrap_or(false))
@@ -225,9 +229,8 @@ pub async fn plan(
             for (m, d) in children {
                 add_layers(&m)?;
                 let r = resolve(m, Some(d)).await?;
-                let was_docker = r.manifest.is_docker();
+                converted_any |= policy.converts(r.manifest.media_type());
                 let (mut manifest_doc, config_doc, descriptor) = store_image(r, policy, options)?;
-                converted_any |= was_docker && policy == ManifestPolicy::RequireOci;
                 manifest_doc.kind = DocumentKind::Instance;
                 documents.push(manifest_doc);
                 configs.push(config_doc);
@@ -237,20 +240,23 @@ pub async fn plan(
             let ManifestKind::Index(idx) = index_manifest.kind() else {
                 return Err(TransportError::Corrupt("index changed kind".into()));
             };
-            let (bytes, descriptor) = if converted_any
-                || (index_manifest.is_docker() && policy == ManifestPolicy::RequireOci)
-            {
-                refuse_conversion(options, &index_manifest)?;
-                let c = convert::index_to_oci(idx, descriptors)?;
-                (c.bytes, c.descriptor)
-            } else {
-                let d = convert::descriptor_for(
-                    index_manifest.media_type(),
-                    index_manifest.raw(),
-                    None,
-                )?;
-                (index_manifest.raw().to_vec(), d)
-            };
+            let (bytes, descriptor) =
+                if converted_any || policy.converts(index_manifest.media_type()) {
+                    refuse_conversion(options, &index_manifest, policy)?;
+                    let c = if policy == ManifestPolicy::RequireDocker {
+                        convert::index_to_docker(&descriptors)?
+                    } else {
+                        convert::index_to_oci(idx, descriptors)?
+                    };
+                    (c.bytes, c.descriptor)
+                } else {
+                    let d = convert::descriptor_for(
+                        index_manifest.media_type(),
+                        index_manifest.raw(),
+                        None,
+                    )?;
+                    (index_manifest.raw().to_vec(), d)
+                };
             documents.insert(
                 0,
                 Document {
@@ -269,10 +275,15 @@ pub async fn plan(
     })
 }
 
-fn refuse_conversion(options: &CopyOptions, m: &Manifest) -> Result<()> {
+fn refuse_conversion(options: &CopyOptions, m: &Manifest, policy: ManifestPolicy) -> Result<()> {
     if options.preserve_digests {
+        let wanted = if policy == ManifestPolicy::RequireDocker {
+            "Docker v2s2"
+        } else {
+            "OCI"
+        };
         return Err(TransportError::Unsupported(format!(
-            "--preserve-digests: the destination needs OCI media types, but {} is {}; converting would change its digest",
+            "--preserve-digests: the destination needs {wanted} media types, but {} is {}; converting would change its digest",
             m.digest(),
             m.media_type()
         )));
@@ -280,50 +291,56 @@ fn refuse_conversion(options: &CopyOptions, m: &Manifest) -> Result<()> {
     Ok(())
 }
 
-/// Decides the stored form of one image: verbatim, or converted to OCI.
+/// Decides the stored form of one image: verbatim, or converted to the format `policy`
+/// requires.
 fn store_image(
     r: Resolved,
     policy: ManifestPolicy,
     options: &CopyOptions,
 ) -> Result<(Document, Document, Descriptor)> {
-    let config_digest = skiff_oci::descriptor_digest(r.manifest.as_image()?.config())?;
-    if policy == ManifestPolicy::RequireOci && r.manifest.is_docker() {
-        refuse_conversion(options, &r.manifest)?;
-        let config = convert::config_to_oci(&r.config)?;
-        let manifest =
-            convert::manifest_to_oci(r.manifest.as_image()?, &config.descriptor, r.from.as_ref())?;
+    let image = r.manifest.as_image()?;
+    let manifest_doc = |bytes, digest| Document {
+        digest,
+        bytes,
+        kind: DocumentKind::Top,
+    };
+    let config_doc = |bytes, digest| Document {
+        digest,
+        bytes,
+        kind: DocumentKind::Config,
+    };
+    let config_digest = skiff_oci::descriptor_digest(image.config())?;
+    if !policy.converts(r.manifest.media_type()) {
+        let media = if r.manifest.media_type().is_empty() {
+            media_type::OCI_MANIFEST
+        } else {
+            r.manifest.media_type()
+        };
+        let descriptor = convert::descriptor_for(media, r.manifest.raw(), r.from.as_ref())?;
         return Ok((
-            Document {
-                digest: skiff_oci::descriptor_digest(&manifest.descriptor)?,
-                bytes: manifest.bytes,
-                kind: DocumentKind::Top,
-            },
-            Document {
-                digest: skiff_oci::descriptor_digest(&config.descriptor)?,
-                bytes: config.bytes,
-                kind: DocumentKind::Config,
-            },
-            manifest.descriptor,
+            manifest_doc(r.manifest.raw().to_vec(), r.manifest.digest().clone()),
+            config_doc(r.config, config_digest),
+            descriptor,
         ));
     }
-    let media = if r.manifest.media_type().is_empty() {
-        media_type::OCI_MANIFEST
+    refuse_conversion(options, &r.manifest, policy)?;
+    let (manifest, config) = if policy == ManifestPolicy::RequireDocker {
+        // Docker keeps the config blob as it is; only its media type changes.
+        let manifest = convert::manifest_to_docker(image, r.from.as_ref())?;
+        (manifest, config_doc(r.config, config_digest))
     } else {
-        r.manifest.media_type()
+        let config = convert::config_to_oci(&r.config)?;
+        let manifest = convert::manifest_to_oci(image, &config.descriptor, r.from.as_ref())?;
+        let digest = skiff_oci::descriptor_digest(&config.descriptor)?;
+        (manifest, config_doc(config.bytes, digest))
     };
-    let descriptor = convert::descriptor_for(media, r.manifest.raw(), r.from.as_ref())?;
     Ok((
-        Document {
-            digest: r.manifest.digest().clone(),
-            bytes: r.manifest.raw().to_vec(),
-            kind: DocumentKind::Top,
-        },
-        Document {
-            digest: config_digest,
-            bytes: r.config,
-            kind: DocumentKind::Config,
-        },
-        descriptor,
+        manifest_doc(
+            manifest.bytes,
+            skiff_oci::descriptor_digest(&manifest.descriptor)?,
+        ),
+        config,
+        manifest.descriptor,
     ))
 }
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use skiff_oci::{Descriptor, Digest};
 
-use crate::error::Result;
+use crate::error::{Result, TransportError};
 use crate::source::BlobInfo;
 
 /// Which manifest formats a destination stores.
@@ -11,8 +11,47 @@ use crate::source::BlobInfo;
 pub enum ManifestPolicy {
     /// OCI media types only: Docker manifests and configs are converted (oci:, oci-archive:).
     RequireOci,
-    /// Whatever the source has, byte for byte (dir:).
+    /// Docker v2 schema 2 only: OCI manifests are converted (`--format v2s2`).
+    RequireDocker,
+    /// Whatever the source has, byte for byte (dir:, docker://, docker-archive:).
     Keep,
+}
+
+/// A manifest format the user asks for (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestFormat {
+    /// OCI image manifest and index (`oci`).
+    Oci,
+    /// Docker v2 schema 2 manifest and manifest list (`v2s2`).
+    DockerV2Schema2,
+}
+
+impl ManifestPolicy {
+    /// The policy of a copy to a destination with this policy when `--format` asks for
+    /// `format`: a destination that keeps any format stores the requested one; a
+    /// destination bound to OCI cannot store Docker manifests.
+    pub fn with_format(self, format: Option<ManifestFormat>) -> Result<ManifestPolicy> {
+        match (self, format) {
+            (policy, None) => Ok(policy),
+            (ManifestPolicy::RequireOci, Some(ManifestFormat::Oci)) => Ok(self),
+            (ManifestPolicy::RequireOci, Some(ManifestFormat::DockerV2Schema2)) => {
+                Err(TransportError::Unsupported(
+                    "--format v2s2: this destination holds OCI images only (oci:, oci-archive:); use dir:, docker:// or docker-archive:".into(),
+                ))
+            }
+            (_, Some(ManifestFormat::Oci)) => Ok(ManifestPolicy::RequireOci),
+            (_, Some(ManifestFormat::DockerV2Schema2)) => Ok(ManifestPolicy::RequireDocker),
+        }
+    }
+
+    /// Whether a document of `media_type` must be converted under this policy.
+    pub fn converts(self, media_type: &str) -> bool {
+        match self {
+            ManifestPolicy::RequireOci => skiff_oci::media_type::is_docker(media_type),
+            ManifestPolicy::RequireDocker => !skiff_oci::media_type::is_docker(media_type),
+            ManifestPolicy::Keep => false,
+        }
+    }
 }
 
 /// Everything a copy will write, known before the first layer byte moves.

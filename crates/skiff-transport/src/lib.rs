@@ -37,7 +37,7 @@ mod source;
 
 pub use copy::{config_bytes, copy_image, resolve_single, CopyOptions, CopyReport};
 pub use destination::{
-    BlobSink, Document, DocumentKind, ImageDestination, ManifestPolicy, WritePlan,
+    BlobSink, Document, DocumentKind, ImageDestination, ManifestFormat, ManifestPolicy, WritePlan,
 };
 pub use error::TransportError;
 pub use name::ImageName;

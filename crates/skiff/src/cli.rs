@@ -301,9 +301,11 @@ pub struct LogoutArgs {
 /// `copy SOURCE-IMAGE DESTINATION-IMAGE`.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// Where to read: docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], dir:DIR.
+    /// Where to read: docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], dir:DIR,
+    /// docker-archive:FILE[:REF|@INDEX].
     pub source: String,
-    /// Where to write: oci-archive:FILE[:REF], oci:DIR[:REF], dir:DIR.
+    /// Where to write: docker://REF, oci-archive:FILE[:REF], oci:DIR[:REF], dir:DIR,
+    /// docker-archive:FILE[:REF].
     pub destination: String,
     /// Copy every platform of a manifest list and keep the list (same as --multi-arch=all).
     #[arg(short, long)]
@@ -311,9 +313,11 @@ pub struct CopyArgs {
     /// Which images of a manifest list to copy: system (the host's), all, index-only.
     #[arg(long, value_name = "WHICH")]
     pub multi_arch: Option<MultiArch>,
-    /// Manifest format of the destination: oci (default for oci: and oci-archive:), v2s2.
+    /// Manifest format to write. Without it oci: and oci-archive: get OCI and every other
+    /// destination keeps the source's format; v2s2 converts OCI images to Docker's format
+    /// (refused for zstd layers, which Docker cannot express).
     #[arg(short = 'f', long, value_name = "FORMAT")]
-    pub format: Option<String>,
+    pub format: Option<FormatArg>,
     /// Print no progress.
     #[arg(short, long)]
     pub quiet: bool,
@@ -413,6 +417,15 @@ pub enum MultiArch {
     All,
     /// Only the list itself.
     IndexOnly,
+}
+
+/// skopeo's --format values (schema 1, `v2s1`, is deprecated and not written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// OCI image manifest and index.
+    Oci,
+    /// Docker v2 schema 2 manifest and manifest list.
+    V2s2,
 }
 
 /// Parses Go-style durations: `90s`, `1m30s`, `500ms`, `2h`; a bare number is seconds.

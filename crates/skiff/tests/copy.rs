@@ -331,6 +331,142 @@ fn manifest_lists_pick_the_platform_or_keep_everything_with_all() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("s390x"));
 }
 
+/// An OCI image of gzip and uncompressed layers (Docker can express both).
+fn oci_without_zstd(seed: &str, arch: &str, variant: Option<&str>) -> Image {
+    ImageBuilder::new(Format::Oci)
+        .platform("linux", arch, variant)
+        .layer(
+            LayerBuilder::new()
+                .file("seed", 0o644, seed.as_bytes())
+                .build(),
+            Compression::Gzip,
+        )
+        .layer(
+            LayerBuilder::new()
+                .file("arch", 0o644, arch.as_bytes())
+                .build(),
+            Compression::None,
+        )
+        .env("PATH=/bin")
+        .build()
+}
+
+#[test]
+fn format_converts_both_ways_exactly_as_skopeo_does() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let amd = oci_without_zstd("one", "amd64", None);
+    let arm = oci_without_zstd("one", "arm64", Some("v8"));
+    let list = skiff_testbed::image::multi_arch(Format::Oci, vec![amd.clone(), arm]);
+    push_multi_arch(&reg.host(), "oci", "multi", &list, None).unwrap();
+    push_image(&reg.host(), "oci", "single", &amd, None).unwrap();
+    push_image(
+        &reg.host(),
+        "docker",
+        "v1",
+        &sample(Format::Docker, "d"),
+        None,
+    )
+    .unwrap();
+    push_image(&reg.host(), "zstd", "v1", &sample(Format::Oci, "z"), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let src = |name: &str| format!("docker://{}/{name}", reg.host());
+    let at = |name: &str| dir.path().join(name);
+
+    // OCI → v2s2 and Docker → OCI into dir:, single and --all: the same bytes as skopeo.
+    for (extra, from, format) in [
+        (None, "oci:single", "v2s2"),
+        (Some("--all"), "oci:multi", "v2s2"),
+        (None, "docker:v1", "oci"),
+    ] {
+        let outputs = ["skopeo", "skiff"].map(|tool| {
+            let out = at(&format!("{tool}-{}-{format}", from.replace(':', "-")));
+            let mut args = vec!["copy", "-q", "--src-tls-verify=false", "--format", format];
+            args.extend(extra);
+            let (src, dest) = (src(from), format!("dir:{}", out.display()));
+            args.extend([src.as_str(), dest.as_str()]);
+            match tool {
+                "skopeo" => drop(peer_ok("skopeo", &args)),
+                _ => drop(skiff_ok(&args)),
+            }
+            out
+        });
+        let manifest = |d: &Path| std::fs::read(d.join("manifest.json")).unwrap();
+        assert_eq!(
+            String::from_utf8(manifest(&outputs[1])).unwrap(),
+            String::from_utf8(manifest(&outputs[0])).unwrap(),
+            "{from} --format {format}"
+        );
+        assert_eq!(dir_names(&outputs[1]), dir_names(&outputs[0]), "{from}");
+    }
+    let v2 = json(&std::fs::read(at("skiff-oci-multi-v2s2/manifest.json")).unwrap());
+    assert_eq!(
+        v2["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+
+    // Pushed as v2s2, the registry serves a Docker manifest whose layers are the same blobs.
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s2",
+        &src("oci:single"),
+        &src("pushed:v2"),
+    ]);
+    let raw = json(
+        peer_ok(
+            "skopeo",
+            &["inspect", "--raw", "--tls-verify=false", &src("pushed:v2")],
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(raw["layers"][0]["digest"], amd.layers[0].digest);
+    assert_eq!(
+        raw["layers"][1]["mediaType"],
+        "application/vnd.docker.image.rootfs.diff.tar"
+    );
+
+    // What cannot be expressed is refused before anything is written.
+    for (from, dest, needle) in [
+        ("zstd:v1", format!("dir:{}", at("z").display()), "zstd"),
+        (
+            "oci:single",
+            format!("oci:{}:x", at("layout").display()),
+            "OCI images only",
+        ),
+    ] {
+        let out = skiff(&[
+            "copy",
+            "--src-tls-verify=false",
+            "--format",
+            "v2s2",
+            &src(from),
+            &dest,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{from}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{from}: {stderr}");
+    }
+    assert!(!at("z").exists() && !at("layout").exists());
+    // --preserve-digests refuses the conversion too.
+    let out = skiff(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--format",
+        "v2s2",
+        "--preserve-digests",
+        &src("oci:single"),
+        &format!("dir:{}", at("kept").display()),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Docker v2s2"));
+    assert!(!at("kept").exists());
+}
+
 #[test]
 fn basic_auth_needs_the_right_credentials() {
     let reg = RegistryServer::start(Setup::Htpasswd {

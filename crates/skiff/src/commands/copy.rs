@@ -1,8 +1,10 @@
 //! `copy SOURCE DESTINATION`.
 
-use skiff_transport::{copy_image, open_destination, open_source, CopyOptions, ImageName};
+use skiff_transport::{
+    copy_image, open_destination, open_source, CopyOptions, ImageName, ManifestFormat,
+};
 
-use crate::cli::{CopyArgs, GlobalOptions, MultiArch};
+use crate::cli::{CopyArgs, FormatArg, GlobalOptions, MultiArch};
 use crate::failure::Failure;
 use crate::options::{open_options, platform};
 use crate::render;
@@ -10,12 +12,6 @@ use crate::render;
 pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> {
     let source: ImageName = args.source.parse()?;
     let destination: ImageName = args.destination.parse()?;
-    match args.format.as_deref() {
-        None | Some("oci") => {}
-        Some(other) => {
-            return Err(Failure::new(format!("--format {other} is not supported yet; skiff writes OCI to oci: and oci-archive:, and keeps the source format in dir:")))
-        }
-    }
     let all =
         match args.multi_arch {
             Some(MultiArch::All) => true,
@@ -39,6 +35,10 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
             .image_parallel_copies
             .unwrap_or(CopyOptions::default().parallel),
         preserve_digests: args.preserve_digests,
+        format: args.format.map(|f| match f {
+            FormatArg::Oci => ManifestFormat::Oci,
+            FormatArg::V2s2 => ManifestFormat::DockerV2Schema2,
+        }),
     };
     let report = copy_image(src.as_ref(), dest, &options, render::reporter(args.quiet)).await?;
     if let Some(path) = &args.digestfile {

@@ -1,52 +1,13 @@
-//! Docker v2 schema 2 → OCI conversion.
-//!
-//! This is the one place skiff re-serialises a manifest or config. It follows what
-//! containers/image does for an OCI destination: the config is re-encoded as an OCI image
-//! configuration (Docker-only fields such as `container_config` disappear), the manifest
-//! gets OCI media types, and layer blobs stay byte-for-byte unchanged. The digests of the
-//! new documents are computed from the new bytes.
+//! Docker v2 schema 2 → OCI, as containers/image converts for an OCI destination: the
+//! config is re-encoded as an OCI image configuration (Docker-only fields such as
+//! `container_config` disappear), manifests and indexes get OCI media types, layer blobs
+//! stay byte-for-byte unchanged.
 
-use oci_spec::image::{
-    Descriptor, DescriptorBuilder, ImageConfiguration, ImageIndex, ImageManifest, MediaType,
-};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
+use super::{descriptor_for, parse_config, Converted};
 use crate::media_type;
-use crate::{Digest, Error};
-
-/// A converted document: its bytes and the descriptor that points at them.
-#[derive(Debug, Clone)]
-pub struct Converted {
-    /// The new bytes.
-    pub bytes: Vec<u8>,
-    /// The descriptor of the new bytes (media type, digest, size).
-    pub descriptor: Descriptor,
-}
-
-fn descriptor(
-    media_type: &str,
-    bytes: &[u8],
-    template: Option<&Descriptor>,
-) -> Result<Descriptor, Error> {
-    let digest = Digest::sha256(bytes);
-    let mut b = DescriptorBuilder::default()
-        .media_type(MediaType::from(media_type))
-        .digest(oci_spec::image::Digest::from(&digest))
-        .size(bytes.len() as u64);
-    if let Some(t) = template {
-        if let Some(p) = t.platform() {
-            b = b.platform(p.clone());
-        }
-        if let Some(a) = t.annotations() {
-            b = b.annotations(a.clone());
-        }
-    }
-    b.build().map_err(|e| Error::InvalidManifest(e.to_string()))
-}
-
-/// Parses an image configuration blob (Docker or OCI) into oci-spec's model.
-pub fn parse_config(raw: &[u8]) -> Result<ImageConfiguration, Error> {
-    serde_json::from_slice(raw).map_err(|e| Error::InvalidConfig(e.to_string()))
-}
+use crate::Error;
 
 /// Re-encodes a Docker image configuration as an OCI image configuration. `history` is
 /// always present (Proxmox's extractor requires the field).
@@ -56,7 +17,7 @@ pub fn config_to_oci(raw: &[u8]) -> Result<Converted, Error> {
         config.set_history(Some(Vec::new()));
     }
     let bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidConfig(e.to_string()))?;
-    let descriptor = descriptor(media_type::OCI_CONFIG, &bytes, None)?;
+    let descriptor = descriptor_for(media_type::OCI_CONFIG, &bytes, None)?;
     Ok(Converted { bytes, descriptor })
 }
 
@@ -82,7 +43,7 @@ pub fn manifest_to_oci(
         .collect();
     m.set_layers(layers);
     let bytes = serde_json::to_vec(&m).map_err(|e| Error::InvalidManifest(e.to_string()))?;
-    let descriptor = descriptor(media_type::OCI_MANIFEST, &bytes, template)?;
+    let descriptor = descriptor_for(media_type::OCI_MANIFEST, &bytes, template)?;
     Ok(Converted { bytes, descriptor })
 }
 
@@ -93,24 +54,14 @@ pub fn index_to_oci(index: &ImageIndex, manifests: Vec<Descriptor>) -> Result<Co
     i.set_media_type(Some(MediaType::ImageIndex));
     i.set_manifests(manifests);
     let bytes = serde_json::to_vec(&i).map_err(|e| Error::InvalidManifest(e.to_string()))?;
-    let descriptor = descriptor(media_type::OCI_INDEX, &bytes, None)?;
+    let descriptor = descriptor_for(media_type::OCI_INDEX, &bytes, None)?;
     Ok(Converted { bytes, descriptor })
-}
-
-/// A descriptor for bytes that are stored as they are (an OCI manifest kept verbatim),
-/// carrying over the platform and annotations of the descriptor that pointed at them.
-pub fn descriptor_for(
-    media_type: &str,
-    bytes: &[u8],
-    template: Option<&Descriptor>,
-) -> Result<Descriptor, Error> {
-    descriptor(media_type, bytes, template)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Manifest;
+    use crate::{Digest, Manifest};
 
     const CONFIG: &str = r#"{"architecture":"amd64","os":"linux","container_config":{"Hostname":"x"},"docker_version":"20.10",
         "config":{"Env":["PATH=/bin"],"Entrypoint":["/bin/sh"],"Healthcheck":{"Test":["NONE"]}},
