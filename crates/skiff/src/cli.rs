@@ -213,7 +213,9 @@ pub struct InspectArgs {
     /// Do not list the repository's tags (RepoTags stays empty).
     #[arg(short = 'n', long)]
     pub no_tags: bool,
-    /// Go template output (not supported; use jq).
+    /// Format the output with a Go template, e.g. '{{.Digest}}' or
+    /// '{{index .Labels "org.opencontainers.image.version"}}' (the text/template subset
+    /// scripts use: fields, index, range, if, with, printf, json, join, upper, lower).
     #[arg(short = 'f', long, value_name = "TEMPLATE")]
     pub format: Option<String>,
     /// How often to retry a failed request.

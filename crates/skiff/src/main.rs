@@ -13,6 +13,7 @@ mod options;
 mod output;
 mod render;
 mod rootfs;
+mod template;
 
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@ use crate::failure::Failure;
 
 /// Prints JSON indented with four spaces and a trailing newline, like Go's
 /// `json.MarshalIndent(v, "", "    ")` that skopeo uses.
-pub fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
     let mut buf = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);

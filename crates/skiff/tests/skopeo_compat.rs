@@ -63,6 +63,28 @@ fn assert_inspect_equal(ours: &serde_json::Value, theirs: &serde_json::Value) {
     }
 }
 
+/// Keys of the top-level object of indented JSON, in order.
+fn top_level_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("    \""))
+        .filter_map(|l| l.split_once('"').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+/// `--format` templates as scripts write them, within what skopeo 1.9.3 can run.
+const FORMATS: &[&str] = &[
+    "{{.Digest}}",
+    "{{.Name}}@{{.Digest}}",
+    "{{.RepoTags}} {{.Labels}} {{.Created}} {{.Env}} {{.Layers}}",
+    "{{index .Labels \"org.example.seed\"}}|{{index .Labels \"absent\"}}|{{.Labels.absent}}",
+    "{{range .RepoTags}}{{.}}\\n{{end}}",
+    "{{range $i, $e := .Env}}{{$i}}:{{$e}};{{end}}",
+    "{{if eq .Architecture \"amd64\"}}x86{{else}}other{{end}} {{len .Layers}}",
+    "{{- .Os -}} / {{.Digest.Hex}} {{/* a comment */}}",
+    "{{printf \"%s/%s %d\" .Os .Architecture (len .Env)}}",
+    "{{with .Labels}}{{range $k, $v := .}}{{$k}}={{$v}} {{end}}{{end}}",
+];
+
 #[test]
 fn inspect_list_tags_and_manifest_digest_match_skopeo() {
     let reg = RegistryServer::start(Setup::Open).unwrap();
@@ -94,6 +116,44 @@ fn inspect_list_tags_and_manifest_digest_match_skopeo() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_inspect_equal(&json(&out.stdout), &theirs);
+        // The fields come in skopeo's order.
+        let theirs_text = peer_ok("skopeo", &["inspect", "--tls-verify=false", &image]);
+        let ours_text = String::from_utf8_lossy(&out.stdout);
+        let peer_has_layers_data = theirs_text.contains("\"LayersData\"");
+        assert_eq!(
+            top_level_keys(&ours_text)
+                .into_iter()
+                .filter(|k| peer_has_layers_data || k != "LayersData")
+                .collect::<Vec<_>>(),
+            top_level_keys(&theirs_text),
+            "{tag}"
+        );
+        // Go templates print what skopeo's print.
+        for template in FORMATS {
+            let theirs = peer_ok(
+                "skopeo",
+                &[
+                    "inspect",
+                    "--tls-verify=false",
+                    "--format",
+                    template,
+                    &image,
+                ],
+            );
+            let ours = skiff(&[
+                "inspect",
+                "--tls-verify=false",
+                "--format",
+                template,
+                &image,
+            ]);
+            assert!(ours.status.success(), "{template}");
+            assert_eq!(
+                String::from_utf8_lossy(&ours.stdout),
+                theirs,
+                "{tag}: --format {template}"
+            );
+        }
         // --raw is byte for byte; --config --raw too.
         let raw_theirs = peer_ok(
             "skopeo",
@@ -124,6 +184,16 @@ fn inspect_list_tags_and_manifest_digest_match_skopeo() {
             peer_ok("skopeo", &["manifest-digest", file.to_str().unwrap()])
         );
     }
+    let bad = skiff(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Nope}}",
+        &format!("docker://{}/team/app:oci", reg.host()),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("can't evaluate field Nope"));
+    assert!(bad.stdout.is_empty());
     let repo = format!("docker://{}/team/app", reg.host());
     let theirs = json(peer_ok("skopeo", &["list-tags", "--tls-verify=false", &repo]).as_bytes());
     let ours = skiff(&["list-tags", "--tls-verify=false", &repo]);
