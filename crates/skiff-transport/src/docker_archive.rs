@@ -239,7 +239,7 @@ impl ImageSource for DockerArchiveSource {
 /// per-layer `VERSION`/`json` directories are not written; `docker load` does not need them.
 pub struct DockerArchiveDestination {
     target: PathBuf,
-    repo_tag: Option<String>,
+    repo_tags: Vec<String>,
     staged: Option<Cleanup>,
     layers: Vec<BlobInfo>,
     config: Vec<u8>,
@@ -249,11 +249,18 @@ pub struct DockerArchiveDestination {
 }
 
 impl DockerArchiveDestination {
-    /// A destination for `target`, recording `reference` (if any) in RepoTags.
-    pub fn new(target: PathBuf, reference: Option<Reference>) -> DockerArchiveDestination {
+    /// A destination for `target`, recording `references` (tagged, possibly none) in
+    /// RepoTags.
+    pub fn new(target: PathBuf, references: Vec<Reference>) -> DockerArchiveDestination {
+        let mut repo_tags: Vec<String> = Vec::new();
+        for tag in references.iter().map(familiar) {
+            if !repo_tags.contains(&tag) {
+                repo_tags.push(tag);
+            }
+        }
         DockerArchiveDestination {
             target,
-            repo_tag: reference.map(|r| familiar(&r)),
+            repo_tags,
             staged: None,
             layers: Vec::new(),
             config: Vec::new(),
@@ -404,7 +411,7 @@ impl ImageDestination for DockerArchiveDestination {
         }
         let manifest = serde_json::json!([{
             "Config": config_name,
-            "RepoTags": self.repo_tag.iter().collect::<Vec<_>>(),
+            "RepoTags": self.repo_tags,
             "Layers": names,
         }]);
         append_bytes(

@@ -22,6 +22,9 @@ pub struct OpenOptions {
     pub registry: ClientOptions,
     /// Short-name resolution, rewrites, mirrors, blocked and insecure registries.
     pub registries: std::sync::Arc<RegistriesConf>,
+    /// More names for an image written to `docker-archive:` (`--additional-tag`); other
+    /// destinations ignore them, as skopeo's do.
+    pub additional_tags: Vec<skiff_oci::Reference>,
 }
 
 /// Opens `name` for reading.
@@ -92,7 +95,8 @@ pub fn open_destination(
                 }
                 None => None,
             };
-            Box::new(DockerArchiveDestination::new(path.clone(), reference))
+            let tags = reference.iter().chain(&options.additional_tags).cloned();
+            Box::new(DockerArchiveDestination::new(path.clone(), tags.collect()))
         }
     })
 }

@@ -326,6 +326,9 @@ pub struct CopyArgs {
     /// Write the digest of the copied manifest to this file.
     #[arg(long, value_name = "PATH")]
     pub digestfile: Option<PathBuf>,
+    /// Another name (NAME:TAG) for the image in a docker-archive: destination; repeatable.
+    #[arg(long = "additional-tag", value_name = "NAME:TAG")]
+    pub additional_tags: Vec<String>,
     /// Refuse any change of digests (fail instead of converting Docker manifests to OCI).
     #[arg(long)]
     pub preserve_digests: bool,

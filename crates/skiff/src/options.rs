@@ -104,5 +104,6 @@ pub fn open_options(
     Ok(skiff_transport::OpenOptions {
         registry: flags.client_options(global)?,
         registries: std::sync::Arc::new(registries),
+        additional_tags: Vec::new(),
     })
 }

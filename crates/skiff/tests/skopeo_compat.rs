@@ -299,6 +299,64 @@ fn docker_archives_written_by_one_are_read_by_the_other() {
 }
 
 #[test]
+fn additional_tags_name_the_image_in_a_docker_archive() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    push_image(&reg.host(), "app", "v1", &image("tags", Format::Oci), None).unwrap();
+    let src = format!("docker://{}/app:v1", reg.host());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("tags.tar");
+    let dest = format!("docker-archive:{}:app:v1", archive.display());
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--additional-tag",
+        "app:extra",
+        "--additional-tag",
+        "quay.io/team/other:2",
+        &src,
+        &dest,
+    ]);
+    let tags = json(
+        &skiff(&[
+            "list-tags",
+            &format!("docker-archive:{}", archive.display()),
+        ])
+        .stdout,
+    );
+    assert_eq!(
+        tags["Tags"],
+        serde_json::json!([
+            "docker.io/library/app:v1",
+            "docker.io/library/app:extra",
+            "quay.io/team/other:2"
+        ])
+    );
+    // skopeo finds the image under each name.
+    for name in ["app:extra", "quay.io/team/other:2"] {
+        peer_ok(
+            "skopeo",
+            &[
+                "inspect",
+                &format!("docker-archive:{}:{name}", archive.display()),
+            ],
+        );
+    }
+    // A name without tag is refused before anything is written.
+    let bad = dir.path().join("bad.tar");
+    let out = skiff(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--additional-tag",
+        "app",
+        &src,
+        &format!("docker-archive:{}", bad.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tagged reference"));
+    assert!(!bad.exists());
+}
+
+#[test]
 fn login_saves_checked_credentials_and_logout_removes_them() {
     let reg = RegistryServer::start(Setup::Htpasswd {
         user: "alice".into(),

@@ -4,10 +4,28 @@ use skiff_transport::{
     copy_image, open_destination, open_source, CopyOptions, ImageName, ManifestFormat,
 };
 
+use skiff_oci::Reference;
+
 use crate::cli::{CopyArgs, FormatArg, GlobalOptions, MultiArch};
 use crate::failure::Failure;
 use crate::options::{open_options, platform};
 use crate::render;
+
+/// `--additional-tag` values: references that carry a tag (skopeo refuses others).
+fn additional_tags(values: &[String]) -> Result<Vec<Reference>, Failure> {
+    values
+        .iter()
+        .map(|v| {
+            let r = Reference::parse_unnormalised_tag(v)?;
+            if r.tag().is_none() || r.digest().is_some() {
+                return Err(Failure::new(format!(
+                    "additional tag {v:?} must be a tagged reference (NAME:TAG)"
+                )));
+            }
+            Ok(r)
+        })
+        .collect()
+}
 
 pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> {
     let source: ImageName = args.source.parse()?;
@@ -27,7 +45,9 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         .dest
         .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
     let src = open_source(&source, &open_options(global, &src_flags)?)?;
-    let dest = open_destination(&destination, &open_options(global, &dest_flags)?)?;
+    let mut dest_options = open_options(global, &dest_flags)?;
+    dest_options.additional_tags = additional_tags(&args.additional_tags)?;
+    let dest = open_destination(&destination, &dest_options)?;
     let options = CopyOptions {
         all,
         platform: platform(global),
