@@ -129,10 +129,16 @@ fn a_registry_that_requires_client_certificates_gets_the_one_in_the_cert_dir() {
     );
     assert_eq!(digest_of(&with_identity.stdout), image.manifest_digest);
 
-    // The CA alone: the registry refuses the handshake.
-    let started = std::time::Instant::now();
+    // The CA alone: the registry refuses the handshake. How the refusal reaches the
+    // client is a race: Go's server sends a "certificate required" alert and closes a
+    // socket that still holds the client's request, so the kernel may answer with a reset
+    // that discards the alert — and a reset is retried like any other. Retries are
+    // therefore switched off here; that certificate errors are not retried is shown by
+    // the untrusted-server test above.
     let without = skiff(&[
         "inspect",
+        "--retry-times",
+        "0",
         "--cert-dir",
         files.cert_dir.to_str().unwrap(),
         &reference,
@@ -142,10 +148,6 @@ fn a_registry_that_requires_client_certificates_gets_the_one_in_the_cert_dir() {
         Some(1),
         "{}",
         String::from_utf8_lossy(&without.stderr)
-    );
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "retried in vain"
     );
 
     // A client certificate whose key is missing is a setup error naming the file.
