@@ -115,6 +115,11 @@ impl Manifest {
         &self.kind
     }
 
+    /// Whether this is an index / manifest list.
+    pub fn is_index(&self) -> bool {
+        matches!(self.kind, ManifestKind::Index(_))
+    }
+
     /// Whether this is a Docker (rather than OCI) format.
     pub fn is_docker(&self) -> bool {
         media_type::is_docker(&self.media_type)

@@ -63,6 +63,24 @@ pub fn layer_compression(media_type: &str) -> Compression {
     }
 }
 
+/// The OCI layer media type for a compression.
+pub fn oci_layer_for(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => OCI_LAYER_TAR,
+        Compression::Gzip => OCI_LAYER_GZIP,
+        Compression::Zstd => OCI_LAYER_ZSTD,
+    }
+}
+
+/// Whether a media type is an ordinary (distributable, unencrypted) layer of either
+/// format — the layers skiff may recompress.
+pub fn is_plain_layer(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        OCI_LAYER_TAR | OCI_LAYER_GZIP | OCI_LAYER_ZSTD | DOCKER_LAYER_TAR | DOCKER_LAYER_GZIP
+    )
+}
+
 /// Whether a media type names a Docker (not OCI) format.
 pub fn is_docker(media_type: &str) -> bool {
     media_type.starts_with("application/vnd.docker.")

@@ -12,6 +12,7 @@
 //!    committed into the (still invisible) destination.
 //! 4. **Commit** the destination atomically.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -25,6 +26,7 @@ use crate::destination::{
 };
 use crate::error::{Result, TransportError};
 use crate::progress::{Event, Reporter};
+use crate::recompress::{reencode_plan, LayerEncoding, WithScratchBlobs};
 use crate::source::{BlobInfo, ImageSource};
 
 /// How many chunks may wait between the network and the writer thread of one layer.
@@ -45,6 +47,11 @@ pub struct CopyOptions {
     pub preserve_digests: bool,
     /// `--format`: the manifest format to write, when the destination could hold either.
     pub format: Option<ManifestFormat>,
+    /// `--dest-compress-format` and friends: how layers should be (re-)encoded; `None`
+    /// keeps every layer's bytes.
+    pub layer_encoding: Option<LayerEncoding>,
+    /// `--tmpdir`: where re-encoded layers wait for the destination.
+    pub scratch_dir: Option<PathBuf>,
 }
 
 impl Default for CopyOptions {
@@ -55,6 +62,8 @@ impl Default for CopyOptions {
             parallel: 6,
             preserve_digests: false,
             format: None,
+            layer_encoding: None,
+            scratch_dir: None,
         }
     }
 }
@@ -83,6 +92,15 @@ pub async fn copy_image(
 ) -> Result<CopyReport> {
     let policy = destination.manifest_policy().with_format(options.format)?;
     let plan = plan(source, policy, options).await?;
+    let (plan, scratch) = match options.layer_encoding {
+        Some(encoding) => reencode_plan(source, plan, encoding, options, reporter.clone()).await?,
+        None => (plan, None),
+    };
+    let source = WithScratchBlobs {
+        inner: source,
+        scratch: scratch.as_ref(),
+    };
+    let source: &dyn ImageSource = &source;
     let present = destination.begin(&plan).await?;
     let to_move: Vec<usize> = (0..plan.layers.len())
         .filter(|&i| !present.get(i).copied().unwrap_or(false))
@@ -326,7 +344,11 @@ fn store_image(
     refuse_conversion(options, &r.manifest, policy)?;
     let (manifest, config) = if policy == ManifestPolicy::RequireDocker {
         // Docker keeps the config blob as it is; only its media type changes.
-        let manifest = convert::manifest_to_docker(image, r.from.as_ref())?;
+        let mut image = image.clone();
+        if let Some(encoding) = &options.layer_encoding {
+            encoding.anticipate(&mut image);
+        }
+        let manifest = convert::manifest_to_docker(&image, r.from.as_ref())?;
         (manifest, config_doc(r.config, config_digest))
     } else {
         let config = convert::config_to_oci(&r.config)?;
@@ -351,14 +373,34 @@ async fn copy_blob(
     sink: Box<dyn BlobSink>,
     reporter: Arc<dyn Reporter>,
 ) -> Result<()> {
+    let writer_blob = blob.clone();
+    pump_blob(source, blob, reporter, move |rx| {
+        write_verified(rx, sink, &writer_blob)
+    })
+    .await
+}
+
+/// Streams one blob from the source through a bounded channel to `worker`, which runs on
+/// a blocking thread and consumes the chunks (hashing, writing, re-encoding). Reports
+/// progress, stops at the first byte beyond the blob's size, and returns the worker's
+/// result — or the stream's error, which is the cause when both fail.
+pub(crate) async fn pump_blob<T, W>(
+    source: &dyn ImageSource,
+    blob: &BlobInfo,
+    reporter: Arc<dyn Reporter>,
+    worker: W,
+) -> Result<T>
+where
+    T: Send + 'static,
+    W: FnOnce(tokio::sync::mpsc::Receiver<Bytes>) -> Result<T> + Send + 'static,
+{
     reporter.report(Event::BlobStarted {
         digest: blob.digest.clone(),
         size: blob.size,
     });
     let mut stream = source.blob(blob).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(CHANNEL_DEPTH);
-    let writer_blob = blob.clone();
-    let writer = tokio::task::spawn_blocking(move || write_verified(rx, sink, &writer_blob));
+    let worker = tokio::task::spawn_blocking(move || worker(rx));
     let mut received: u64 = 0;
     let mut stream_error = None;
     while let Some(chunk) = stream.next().await {
@@ -383,7 +425,7 @@ async fn copy_blob(
         }
         let delta = chunk.len() as u64;
         if tx.send(chunk).await.is_err() {
-            break; // the writer failed; its error is reported below
+            break; // the worker failed; its error is reported below
         }
         reporter.report(Event::BlobProgress {
             digest: blob.digest.clone(),
@@ -391,17 +433,17 @@ async fn copy_blob(
         });
     }
     drop(tx);
-    let written = writer
+    let outcome = worker
         .await
-        .map_err(|e| TransportError::io("writer thread", std::io::Error::other(e)));
+        .map_err(|e| TransportError::io("worker thread", std::io::Error::other(e)));
     if let Some(e) = stream_error {
         return Err(e);
     }
-    written??;
+    let value = outcome??;
     reporter.report(Event::BlobDone {
         digest: blob.digest.clone(),
     });
-    Ok(())
+    Ok(value)
 }
 
 /// The writer thread of one blob: hash, coalesce, write; verify; commit.

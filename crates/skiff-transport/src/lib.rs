@@ -16,7 +16,10 @@
 //!   moves, so a destination knows every blob and its size up front. The `oci-archive:`
 //!   destination uses that to compute each blob's place in the tar and write layers in
 //!   parallel straight into their final offsets: one pass over the data, no temporary
-//!   layout that is tarred afterwards.
+//!   layout that is tarred afterwards. The one exception is re-encoding layers
+//!   (`--dest-compress-format`, `--dest-decompress`): a new blob's digest exists only
+//!   after encoding, so those layers are encoded into scratch files first and the plan is
+//!   rewritten to name them (the `recompress` module).
 //! * **Atomic output** — destinations write beside their target and rename on commit;
 //!   dropping an uncommitted destination removes what it wrote.
 //! * **Streaming** — blobs move in bounded chunks; memory stays flat with image size.
@@ -33,6 +36,7 @@ mod layout;
 mod name;
 mod open;
 pub mod progress;
+mod recompress;
 mod source;
 
 pub use copy::{config_bytes, copy_image, resolve_single, CopyOptions, CopyReport};
@@ -42,4 +46,5 @@ pub use destination::{
 pub use error::TransportError;
 pub use name::ImageName;
 pub use open::{open_destination, open_source, qualify, OpenOptions};
+pub use recompress::LayerEncoding;
 pub use source::{BlobInfo, BlobStream, ImageSource};

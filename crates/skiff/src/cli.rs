@@ -326,6 +326,18 @@ pub struct CopyArgs {
     /// Write the digest of the copied manifest to this file.
     #[arg(long, value_name = "PATH")]
     pub digestfile: Option<PathBuf>,
+    /// Re-encode every layer that is not already in this compression: gzip or zstd.
+    #[arg(long, value_name = "FORMAT")]
+    pub dest_compress_format: Option<CompressArg>,
+    /// Compression level for re-encoded layers (gzip 1-9, zstd 1-22).
+    #[arg(long, value_name = "LEVEL", allow_negative_numbers = true)]
+    pub dest_compress_level: Option<i32>,
+    /// Compress uncompressed layers (gzip unless --dest-compress-format says otherwise).
+    #[arg(long)]
+    pub dest_compress: bool,
+    /// Store every layer uncompressed.
+    #[arg(long, conflicts_with_all = ["dest_compress", "dest_compress_format", "dest_compress_level"])]
+    pub dest_decompress: bool,
     /// Another name (NAME:TAG) for the image in a docker-archive: destination; repeatable.
     #[arg(long = "additional-tag", value_name = "NAME:TAG")]
     pub additional_tags: Vec<String>,
@@ -422,6 +434,15 @@ pub enum MultiArch {
     All,
     /// Only the list itself.
     IndexOnly,
+}
+
+/// skopeo's --dest-compress-format values (`zstd:chunked` is not written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressArg {
+    /// gzip (what every runtime reads).
+    Gzip,
+    /// zstd (smaller and faster to unpack; OCI manifests only).
+    Zstd,
 }
 
 /// skopeo's --format values (schema 1, `v2s1`, is deprecated and not written).

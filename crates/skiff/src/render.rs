@@ -127,12 +127,15 @@ impl Reporter for Lines {
                 s.done += delta;
                 if s.last.elapsed() >= LINE_INTERVAL {
                     s.last = Instant::now();
-                    let pct = (s.done * 100).checked_div(s.total).unwrap_or(100);
-                    eprintln!(
-                        "Progress: {:.1} MiB / {:.1} MiB ({pct}%)",
-                        mib(s.done),
-                        mib(s.total)
-                    );
+                    match (s.done * 100).checked_div(s.total) {
+                        Some(pct) => eprintln!(
+                            "Progress: {:.1} MiB / {:.1} MiB ({pct}%)",
+                            mib(s.done),
+                            mib(s.total)
+                        ),
+                        // Layers re-encoded before the plan is final: no total yet.
+                        None => eprintln!("Progress: {:.1} MiB", mib(s.done)),
+                    }
                 }
             }
             Event::BlobSkipped { digest, .. } => {

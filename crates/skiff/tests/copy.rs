@@ -467,6 +467,232 @@ fn format_converts_both_ways_exactly_as_skopeo_does() {
     assert!(!at("kept").exists());
 }
 
+/// The layers of the image manifest in `dir:` output: (media type, digest) pairs.
+fn dir_layers(dir: &Path) -> Vec<(String, String)> {
+    let m = json(&std::fs::read(dir.join("manifest.json")).unwrap());
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["mediaType"].as_str().unwrap().to_string(),
+                l["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn layers_are_reencoded_on_request_and_unpack_to_the_same_tree() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let oci = sample(Format::Oci, "enc"); // gzip, gzip, zstd
+    let docker = sample(Format::Docker, "enc"); // gzip, gzip, uncompressed
+    push_image(&reg.host(), "oci", "v1", &oci, None).unwrap();
+    push_image(&reg.host(), "docker", "v1", &docker, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let src = |repo: &str| format!("docker://{}/{repo}:v1", reg.host());
+    let copy = |extra: &[&str], from: &str, to: String| {
+        let mut args = vec!["copy", "-q", "--src-tls-verify=false"];
+        args.extend(extra);
+        let from = src(from);
+        args.extend([from.as_str(), to.as_str()]);
+        skiff(&args)
+    };
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let unpacked = |image: String, name: &str| {
+        let root = at(name);
+        skiff_ok(&[
+            "unpack",
+            "-q",
+            "--src-tls-verify=false",
+            &image,
+            root.to_str().unwrap(),
+        ]);
+        skiff_testbed::tree::describe(&root)
+    };
+    let original = unpacked(src("oci"), "original-rootfs");
+
+    // Everything to zstd, into a Proxmox-ready archive: same config (diff_ids), same tree.
+    let zstd = at("zstd.tar");
+    ok(copy(
+        &[
+            "--dest-compress-format",
+            "zstd",
+            "--dest-compress-level",
+            "19",
+        ],
+        "oci",
+        format!("oci-archive:{}", zstd.display()),
+    ));
+    let m = assert_proxmox_archive(&zstd);
+    assert!(m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"));
+    assert_eq!(
+        m["layers"][2]["digest"], oci.layers[2].digest,
+        "already zstd: kept"
+    );
+    assert_ne!(m["layers"][0]["digest"], oci.layers[0].digest);
+    assert_eq!(m["config"]["digest"], oci.config.digest);
+    let zstd_tree = unpacked(format!("oci-archive:{}", zstd.display()), "zstd-rootfs");
+    assert_eq!(
+        skiff_testbed::tree::differences(&original, &zstd_tree),
+        Vec::<String>::new()
+    );
+    // skopeo verifies every re-encoded blob against the rewritten manifest.
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci-archive:{}", zstd.display()),
+            &format!("oci:{}:x", at("checked").display()),
+        ],
+    );
+
+    // Uncompressed into dir: byte for byte what skopeo --dest-decompress writes, and each
+    // layer's digest is then its diff_id.
+    for tool in ["skiff", "skopeo"] {
+        let dest = format!("dir:{}", at(&format!("{tool}-plain")).display());
+        match tool {
+            "skiff" => ok(copy(&["--dest-decompress"], "oci", dest)),
+            _ => drop(peer_ok(
+                "skopeo",
+                &[
+                    "copy",
+                    "-q",
+                    "--src-tls-verify=false",
+                    "--dest-decompress",
+                    &src("oci"),
+                    &dest,
+                ],
+            )),
+        }
+    }
+    assert_eq!(
+        std::fs::read(at("skiff-plain/manifest.json")).unwrap(),
+        std::fs::read(at("skopeo-plain/manifest.json")).unwrap()
+    );
+    let digests: Vec<String> = dir_layers(&at("skiff-plain"))
+        .into_iter()
+        .map(|l| l.1)
+        .collect();
+    assert_eq!(digests, oci.diff_ids());
+
+    // --dest-compress gzips only the uncompressed layer, and a Docker manifest stays Docker.
+    ok(copy(
+        &["--dest-compress"],
+        "docker",
+        format!("dir:{}", at("gz").display()),
+    ));
+    let layers = dir_layers(&at("gz"));
+    assert!(layers
+        .iter()
+        .all(|l| l.0 == "application/vnd.docker.image.rootfs.diff.tar.gzip"));
+    assert_eq!(layers[0].1, docker.layers[0].digest);
+    assert_ne!(layers[2].1, docker.layers[2].digest);
+
+    // What cannot be: zstd in a Docker manifest, a level out of range, a level alone,
+    // a changed digest under --preserve-digests. Refused, nothing written.
+    for (extra, from, needle) in [
+        (vec!["--dest-compress-format", "zstd"], "docker", "zstd"),
+        (
+            vec![
+                "--dest-compress-format",
+                "zstd",
+                "--dest-compress-level",
+                "40",
+            ],
+            "oci",
+            "levels 1 to 22",
+        ),
+        (
+            vec!["--dest-compress-level", "3"],
+            "oci",
+            "needs --dest-compress-format",
+        ),
+        (
+            vec!["--dest-compress-format", "gzip", "--preserve-digests"],
+            "oci",
+            "--preserve-digests",
+        ),
+    ] {
+        let target = at("refused");
+        let out = copy(&extra, from, format!("dir:{}", target.display()));
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{extra:?}: {stderr}");
+        assert!(!target.exists());
+    }
+    // An index: every platform's manifest is rewritten and the index names the new ones;
+    // zstd layers that become gzip may go into Docker manifests.
+    let arm = ImageBuilder::new(Format::Oci)
+        .platform("linux", "arm64", Some("v8"))
+        .layer(
+            LayerBuilder::new().file("arch", 0o644, b"arm64\n").build(),
+            Compression::Zstd,
+        )
+        .build();
+    let list = skiff_testbed::image::multi_arch(Format::Oci, vec![oci.clone(), arm]);
+    push_multi_arch(&reg.host(), "multi", "v1", &list, None).unwrap();
+    ok(copy(
+        &[
+            "--all",
+            "--format",
+            "v2s2",
+            "--dest-compress-format",
+            "gzip",
+        ],
+        "multi",
+        format!("dir:{}", at("list").display()),
+    ));
+    let index = json(&std::fs::read(at("list/manifest.json")).unwrap());
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    for entry in index["manifests"].as_array().unwrap() {
+        let digest = entry["digest"].as_str().unwrap();
+        let m = json(
+            &std::fs::read(at("list").join(format!("{}.manifest.json", &digest[7..]))).unwrap(),
+        );
+        assert!(m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"));
+    }
+    // skopeo reads it back, verifying every manifest and blob digest.
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            &format!("dir:{}", at("list").display()),
+            &format!("oci:{}:x", at("list-checked").display()),
+        ],
+    );
+
+    // With --format oci the Docker image can hold zstd layers.
+    ok(copy(
+        &["--format", "oci", "--dest-compress-format", "zstd"],
+        "docker",
+        format!("dir:{}", at("docker-zstd").display()),
+    ));
+    assert!(dir_layers(&at("docker-zstd"))
+        .iter()
+        .all(|l| l.0 == "application/vnd.oci.image.layer.v1.tar+zstd"));
+}
+
 #[test]
 fn basic_auth_needs_the_right_credentials() {
     let reg = RegistryServer::start(Setup::Htpasswd {
@@ -618,6 +844,24 @@ fn a_corrupted_blob_is_rejected_and_nothing_is_written_or_damaged() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("digest mismatch"), "{stderr}");
     }
+    // Re-encoding verifies the source blob too, and leaves no scratch file behind.
+    let scratch = tempfile::tempdir().unwrap();
+    let out = skiff(&[
+        "--tmpdir",
+        scratch.path().to_str().unwrap(),
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-compress-format",
+        "zstd",
+        &format!("docker://{}/app:v1", proxy.host()),
+        &format!("oci-archive:{}", dest.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("digest mismatch"));
+    assert!(
+        dir_names(scratch.path()).is_empty(),
+        "scratch files removed"
+    );
     assert_eq!(
         std::fs::read(&dest).unwrap(),
         b"an older archive",

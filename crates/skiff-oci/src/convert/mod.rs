@@ -15,10 +15,46 @@ mod to_oci;
 
 use oci_spec::image::{Descriptor, DescriptorBuilder, ImageConfiguration, MediaType};
 
-use crate::{Digest, Error};
+use crate::{Digest, Error, Manifest, ManifestKind};
 
 pub use to_docker::{index_to_docker, manifest_to_docker};
 pub use to_oci::{config_to_oci, index_to_oci, manifest_to_oci};
+
+/// Re-encodes an image manifest with new layer descriptors (recompressed layers), in the
+/// manifest's own format. `layers` use OCI media types; a Docker manifest maps them back.
+/// `template` is the descriptor that pointed at the original, if any.
+pub fn replace_layers(
+    manifest: &Manifest,
+    layers: Vec<Descriptor>,
+    template: Option<&Descriptor>,
+) -> Result<Converted, Error> {
+    let mut image = manifest.as_image()?.clone();
+    image.set_layers(layers);
+    if manifest.is_docker() {
+        return manifest_to_docker(&image, template);
+    }
+    let bytes = serde_json::to_vec(&image).map_err(|e| Error::InvalidManifest(e.to_string()))?;
+    let media = if manifest.media_type().is_empty() {
+        crate::media_type::OCI_MANIFEST
+    } else {
+        manifest.media_type()
+    };
+    let descriptor = descriptor_for(media, &bytes, template)?;
+    Ok(Converted { bytes, descriptor })
+}
+
+/// Re-encodes an index with new entries (manifests that were rewritten), in the index's
+/// own format.
+pub fn replace_manifests(index: &Manifest, manifests: Vec<Descriptor>) -> Result<Converted, Error> {
+    let ManifestKind::Index(idx) = index.kind() else {
+        return Err(Error::InvalidManifest("not an index".into()));
+    };
+    if index.is_docker() {
+        index_to_docker(&manifests)
+    } else {
+        index_to_oci(idx, manifests)
+    }
+}
 
 /// A converted document: its bytes and the descriptor that points at them.
 #[derive(Debug, Clone)]

@@ -1,12 +1,14 @@
 //! `copy SOURCE DESTINATION`.
 
+use skiff_oci::media_type::Compression;
 use skiff_transport::{
-    copy_image, open_destination, open_source, CopyOptions, ImageName, ManifestFormat,
+    copy_image, open_destination, open_source, CopyOptions, ImageName, LayerEncoding,
+    ManifestFormat,
 };
 
 use skiff_oci::Reference;
 
-use crate::cli::{CopyArgs, FormatArg, GlobalOptions, MultiArch};
+use crate::cli::{CompressArg, CopyArgs, FormatArg, GlobalOptions, MultiArch};
 use crate::failure::Failure;
 use crate::options::{open_options, platform};
 use crate::render;
@@ -25,6 +27,34 @@ fn additional_tags(values: &[String]) -> Result<Vec<Reference>, Failure> {
             Ok(r)
         })
         .collect()
+}
+
+/// What the --dest-compress* and --dest-decompress flags ask of the layers.
+fn layer_encoding(args: &CopyArgs) -> Result<Option<LayerEncoding>, Failure> {
+    if args.dest_decompress {
+        return Ok(Some(LayerEncoding {
+            format: Compression::None,
+            only_uncompressed: false,
+            level: None,
+        }));
+    }
+    let format = args.dest_compress_format.map(|f| match f {
+        CompressArg::Gzip => Compression::Gzip,
+        CompressArg::Zstd => Compression::Zstd,
+    });
+    if format.is_none() && !args.dest_compress {
+        if args.dest_compress_level.is_some() {
+            return Err(Failure::new(
+                "--dest-compress-level needs --dest-compress-format or --dest-compress",
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(LayerEncoding {
+        format: format.unwrap_or(Compression::Gzip),
+        only_uncompressed: format.is_none(),
+        level: args.dest_compress_level,
+    }))
 }
 
 pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> {
@@ -59,6 +89,8 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
             FormatArg::Oci => ManifestFormat::Oci,
             FormatArg::V2s2 => ManifestFormat::DockerV2Schema2,
         }),
+        layer_encoding: layer_encoding(&args)?,
+        scratch_dir: global.tmpdir.clone(),
     };
     let report = copy_image(src.as_ref(), dest, &options, render::reporter(args.quiet)).await?;
     if let Some(path) = &args.digestfile {
