@@ -91,6 +91,15 @@ pub async fn copy_image(
     reporter: Arc<dyn Reporter>,
 ) -> Result<CopyReport> {
     let policy = destination.manifest_policy().with_format(options.format)?;
+    // The destination's default applies only where it changes no digest the user asked
+    // to keep.
+    let default_encoding = destination
+        .default_layer_encoding()
+        .filter(|_| !options.preserve_digests);
+    let options = &CopyOptions {
+        layer_encoding: options.layer_encoding.or(default_encoding),
+        ..options.clone()
+    };
     let plan = plan(source, policy, options).await?;
     let (plan, scratch) = match options.layer_encoding {
         Some(encoding) => reencode_plan(source, plan, encoding, options, reporter.clone()).await?,

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use skiff_oci::{Descriptor, Digest};
 
 use crate::error::{Result, TransportError};
+use crate::recompress::LayerEncoding;
 use crate::source::BlobInfo;
 
 /// Which manifest formats a destination stores.
@@ -107,6 +108,12 @@ pub trait ImageDestination: Send + Sync {
 
     /// Which manifest formats this destination stores.
     fn manifest_policy(&self) -> ManifestPolicy;
+
+    /// How layers are encoded when the user does not say (`--dest-compress*`): `None`
+    /// keeps every layer's bytes.
+    fn default_layer_encoding(&self) -> Option<LayerEncoding> {
+        None
+    }
 
     /// Receives the plan before any data. Returns, for each entry of `plan.layers`,
     /// whether the destination already holds that blob (so it need not move).

@@ -9,11 +9,13 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use skiff_oci::media_type::Compression;
 use skiff_oci::{Manifest, Reference};
 use skiff_registry::RegistryClient;
 
 use crate::destination::{BlobSink, DocumentKind, ImageDestination, ManifestPolicy, WritePlan};
 use crate::error::{Result, TransportError};
+use crate::recompress::LayerEncoding;
 use crate::source::BlobInfo;
 
 /// How many chunks may wait for the upload of one blob.
@@ -52,6 +54,16 @@ impl ImageDestination for RegistryDestination {
 
     fn manifest_policy(&self) -> ManifestPolicy {
         ManifestPolicy::Keep
+    }
+
+    /// Uncompressed layers (from `docker save` archives, say) are pushed gzip-compressed,
+    /// as skopeo pushes them: registries and their clients expect compressed layers.
+    fn default_layer_encoding(&self) -> Option<LayerEncoding> {
+        Some(LayerEncoding {
+            format: Compression::Gzip,
+            only_uncompressed: true,
+            level: None,
+        })
     }
 
     async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {

@@ -299,6 +299,102 @@ fn docker_archives_written_by_one_are_read_by_the_other() {
 }
 
 #[test]
+fn a_docker_archive_is_pushed_with_compressed_layers_as_skopeo_pushes_it() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let img = image("push", Format::Docker);
+    push_image(&reg.host(), "app", "v1", &img, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("saved.tar");
+    // What `docker save` makes: uncompressed layers.
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/app:v1", reg.host()),
+            &format!("docker-archive:{}:app:v1", archive.display()),
+        ],
+    );
+    let from = format!("docker-archive:{}", archive.display());
+    let raw = |tag: &str| {
+        json(
+            peer_ok(
+                "skopeo",
+                &[
+                    "inspect",
+                    "--raw",
+                    "--tls-verify=false",
+                    &format!("docker://{}/{tag}", reg.host()),
+                ],
+            )
+            .as_bytes(),
+        )
+    };
+    let layer_types = |m: &serde_json::Value| -> Vec<String> {
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["mediaType"].as_str().unwrap().to_string())
+            .collect()
+    };
+    skiff_ok(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &from,
+        &format!("docker://{}/pushed:skiff", reg.host()),
+    ]);
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &from,
+            &format!("docker://{}/pushed:skopeo", reg.host()),
+        ],
+    );
+    let (ours, theirs) = (raw("pushed:skiff"), raw("pushed:skopeo"));
+    assert_eq!(layer_types(&ours), layer_types(&theirs));
+    assert_eq!(
+        layer_types(&ours),
+        vec!["application/vnd.docker.image.rootfs.diff.tar.gzip"; 2]
+    );
+    assert_eq!(ours["config"], theirs["config"]);
+    // The pushed image holds the archive's content: its layers decompress to the diff_ids.
+    let back = dir.path().join("back");
+    peer_ok(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-decompress",
+            &format!("docker://{}/pushed:skiff", reg.host()),
+            &format!("dir:{}", back.display()),
+        ],
+    );
+    let plain = json(&std::fs::read(back.join("manifest.json")).unwrap());
+    let digests: Vec<&str> = plain["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(digests, img.diff_ids());
+    // --preserve-digests pushes the layers as they are.
+    skiff_ok(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &from,
+        &format!("docker://{}/pushed:kept", reg.host()),
+    ]);
+    assert_eq!(
+        layer_types(&raw("pushed:kept")),
+        vec!["application/vnd.docker.image.rootfs.diff.tar"; 2]
+    );
+}
+
+#[test]
 fn additional_tags_name_the_image_in_a_docker_archive() {
     let reg = RegistryServer::start(Setup::Open).unwrap();
     push_image(&reg.host(), "app", "v1", &image("tags", Format::Oci), None).unwrap();
