@@ -25,7 +25,7 @@ use skiff_oci::media_type::{self, layer_compression, Compression};
 use skiff_oci::{convert, Descriptor, Digest, Manifest};
 
 use crate::copy::{pump_blob, CopyOptions};
-use crate::destination::{Document, DocumentKind, WritePlan};
+use crate::destination::{DocumentKind, WritePlan};
 use crate::error::{Result, TransportError};
 use crate::progress::Reporter;
 use crate::source::{BlobInfo, BlobStream, ImageSource};
@@ -72,7 +72,7 @@ impl LayerEncoding {
             .iter()
             .map(|l| {
                 let mut l = l.clone();
-                if self.changes_type(l.media_type().as_ref()) {
+                if self.changes(l.media_type().as_ref()) {
                     l.set_media_type(media_type::oci_layer_for(self.format).into());
                 }
                 l
@@ -81,11 +81,8 @@ impl LayerEncoding {
         manifest.set_layers(layers);
     }
 
-    fn changes(&self, blob: &BlobInfo) -> bool {
-        self.changes_type(&blob.media_type)
-    }
-
-    fn changes_type(&self, media_type: &str) -> bool {
+    /// Whether a layer of `media_type` is one this encoding re-encodes.
+    fn changes(&self, media_type: &str) -> bool {
         if !media_type::is_plain_layer(media_type) {
             return false;
         }
@@ -118,7 +115,7 @@ pub async fn reencode_plan(
     let changing: Vec<BlobInfo> = plan
         .layers
         .iter()
-        .filter(|b| encoding.changes(b))
+        .filter(|b| encoding.changes(&b.media_type))
         .cloned()
         .collect();
     if changing.is_empty() {
@@ -130,11 +127,11 @@ pub async fn reencode_plan(
             changing[0].digest
         )));
     }
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("skiff-layers-");
     let dir = match &options.scratch_dir {
-        Some(p) => tempfile::Builder::new()
-            .prefix("skiff-layers-")
-            .tempdir_in(p),
-        None => tempfile::Builder::new().prefix("skiff-layers-").tempdir(),
+        Some(p) => builder.tempdir_in(p),
+        None => builder.tempdir(),
     }
     .map_err(|e| TransportError::io("creating a scratch directory for re-encoded layers", e))?;
     let encoded: Vec<(BlobInfo, BlobInfo, PathBuf)> =
@@ -168,59 +165,50 @@ pub async fn reencode_plan(
 /// Points the plan's manifests at the re-encoded layers, then the index (if any) at the
 /// rewritten manifests, and the plan's top at whichever document now comes first.
 fn rewrite_documents(plan: &mut WritePlan, replaced: &HashMap<Digest, BlobInfo>) -> Result<()> {
-    let parsed: Vec<Manifest> = plan
-        .documents
-        .iter()
-        .filter(|d| d.kind != DocumentKind::Config)
-        .map(|d| Manifest::parse(d.bytes.clone(), None))
-        .collect::<std::result::Result<_, _>>()?;
-    let index = parsed.iter().find(|m| m.is_index());
-    let entries: Vec<Descriptor> = match index.map(Manifest::kind) {
+    // Each manifest document, parsed once, with its place in the plan.
+    let mut manifests = Vec::new();
+    for (i, doc) in plan.documents.iter().enumerate() {
+        if doc.kind != DocumentKind::Config {
+            manifests.push((i, Manifest::parse(doc.bytes.clone(), None)?));
+        }
+    }
+    let index = manifests.iter().find(|(_, m)| m.is_index());
+    let entries: Vec<Descriptor> = match index.map(|(_, m)| m.kind()) {
         Some(skiff_oci::ManifestKind::Index(idx)) => idx.manifests().clone(),
         _ => Vec::new(),
     };
     // Old manifest digest → the descriptor of its rewritten bytes.
     let mut rewritten: HashMap<Digest, Descriptor> = HashMap::new();
-    for doc in plan
-        .documents
-        .iter_mut()
-        .filter(|d| d.kind != DocumentKind::Config)
-    {
-        let manifest = Manifest::parse(doc.bytes.clone(), None)?;
-        if manifest.is_index() {
-            continue;
-        }
+    for (i, manifest) in manifests.iter().filter(|(_, m)| !m.is_index()) {
         let image = manifest.as_image()?;
-        if !image
-            .layers()
-            .iter()
-            .any(|l| skiff_oci::descriptor_digest(l).is_ok_and(|d| replaced.contains_key(&d)))
-        {
-            continue;
-        }
+        let mut changed = false;
         let layers = image
             .layers()
             .iter()
             .map(|l| match replaced.get(&skiff_oci::descriptor_digest(l)?) {
-                Some(new) => new_layer_descriptor(l, new),
+                Some(new) => {
+                    changed = true;
+                    new_layer_descriptor(l, new)
+                }
                 None => Ok(l.clone()),
             })
             .collect::<Result<Vec<_>>>()?;
+        if !changed {
+            continue;
+        }
         let template = entries
             .iter()
-            .find(|e| e.digest().to_string() == doc.digest.to_string());
-        let c = convert::replace_layers(&manifest, layers, template)?;
+            .find(|e| skiff_oci::descriptor_digest(e).is_ok_and(|d| &d == manifest.digest()));
+        let c = convert::replace_layers(manifest, layers, template)?;
+        let doc = &mut plan.documents[*i];
         rewritten.insert(doc.digest.clone(), c.descriptor.clone());
-        *doc = Document {
-            digest: skiff_oci::descriptor_digest(&c.descriptor)?,
-            bytes: c.bytes,
-            kind: doc.kind,
-        };
+        doc.digest = skiff_oci::descriptor_digest(&c.descriptor)?;
+        doc.bytes = c.bytes;
         if doc.kind == DocumentKind::Top {
             plan.top = c.descriptor;
         }
     }
-    if let Some(index) = index {
+    if let Some((i, index)) = index {
         let manifests = entries
             .iter()
             .map(|e| {
@@ -229,16 +217,9 @@ fn rewrite_documents(plan: &mut WritePlan, replaced: &HashMap<Digest, BlobInfo>)
             })
             .collect::<Result<Vec<_>>>()?;
         let c = convert::replace_manifests(index, manifests)?;
-        let top = plan
-            .documents
-            .iter_mut()
-            .find(|d| d.kind == DocumentKind::Top)
-            .ok_or_else(|| TransportError::Corrupt("plan without a top document".into()))?;
-        *top = Document {
-            digest: skiff_oci::descriptor_digest(&c.descriptor)?,
-            bytes: c.bytes,
-            kind: DocumentKind::Top,
-        };
+        let doc = &mut plan.documents[*i];
+        doc.digest = skiff_oci::descriptor_digest(&c.descriptor)?;
+        doc.bytes = c.bytes;
         plan.top = c.descriptor;
     }
     Ok(())
@@ -427,7 +408,9 @@ impl<W: Write> FinishWrite for zstd::stream::write::Encoder<'_, W> {
 }
 
 /// A source whose re-encoded layers come from scratch files; everything else from the
-/// wrapped source.
+/// wrapped source. The streaming stage verifies scratch blobs like any other — hashing
+/// them a second time, after the encoder did — so a scratch file damaged on disk is
+/// caught before it reaches the destination.
 pub struct WithScratchBlobs<'a> {
     /// The original source.
     pub inner: &'a dyn ImageSource,

@@ -75,10 +75,6 @@ impl DockerDescriptor {
     }
 }
 
-fn refuse(why: String) -> Error {
-    Error::NotConvertible(why)
-}
-
 /// Re-encodes an image manifest with Docker v2 schema 2 media types. The config blob is
 /// kept, so the config descriptor only changes its media type.
 pub fn manifest_to_docker(
@@ -88,7 +84,7 @@ pub fn manifest_to_docker(
     let config = manifest.config();
     let config_type = config.media_type().to_string();
     if config_type != media_type::OCI_CONFIG && config_type != media_type::DOCKER_CONFIG {
-        return Err(refuse(format!(
+        return Err(Error::NotConvertible(format!(
             "its config is {config_type:?}, not an image configuration (an OCI artifact)"
         )));
     }
@@ -100,12 +96,12 @@ pub fn manifest_to_docker(
             match media_type::docker_layer_type(&mt) {
                 Some(docker) => Ok(DockerDescriptor::new(l, docker)),
                 None if media_type::layer_compression(&mt) == media_type::Compression::Zstd => {
-                    Err(refuse(format!(
+                    Err(Error::NotConvertible(format!(
                         "layer {} is zstd-compressed, which Docker images cannot hold",
                         l.digest()
                     )))
                 }
-                None => Err(refuse(format!(
+                None => Err(Error::NotConvertible(format!(
                     "layer {} has media type {mt:?}, which has no Docker equivalent",
                     l.digest()
                 ))),

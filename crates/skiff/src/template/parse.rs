@@ -359,20 +359,21 @@ fn pipeline(s: &str) -> Result<Pipeline, TemplateError> {
 }
 
 fn parse_pipeline(toks: &[Token], pos: &mut usize) -> Result<Pipeline, TemplateError> {
-    let mut commands = vec![Command { args: Vec::new() }];
+    let mut commands = Vec::new();
+    let mut args = Vec::new();
     while let Some(t) = toks.get(*pos) {
         match t {
             Token::Close => break,
             Token::Pipe => {
                 *pos += 1;
-                commands.push(Command { args: Vec::new() });
-                continue;
+                commands.push(Command {
+                    args: std::mem::take(&mut args),
+                });
             }
-            _ => {}
+            _ => args.push(parse_operand(toks, pos)?),
         }
-        let operand = parse_operand(toks, pos)?;
-        commands.last_mut().expect("never empty").args.push(operand);
     }
+    commands.push(Command { args });
     if commands.iter().any(|c| c.args.is_empty()) {
         return err("missing command in pipeline");
     }
