@@ -10,6 +10,7 @@
 //! * [`Manifest`] — a parsed manifest or index that keeps the exact bytes it was parsed from
 //!   (principle "exact bytes": the digest of an image is the digest of what the registry
 //!   sent, never of a re-serialisation).
+//! * [`Verifier`] — the one size-and-digest check every received blob and manifest passes.
 //! * [`Platform`] — choosing one manifest out of an index the way skopeo does.
 //! * [`convert`] — Docker v2 schema 2 ⇄ OCI conversion, the only place where a manifest or
 //!   config is re-serialised (and where the new digest becomes the truth).
@@ -24,6 +25,7 @@ mod manifest;
 pub mod media_type;
 mod platform;
 mod reference;
+mod verify;
 
 pub use digest::{Algorithm, Digest, DigestHasher};
 pub use error::Error;
@@ -31,3 +33,4 @@ pub use manifest::{descriptor_digest, descriptor_size, Manifest, ManifestKind};
 pub use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 pub use platform::Platform;
 pub use reference::{Reference, DEFAULT_REGISTRY};
+pub use verify::{Verifier, VerifyError};

@@ -22,7 +22,7 @@ use url::Url;
 
 use crate::challenge::{self, Challenge};
 use crate::credentials::{self, Credentials};
-use crate::error::{describe, RegistryError};
+use crate::error::{describe, ConnectKind, RegistryError};
 use crate::retry::{backoff, retry_after, retryable};
 use crate::tls;
 
@@ -442,6 +442,7 @@ impl RegistryClient {
             }
         }
         let resp = builder.send().await.map_err(|e| RegistryError::Connect {
+            kind: ConnectKind::Other,
             url: url.to_string(),
             message: describe(&e),
         })?;
@@ -594,6 +595,7 @@ impl RegistryClient {
                         continue;
                     }
                     return Err(RegistryError::Connect {
+                        kind: ConnectKind::Other,
                         url: url.to_string(),
                         message: describe(&e),
                     });
@@ -874,6 +876,7 @@ async fn read_limited(resp: Response, limit: usize, what: &str) -> Result<Vec<u8
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| RegistryError::Connect {
+            kind: ConnectKind::Other,
             url: what.to_string(),
             message: describe(&e),
         })?;
@@ -1034,6 +1037,7 @@ impl ResumeState {
                     }
                     self.done = true;
                     return Some(Err(RegistryError::Connect {
+                        kind: ConnectKind::Other,
                         url: format!(
                             "{}/{}@{}",
                             self.client.inner.registry, self.repo, self.digest

@@ -54,6 +54,9 @@ pub enum RegistryError {
     Connect {
         /// The URL.
         url: String,
+        /// What kind of failure it was: the binary chooses its hint from this, never from
+        /// the message text.
+        kind: ConnectKind,
         /// What the HTTP stack said, with its causes.
         message: String,
     },
@@ -86,6 +89,26 @@ pub enum RegistryError {
     /// The client could not be set up (certificates, options).
     #[error("{0}")]
     Setup(String),
+}
+
+/// The kinds of connection failure a person acts on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectKind {
+    /// The host name does not resolve: a typo or no network; retrying cannot help.
+    Dns,
+    /// Nothing listens on the port (connection refused).
+    Refused,
+    /// No answer in time (connect, headers or a stalled body).
+    Timeout,
+    /// The TLS handshake failed on the certificate: an untrusted CA, a wrong host name.
+    Certificate,
+    /// The server speaks plain HTTP where HTTPS was expected — skopeo's "server gave HTTP
+    /// response to HTTPS client", the one case where `--tls-verify=false` is the fix.
+    PlainHttp,
+    /// The connection broke after it was made (reset, closed mid-body).
+    Broken,
+    /// Anything else the HTTP stack reports.
+    Other,
 }
 
 impl RegistryError {

@@ -33,4 +33,4 @@ pub use client::{
     same_origin, BlobStream, ClientOptions, ManifestHead, ManifestResponse, RegistryClient,
 };
 pub use credentials::Credentials;
-pub use error::RegistryError;
+pub use error::{ConnectKind, RegistryError};

@@ -53,6 +53,9 @@ pub enum TransportError {
     /// A local image whose layout is damaged or not what its format promises.
     #[error("{0}")]
     Corrupt(String),
+    /// An invariant of skiff itself broke: a bug to report, not a problem of the image.
+    #[error("internal error (a bug in skiff, please report it): {0}")]
+    Internal(String),
 }
 
 impl TransportError {
