@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::TransportError;
+
 /// A temporary path beside `target`: `.NAME.skiff-tmp-PID-N`.
 pub fn sibling(target: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +16,34 @@ pub fn sibling(target: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".to_string());
-    let parent = match target.parent() {
+    parent_dir(target).join(format!(".{name}.skiff-tmp-{}-{n}", std::process::id()))
+}
+
+/// The directory `target` is in (`.` for a bare name).
+fn parent_dir(target: &Path) -> PathBuf {
+    match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    parent.join(format!(".{name}.skiff-tmp-{}-{n}", std::process::id()))
+    }
+}
+
+/// The failure to create `target`'s temporary sibling, told about `target`: the sibling's
+/// name (`.NAME.skiff-tmp-PID-N`) is ours, not the user's, and the usual cause is a
+/// directory that does not exist.
+pub fn create_error(target: &Path, e: std::io::Error) -> TransportError {
+    let parent = parent_dir(target);
+    if e.kind() == std::io::ErrorKind::NotFound && !parent.is_dir() {
+        TransportError::io(
+            format!(
+                "cannot write {}: the directory {} does not exist",
+                target.display(),
+                parent.display()
+            ),
+            e,
+        )
+    } else {
+        TransportError::io(format!("writing {}", target.display()), e)
+    }
 }
 
 /// Removes a file or directory tree when dropped, unless disarmed.

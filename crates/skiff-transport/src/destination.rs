@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use skiff_oci::{Descriptor, Digest};
 
+use crate::encoding::LayerEncoding;
 use crate::error::{Result, TransportError};
-use crate::recompress::LayerEncoding;
 use crate::source::BlobInfo;
 
 /// Which manifest formats a destination stores.

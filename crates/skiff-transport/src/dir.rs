@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use skiff_oci::{Digest, Manifest};
 
-use crate::atomic::{replace_dir, sibling, Cleanup, FileSink};
+use crate::atomic::{create_error, replace_dir, sibling, Cleanup, FileSink};
 use crate::destination::{BlobSink, DocumentKind, ImageDestination, ManifestPolicy, WritePlan};
 use crate::error::{Result, TransportError};
 use crate::layout::files::LayoutFiles;
+use crate::plan_state::PlanState;
 use crate::source::{BlobInfo, BlobStream, ImageSource};
 
 const VERSION: &[u8] = b"Directory Transport Version: 1.1\n";
@@ -27,7 +28,7 @@ impl DirSource {
         let name = format!("dir:{}", path.display());
         let files = LayoutFiles::Dir(path);
         if !files.exists("manifest.json") {
-            return Err(TransportError::NotFound(format!(
+            return Err(TransportError::local_not_found(format!(
                 "{name}: no manifest.json"
             )));
         }
@@ -66,8 +67,8 @@ impl ImageSource for DirSource {
 /// Writes a `dir:` image into a staged sibling directory, swapped in on commit.
 pub struct DirDestination {
     target: PathBuf,
-    staged: Option<Cleanup>,
-    layers: Vec<BlobInfo>,
+    /// The plan's layers and the staged directory.
+    state: PlanState<Cleanup>,
 }
 
 impl DirDestination {
@@ -89,16 +90,8 @@ impl DirDestination {
         }
         Ok(DirDestination {
             target,
-            staged: None,
-            layers: Vec::new(),
+            state: PlanState::default(),
         })
-    }
-
-    fn staged_path(&self) -> Result<PathBuf> {
-        self.staged
-            .as_ref()
-            .map(|s| s.path().to_path_buf())
-            .ok_or_else(|| TransportError::Corrupt("dir destination used before begin".into()))
     }
 }
 
@@ -114,8 +107,8 @@ impl ImageDestination for DirDestination {
 
     async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {
         let staged = Cleanup::new(sibling(&self.target));
+        std::fs::create_dir(staged.path()).map_err(|e| create_error(&self.target, e))?;
         let io = |e| TransportError::io(format!("writing {}", staged.path().display()), e);
-        std::fs::create_dir(staged.path()).map_err(io)?;
         FileSink::write_whole(staged.path().join("version"), VERSION, None).map_err(io)?;
         for doc in &plan.documents {
             let name = match doc.kind {
@@ -125,27 +118,20 @@ impl ImageDestination for DirDestination {
             };
             FileSink::write_whole(staged.path().join(name), &doc.bytes, None).map_err(io)?;
         }
-        self.staged = Some(staged);
-        self.layers = plan.layers.clone();
+        self.state.begin(plan, staged)?;
         Ok(vec![false; plan.layers.len()])
     }
 
     fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>> {
-        let blob = self
-            .layers
-            .get(index)
-            .ok_or_else(|| TransportError::Corrupt(format!("no layer {index} in plan")))?;
-        let path = self.staged_path()?.join(blob.digest.hex());
+        let (blob, staged) = self.state.layer(index)?;
+        let path = staged.path().join(blob.digest.hex());
         let sink = FileSink::create(path.clone(), None)
             .map_err(|e| TransportError::io(format!("creating {}", path.display()), e))?;
         Ok(Box::new(sink))
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
-        let mut staged = self
-            .staged
-            .take()
-            .ok_or_else(|| TransportError::Corrupt("commit before begin".into()))?;
+        let (_, mut staged) = self.state.take()?;
         replace_dir(staged.path(), &self.target).map_err(|e| {
             TransportError::io(format!("renaming into {}", self.target.display()), e)
         })?;

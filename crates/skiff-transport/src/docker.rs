@@ -11,7 +11,7 @@ use skiff_oci::{Digest, Manifest, Reference};
 use skiff_registry::registries_conf::RegistriesConf;
 use skiff_registry::{ClientOptions, RegistryClient};
 
-use crate::error::{Result, TransportError};
+use crate::error::{Place, Result, TransportError};
 use crate::source::{BlobInfo, BlobStream, ImageSource};
 
 /// One place the image may be pulled from.
@@ -113,14 +113,15 @@ impl ImageSource for DockerSource {
                 }
                 // A mirror or an earlier search registry that fails is skipped, as skopeo does.
                 Err(e) if i + 1 < self.endpoints.len() => {
-                    tracing_skip(&ep.reference, &e);
+                    say_skipped_endpoint(&ep.reference, &e);
                     last = Some(e);
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| {
-            TransportError::NotFound(format!("{}: no registry to pull from", self.name))
+        Err(last.unwrap_or_else(|| TransportError::NotFound {
+            message: format!("{}: no registry to pull from", self.name),
+            place: Place::Registry,
         }))
     }
 
@@ -138,8 +139,8 @@ impl ImageSource for DockerSource {
     }
 }
 
-/// Says (with SKIFF_DEBUG set) why an endpoint was skipped.
-fn tracing_skip(reference: &Reference, e: &TransportError) {
+/// Says (with SKIFF_DEBUG set) why an endpoint (mirror, search registry) was skipped.
+fn say_skipped_endpoint(reference: &Reference, e: &TransportError) {
     if std::env::var_os("SKIFF_DEBUG").is_some() {
         eprintln!("skiff: {reference}: {e}; trying the next location");
     }

@@ -14,9 +14,9 @@ use skiff_oci::{Manifest, Reference};
 use skiff_registry::RegistryClient;
 
 use crate::destination::{BlobSink, DocumentKind, ImageDestination, ManifestPolicy, WritePlan};
+use crate::encoding::LayerEncoding;
 use crate::error::{Result, TransportError};
-use crate::recompress::LayerEncoding;
-use crate::source::BlobInfo;
+use crate::plan_state::PlanState;
 
 /// How many chunks may wait for the upload of one blob.
 const UPLOAD_DEPTH: usize = 32;
@@ -25,9 +25,9 @@ const UPLOAD_DEPTH: usize = 32;
 pub struct RegistryDestination {
     client: RegistryClient,
     reference: Reference,
-    layers: Vec<BlobInfo>,
-    /// Manifests to put at commit, in order: (reference, bytes, media type).
-    manifests: Vec<(String, Vec<u8>, String)>,
+    /// The plan's layers, and the manifests to put at commit, in order:
+    /// (reference, bytes, media type).
+    state: PlanState<Vec<(String, Vec<u8>, String)>>,
 }
 
 impl RegistryDestination {
@@ -36,8 +36,7 @@ impl RegistryDestination {
         RegistryDestination {
             client,
             reference,
-            layers: Vec::new(),
-            manifests: Vec::new(),
+            state: PlanState::default(),
         }
     }
 
@@ -105,30 +104,26 @@ impl ImageDestination for RegistryDestination {
                 .media_type()
                 .to_string())
         };
+        let mut manifests = Vec::new();
         for doc in instances {
-            self.manifests.push((
+            manifests.push((
                 doc.digest.to_string(),
                 doc.bytes.clone(),
                 media_type(&doc.bytes)?,
             ));
         }
-        let top =
-            top.ok_or_else(|| TransportError::Corrupt("plan without a top manifest".into()))?;
-        self.manifests.push((
+        let top = top.ok_or_else(|| TransportError::internal("a plan without a top manifest"))?;
+        manifests.push((
             self.reference.manifest_reference(),
             top.bytes.clone(),
             media_type(&top.bytes)?,
         ));
-        self.layers = plan.layers.clone();
+        self.state.begin(plan, manifests)?;
         Ok(present)
     }
 
     fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>> {
-        let blob = self
-            .layers
-            .get(index)
-            .ok_or_else(|| TransportError::Corrupt(format!("no layer {index} in plan")))?
-            .clone();
+        let blob = self.state.layer(index)?.0.clone();
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(UPLOAD_DEPTH);
         let client = self.client.clone();
         let repo = self.repo().to_string();
@@ -145,8 +140,9 @@ impl ImageDestination for RegistryDestination {
         }))
     }
 
-    async fn commit(self: Box<Self>) -> Result<()> {
-        for (reference, bytes, media_type) in &self.manifests {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        let (_, manifests) = self.state.take()?;
+        for (reference, bytes, media_type) in &manifests {
             self.client
                 .put_manifest(self.repo(), reference, bytes.clone(), media_type)
                 .await?;

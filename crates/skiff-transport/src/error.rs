@@ -1,6 +1,17 @@
 //! Errors of the transports and the copy pipeline.
 
+use skiff_codec::LimitExceeded;
+use skiff_oci::VerifyError;
 use skiff_registry::RegistryError;
+
+/// Where a missing image was looked for (see [`TransportError::NotFound`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A path on this machine: a layout directory, an archive or a file inside one.
+    Local,
+    /// A registry.
+    Registry,
+}
 
 /// Why a source could not be read, a destination not written, or a copy not completed.
 #[derive(Debug, thiserror::Error)]
@@ -19,31 +30,29 @@ pub enum TransportError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// Content arrived whose digest is not the one it was asked for.
-    #[error("digest mismatch for {what}: expected {expected}, got {actual} (the source served wrong content; nothing was kept)")]
-    DigestMismatch {
-        /// Which blob or manifest.
+    /// Content arrived that is not what its descriptor promised: longer, shorter or with
+    /// another digest (checked by [`skiff_oci::Verifier`]).
+    #[error("{0} (the source served wrong content; nothing was kept)")]
+    Verify(#[from] VerifyError),
+    /// Decoding a layer stopped at a decompression-bomb limit ([`skiff_codec::Limits`]).
+    #[error("{what}: {limit}; nothing was kept")]
+    DecodeLimit {
+        /// Which layer, and what was being done with it.
         what: String,
-        /// The digest named by the manifest.
-        expected: String,
-        /// The digest of what arrived.
-        actual: String,
-    },
-    /// Content arrived whose size is not the one the manifest names.
-    #[error(
-        "size mismatch for {what}: expected {expected} bytes, got {actual} (nothing was kept)"
-    )]
-    SizeMismatch {
-        /// Which blob.
-        what: String,
-        /// The size named by the manifest.
-        expected: u64,
-        /// What arrived.
-        actual: u64,
+        /// The limit that was exceeded.
+        #[source]
+        limit: LimitExceeded,
     },
     /// The image (or the named reference inside a local layout) does not exist.
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{message}")]
+    NotFound {
+        /// What is missing, said for people.
+        message: String,
+        /// Where it was looked for: a local path (`oci:`, `oci-archive:`, `dir:`,
+        /// `docker-archive:`) or a registry. A missing local file wants another hint
+        /// than a missing tag (`list-tags` helps only with the latter).
+        place: Place,
+    },
     /// An image name that does not follow TRANSPORT:DETAILS syntax.
     #[error("invalid image name {0:?}: {1}")]
     InvalidName(String, String),
@@ -59,21 +68,55 @@ pub enum TransportError {
 }
 
 impl TransportError {
-    /// Wraps an I/O error with what was being done.
+    /// Wraps an I/O error with what was being done. A decoder's limit carried by the
+    /// error (it travels through readers and sinks as an `io::Error`) becomes
+    /// [`TransportError::DecodeLimit`], so that it is reported as the limit it is.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        TransportError::Io {
-            context: context.into(),
-            source,
+        match skiff_codec::limit_exceeded(&source) {
+            Some(limit) => TransportError::DecodeLimit {
+                what: context.into(),
+                limit,
+            },
+            None => TransportError::Io {
+                context: context.into(),
+                source,
+            },
+        }
+    }
+
+    /// A missing local image, layout file or archive member.
+    pub fn local_not_found(message: impl Into<String>) -> Self {
+        TransportError::NotFound {
+            message: message.into(),
+            place: Place::Local,
         }
     }
 
     /// Whether the image was not found (skopeo's exit status 2).
     pub fn is_not_found(&self) -> bool {
         match self {
-            TransportError::NotFound(_) => true,
+            TransportError::NotFound { .. } => true,
             TransportError::Registry(e) => e.is_not_found(),
             _ => false,
         }
+    }
+
+    /// Whether what was not found was looked for on this machine (a path of `oci:`,
+    /// `oci-archive:`, `dir:` or `docker-archive:`), not in a registry: a hint to list a
+    /// registry's tags fits only the latter.
+    pub fn is_local_not_found(&self) -> bool {
+        matches!(
+            self,
+            TransportError::NotFound {
+                place: Place::Local,
+                ..
+            }
+        )
+    }
+
+    /// A broken invariant of skiff (a bug), with what broke.
+    pub(crate) fn internal(what: impl Into<String>) -> Self {
+        TransportError::Internal(what.into())
     }
 }
 

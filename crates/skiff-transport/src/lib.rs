@@ -23,28 +23,44 @@
 //! * **Atomic output** — destinations write beside their target and rename on commit;
 //!   dropping an uncommitted destination removes what it wrote.
 //! * **Streaming** — blobs move in bounded chunks; memory stays flat with image size.
+//! * **Bounded decoding** — wherever a layer is decompressed (re-encoding, writing a
+//!   `docker-archive:`), `skiff-codec`'s decoder refuses a decompression bomb.
+//!
+//! Module layering, bottom up (no module imports one above it): the words (`blob`,
+//! `error`, `encoding`, `progress`); verification (`verify`, through
+//! `skiff_oci::Verifier`); the traits (`source`, `destination`); the choices of a copy
+//! (`options`) and the state every destination keeps between `begin` and `commit`
+//! (`plan_state`); then the pipeline (`plan`, `pump`, `recompress`, `copy`) and the
+//! transports, which know only the traits and the layers below them.
 
 pub mod atomic;
+mod blob;
 pub mod copy;
 mod destination;
 mod dir;
 mod docker;
 pub mod docker_archive;
 mod docker_dest;
+mod encoding;
 mod error;
 mod layout;
 mod name;
 mod open;
+mod options;
+mod plan;
+mod plan_state;
 pub mod progress;
+mod pump;
 mod recompress;
 mod source;
+mod verify;
 
 pub use copy::{config_bytes, copy_image, resolve_single, CopyOptions, CopyReport};
 pub use destination::{
     BlobSink, Document, DocumentKind, ImageDestination, ManifestFormat, ManifestPolicy, WritePlan,
 };
-pub use error::TransportError;
+pub use encoding::LayerEncoding;
+pub use error::{Place, TransportError};
 pub use name::ImageName;
 pub use open::{open_destination, open_source, qualify, OpenOptions};
-pub use recompress::LayerEncoding;
 pub use source::{BlobInfo, BlobStream, ImageSource};

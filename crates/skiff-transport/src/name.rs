@@ -86,6 +86,18 @@ fn split_path_ref(input: &str, details: &str) -> Result<(PathBuf, Option<String>
     Ok((PathBuf::from(path), reference.map(str::to_string)))
 }
 
+/// Why `transport` is not one, and — when the whole name reads as a registry reference
+/// (`127.0.0.1:5000/app:v1`, `alpine:latest`: someone left off `docker://`) — what was
+/// probably meant.
+fn unknown_transport(input: &str, transport: &str) -> String {
+    let known = "supported: docker, oci, oci-archive, dir, docker-archive";
+    if Reference::parse(input).is_ok() {
+        format!("unknown transport {transport:?} ({known}); to name an image in a registry, write docker://{input}")
+    } else {
+        format!("unknown transport {transport:?} ({known})")
+    }
+}
+
 impl FromStr for ImageName {
     type Err = TransportError;
 
@@ -134,7 +146,10 @@ impl FromStr for ImageName {
                     Some((p, rest)) => {
                         let sel = if details.as_bytes()[p.len()] == b'@' {
                             let i = rest.parse::<usize>().map_err(|_| {
-                                TransportError::InvalidName(input.into(), format!("@{rest} is not an image index"))
+                                TransportError::InvalidName(
+                                    input.into(),
+                                    format!("@{rest} is not an image index"),
+                                )
                             })?;
                             ArchiveSelector::Index(i)
                         } else {
@@ -144,7 +159,10 @@ impl FromStr for ImageName {
                     }
                 };
                 if path.is_empty() {
-                    return Err(TransportError::InvalidName(input.into(), "empty path".into()));
+                    return Err(TransportError::InvalidName(
+                        input.into(),
+                        "empty path".into(),
+                    ));
                 }
                 Ok(ImageName::DockerArchive {
                     path: PathBuf::from(path),
@@ -153,7 +171,7 @@ impl FromStr for ImageName {
             }
             other => Err(TransportError::InvalidName(
                 input.into(),
-                format!("unknown transport {other:?} (supported: docker, oci, oci-archive, dir, docker-archive)"),
+                unknown_transport(input, other),
             )),
         }
     }
@@ -231,5 +249,15 @@ mod tests {
         ] {
             assert!(bad.parse::<ImageName>().is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn a_missing_docker_prefix_is_named() {
+        let e = "127.0.0.1:5000/app:v1".parse::<ImageName>().unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(r#"unknown transport "127.0.0.1""#), "{msg}");
+        assert!(msg.contains("docker://127.0.0.1:5000/app:v1"), "{msg}");
+        let e = "ftp://x".parse::<ImageName>().unwrap_err();
+        assert!(!e.to_string().contains("docker://"), "{e}");
     }
 }

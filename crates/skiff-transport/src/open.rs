@@ -43,7 +43,9 @@ pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn Im
         )?),
         ImageName::OciArchive { path, reference } => {
             if !path.is_file() {
-                return Err(TransportError::NotFound(format!("{name}: no such archive")));
+                return Err(TransportError::local_not_found(format!(
+                    "{name}: no such archive"
+                )));
             }
             Box::new(LayoutSource::new(
                 LayoutFiles::open_tar(path)?,

@@ -1,61 +1,18 @@
-//! The layer byte stream: compressed bytes → decoder → counting, limit-checking reader
-//! → tar parser, with the hashing of the uncompressed bytes beside it on its own thread.
-//!
-//! Compressed input is counted at the point where the decoder *consumes* it (a `BufRead`
-//! wrapper counting `consume`), not where it is read ahead, so the ratio check is exact
-//! enough to catch a deflate bomb whose ratio sits near deflate's ~1032:1 ceiling.
+//! The layer byte stream: compressed bytes → limit-checking decoder (`skiff-codec`, the
+//! one decoder every crate uses) → reusable chunks → tar parser, with the hashing of the
+//! uncompressed bytes beside it on its own thread.
 
-use std::io::{self, BufRead, BufReader, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{self, BufReader, Read};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use bytes::{Buf, Bytes};
 
-use skiff_oci::media_type::Compression;
+use skiff_codec::{Compression, Decoder};
 use skiff_oci::{Algorithm, Digest, DigestHasher};
 
 use crate::Limits;
-
-/// Counts bytes consumed by the decoder.
-struct CountingBufRead<R> {
-    inner: BufReader<R>,
-    consumed: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for CountingBufRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-impl<R: Read> BufRead for CountingBufRead<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-    fn consume(&mut self, amt: usize) {
-        self.consumed.fetch_add(amt as u64, Ordering::Relaxed);
-        self.inner.consume(amt)
-    }
-}
-
-/// Why the stream stopped early on a limit (carried through `io::Error` so the tar parser
-/// can propagate it, then recovered by the caller to build a precise `UnpackError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LimitHit {
-    Ratio { decompressed: u64 },
-    Size,
-}
-
-impl std::fmt::Display for LimitHit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "layer limit hit: {self:?}")
-    }
-}
-impl std::error::Error for LimitHit {}
 
 /// Uncompressed bytes are produced in chunks of this size, shared with the hashing thread.
 const CHUNK_BYTES: usize = 128 << 10;
@@ -68,15 +25,11 @@ const HASH_QUEUE: usize = 4;
 /// The decoder writes into reusable chunks that the reader and the hasher share, so
 /// nothing is copied for the hasher.
 pub(crate) struct LayerStream {
-    decoder: Box<dyn Read + Send>,
-    compressed: Arc<AtomicU64>,
+    decoder: Decoder<BufReader<Box<dyn Read + Send>>>,
     hashing: Option<(SyncSender<Bytes>, JoinHandle<DigestHasher>)>,
     chunks: Arc<ChunkPool>,
     /// What the current chunk has left to read.
     current: Bytes,
-    bytes: u64,
-    check_ratio: bool,
-    limits: Limits,
 }
 
 impl LayerStream {
@@ -86,22 +39,12 @@ impl LayerStream {
         algorithm: Algorithm,
         limits: &Limits,
     ) -> io::Result<Self> {
-        let compressed = Arc::new(AtomicU64::new(0));
-        let counting = CountingBufRead {
-            inner: BufReader::with_capacity(64 << 10, reader),
-            consumed: compressed.clone(),
-        };
-        let (decoder, check_ratio): (Box<dyn Read + Send>, bool) = match compression {
-            Compression::None => (Box::new(counting), false),
-            Compression::Gzip => (
-                Box::new(flate2::bufread::MultiGzDecoder::new(counting)),
-                true,
-            ),
-            Compression::Zstd => (
-                Box::new(zstd::stream::read::Decoder::with_buffer(counting)?),
-                true,
-            ),
-        };
+        // 64 KiB reads of compressed input: the decoder's input buffer.
+        let decoder = Decoder::new(
+            BufReader::with_capacity(64 << 10, reader),
+            compression,
+            &limits.decode(),
+        )?;
         let (tx, rx) = sync_channel::<Bytes>(HASH_QUEUE);
         let hasher = std::thread::Builder::new()
             .name("skiff-hash".into())
@@ -114,13 +57,9 @@ impl LayerStream {
             })?;
         Ok(LayerStream {
             decoder,
-            compressed,
             hashing: Some((tx, hasher)),
             chunks: Arc::default(),
             current: Bytes::new(),
-            bytes: 0,
-            check_ratio: check_ratio && limits.max_ratio > 0,
-            limits: limits.clone(),
         })
     }
 
@@ -133,7 +72,7 @@ impl LayerStream {
         let hasher = hasher
             .join()
             .map_err(|_| io::Error::other("the hashing thread panicked"))?;
-        Ok((hasher.finish(), self.bytes))
+        Ok((hasher.finish(), self.decoder.decompressed()))
     }
 
     /// Decodes the next chunk (as full as the decoder will fill it before it runs dry)
@@ -147,18 +86,6 @@ impl LayerStream {
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
-            }
-        }
-        self.bytes += filled as u64;
-        if self.bytes > self.limits.max_layer_bytes {
-            return Err(io::Error::other(LimitHit::Size));
-        }
-        if self.check_ratio && self.bytes > self.limits.ratio_grace_bytes {
-            let c = self.compressed.load(Ordering::Relaxed).max(1);
-            if self.bytes / c > self.limits.max_ratio {
-                return Err(io::Error::other(LimitHit::Ratio {
-                    decompressed: self.bytes,
-                }));
             }
         }
         self.current = Bytes::from_owner(Chunk {
@@ -219,22 +146,4 @@ impl Drop for Chunk {
         let mut pool = self.pool.0.lock().unwrap_or_else(PoisonError::into_inner);
         pool.push(buf);
     }
-}
-
-/// Recovers a limit hit from an I/O error raised by [`LayerStream`].
-pub(crate) fn limit_hit(e: &io::Error) -> Option<LimitHit> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
-    while let Some(err) = cur {
-        if let Some(h) = err.downcast_ref::<LimitHit>() {
-            return Some(*h);
-        }
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                cur = Some(inner as _);
-                continue;
-            }
-        }
-        cur = err.source();
-    }
-    None
 }

@@ -1,13 +1,12 @@
 //! Bounds on what a layer may cost, so that a hostile layer is refused instead of filling
-//! the disk or the inode table.
+//! the disk or the inode table. The decompression bounds and their defaults are
+//! `skiff-codec`'s (every decoder of skiff shares them); the tar bounds are unpack's own.
 
 /// Limits applied to every layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum decompressed/compressed ratio, checked once `ratio_grace_bytes` have been
-    /// decompressed (small, very regular layers legitimately compress very well). Deflate
-    /// cannot exceed ~1032:1, so a gzip bomb of zeros sits right at the default; zstd
-    /// bombs are far above it. 0 disables the check.
+    /// decompressed (see [`skiff_codec::Limits::max_ratio`]). 0 disables the check.
     pub max_ratio: u64,
     /// Decompressed bytes before the ratio is checked.
     pub ratio_grace_bytes: u64,
@@ -21,10 +20,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        let decode = skiff_codec::Limits::default();
         Limits {
-            max_ratio: 1000,
-            ratio_grace_bytes: 16 << 20,
-            max_layer_bytes: 64 << 30,
+            max_ratio: decode.max_ratio,
+            ratio_grace_bytes: decode.ratio_grace_bytes,
+            max_layer_bytes: decode.max_bytes,
             max_entries: 10_000_000,
             max_path_len: 4096,
         }
@@ -40,6 +40,15 @@ impl Limits {
             max_layer_bytes: u64::MAX,
             max_entries: u64::MAX,
             max_path_len: usize::MAX,
+        }
+    }
+
+    /// The bounds the layer's decoder enforces.
+    pub(crate) fn decode(&self) -> skiff_codec::Limits {
+        skiff_codec::Limits {
+            max_ratio: self.max_ratio,
+            ratio_grace_bytes: self.ratio_grace_bytes,
+            max_bytes: self.max_layer_bytes,
         }
     }
 }

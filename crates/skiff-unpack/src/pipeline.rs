@@ -26,10 +26,11 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
+use skiff_codec::LimitExceeded;
 use skiff_oci::{Algorithm, Digest};
 
 use crate::apply::LayerApply;
-use crate::decompress::{limit_hit, LayerStream, LimitHit};
+use crate::decompress::LayerStream;
 use crate::entry::{self, EntryMeta, Kind};
 use crate::lookahead::Lookahead;
 use crate::slab::{SlabPool, SLAB_BYTES};
@@ -291,15 +292,18 @@ fn send(out: &mut Batcher, msg: Msg<Range<usize>>) -> bool {
 fn produce_inner(layer: LayerSource, limits: &Limits, tx: &mut Batcher) -> Result<(), UnpackError> {
     let name = layer.name;
     let mut last = String::from("(start of layer)");
-    let read_err = |entry: &str, e: io::Error| match limit_hit(&e) {
-        Some(LimitHit::Ratio { decompressed }) => UnpackError::RatioExceeded {
+    let read_err = |entry: &str, e: io::Error| match skiff_codec::limit_exceeded(&e) {
+        Some(LimitExceeded::Ratio {
+            limit,
+            decompressed,
+        }) => UnpackError::RatioExceeded {
             layer: name.clone(),
-            limit: limits.max_ratio,
+            limit,
             decompressed,
         },
-        Some(LimitHit::Size) => UnpackError::LayerTooLarge {
+        Some(LimitExceeded::Size { limit }) => UnpackError::LayerTooLarge {
             layer: name.clone(),
-            limit: limits.max_layer_bytes,
+            limit,
         },
         None => UnpackError::Read {
             layer: name.clone(),

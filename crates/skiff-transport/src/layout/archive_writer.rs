@@ -20,9 +20,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{index, OCI_LAYOUT_CONTENT};
-use crate::atomic::{sibling, Cleanup};
+use crate::atomic::{create_error, sibling, Cleanup};
 use crate::destination::{BlobSink, ImageDestination, ManifestPolicy, WritePlan};
 use crate::error::{Result, TransportError};
+use crate::plan_state::PlanState;
 
 const BLOCK: u64 = 512;
 
@@ -30,10 +31,8 @@ const BLOCK: u64 = 512;
 pub struct ArchiveDestination {
     target: PathBuf,
     reference: Option<String>,
-    temp: Option<Cleanup>,
-    file: Option<Arc<File>>,
-    /// (data offset, size) of each plan layer's slot.
-    slots: Vec<(u64, u64)>,
+    /// The plan's layers, and the archive being written.
+    state: PlanState<Staged>,
 }
 
 enum Content<'a> {
@@ -48,9 +47,7 @@ impl ArchiveDestination {
         ArchiveDestination {
             target,
             reference,
-            temp: None,
-            file: None,
-            slots: Vec::new(),
+            state: PlanState::default(),
         }
     }
 
@@ -123,7 +120,7 @@ impl ImageDestination for ArchiveDestination {
             .write(true)
             .create_new(true)
             .open(temp.path())
-            .map_err(|e| TransportError::io(format!("creating {}", temp.path().display()), e))?;
+            .map_err(|e| create_error(&self.target, e))?;
         let io = |e| TransportError::io(format!("writing {}", temp.path().display()), e);
         let mut slots = vec![(0, 0); plan.layers.len()];
         let mut offset = 0u64;
@@ -146,23 +143,24 @@ impl ImageDestination for ArchiveDestination {
         }
         // Two zero blocks end the archive; set_len leaves them (and all padding) zero.
         file.set_len(offset + 2 * BLOCK).map_err(io)?;
-        self.slots = slots;
-        self.file = Some(Arc::new(file));
-        self.temp = Some(temp);
+        self.state.begin(
+            plan,
+            Staged {
+                temp,
+                file: Arc::new(file),
+                slots,
+            },
+        )?;
         Ok(vec![false; plan.layers.len()])
     }
 
     fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>> {
-        let file = self
-            .file
-            .clone()
-            .ok_or_else(|| TransportError::Corrupt("layer_sink before begin".into()))?;
-        let &(offset, size) = self
-            .slots
-            .get(index)
-            .ok_or_else(|| TransportError::Corrupt(format!("no slot for layer {index}")))?;
+        let (_, staged) = self.state.layer(index)?;
+        let &(offset, size) = staged.slots.get(index).ok_or_else(|| {
+            TransportError::internal(format!("no archive slot for layer {index}"))
+        })?;
         Ok(Box::new(SlotSink {
-            file,
+            file: staged.file.clone(),
             offset,
             size,
             written: 0,
@@ -170,11 +168,9 @@ impl ImageDestination for ArchiveDestination {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
-        let mut temp = self
-            .temp
-            .take()
-            .ok_or_else(|| TransportError::Corrupt("commit before begin".into()))?;
-        self.file = None;
+        let (_, staged) = self.state.take()?;
+        let Staged { mut temp, file, .. } = staged;
+        drop(file);
         std::fs::rename(temp.path(), &self.target).map_err(|e| {
             TransportError::io(format!("renaming into {}", self.target.display()), e)
         })?;
@@ -183,8 +179,14 @@ impl ImageDestination for ArchiveDestination {
     }
 }
 
-/// One layer's slot in the archive: positioned writes that can never spill into the
-/// neighbouring entries.
+/// The archive of one copy: its temporary file, and where each layer's data goes.
+struct Staged {
+    temp: Cleanup,
+    file: Arc<File>,
+    /// (data offset, size) of each layer of the plan, by index.
+    slots: Vec<(u64, u64)>,
+}
+
 struct SlotSink {
     file: Arc<File>,
     offset: u64,

@@ -81,8 +81,9 @@ impl LayoutFiles {
         path: &Path,
         name: &str,
     ) -> Result<(u64, u64)> {
-        Self::tar_entry(entries, links, name)
-            .ok_or_else(|| TransportError::NotFound(format!("{} has no {name}", path.display())))
+        Self::tar_entry(entries, links, name).ok_or_else(|| {
+            TransportError::local_not_found(format!("{} has no {name}", path.display()))
+        })
     }
 
     /// The (offset, size) of a regular file in the tar, following in-archive symlinks
@@ -196,7 +197,8 @@ impl LayoutFiles {
 
     /// Reads a small file whole (index.json, manifests, configs).
     pub fn read_small(&self, name: &str) -> Result<Vec<u8>> {
-        let missing = || TransportError::NotFound(format!("{} has no {name}", self.describe()));
+        let missing =
+            || TransportError::local_not_found(format!("{} has no {name}", self.describe()));
         match self {
             LayoutFiles::Dir(p) => {
                 let path = p.join(name);
@@ -247,7 +249,7 @@ impl LayoutFiles {
                 let path = p.join(name);
                 let file = File::open(&path).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
-                        TransportError::NotFound(format!("{} has no {name}", p.display()))
+                        TransportError::local_not_found(format!("{} has no {name}", p.display()))
                     } else {
                         open_error(&path, e)
                     }

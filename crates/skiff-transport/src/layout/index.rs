@@ -31,10 +31,14 @@ pub fn select<'a>(
         Some(r) => manifests
             .iter()
             .find(|d| ref_name(d) == Some(r))
-            .ok_or_else(|| TransportError::NotFound(format!("no image named {r:?} in {where_}"))),
+            .ok_or_else(|| {
+                TransportError::local_not_found(format!("no image named {r:?} in {where_}"))
+            }),
         None => match manifests.as_slice() {
             [only] => Ok(only),
-            [] => Err(TransportError::NotFound(format!("{where_} holds no image"))),
+            [] => Err(TransportError::local_not_found(format!(
+                "{where_} holds no image"
+            ))),
             many => Err(TransportError::InvalidName(
                 where_.to_string(),
                 format!(
@@ -94,5 +98,5 @@ pub fn empty() -> ImageIndex {
 /// Serialises an index.
 pub fn to_bytes(index: &ImageIndex) -> Result<Vec<u8>> {
     serde_json::to_vec(index)
-        .map_err(|e| TransportError::Corrupt(format!("cannot serialise index.json: {e}")))
+        .map_err(|e| TransportError::internal(format!("cannot serialise index.json: {e}")))
 }

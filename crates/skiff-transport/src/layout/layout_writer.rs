@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use skiff_oci::Digest;
 
 use super::{index, OCI_LAYOUT_CONTENT};
-use crate::atomic::{replace_dir, sibling, Cleanup, FileSink};
+use crate::atomic::{create_error, replace_dir, sibling, Cleanup, FileSink};
 use crate::destination::{BlobSink, ImageDestination, ManifestPolicy, WritePlan};
 use crate::error::{Result, TransportError};
-use crate::source::BlobInfo;
+use crate::plan_state::PlanState;
 
 /// An `oci:` destination.
 pub struct LayoutDestination {
@@ -26,8 +26,8 @@ pub struct LayoutDestination {
     staged: Option<Cleanup>,
     /// Blobs this copy added to an existing layout (removed again unless committed).
     added: Arc<Mutex<Vec<PathBuf>>>,
-    layers: Vec<BlobInfo>,
-    index_json: Vec<u8>,
+    /// The plan's layers and the index.json to write at commit.
+    state: PlanState<Vec<u8>>,
     committed: bool,
 }
 
@@ -39,8 +39,7 @@ impl LayoutDestination {
             reference,
             staged: None,
             added: Arc::default(),
-            layers: Vec::new(),
-            index_json: Vec::new(),
+            state: PlanState::default(),
             committed: false,
         }
     }
@@ -101,8 +100,7 @@ impl ImageDestination for LayoutDestination {
             }
             Err(_) => {
                 let staged = Cleanup::new(sibling(&self.target));
-                std::fs::create_dir(staged.path())
-                    .map_err(io(format!("creating {}", staged.path().display())))?;
+                std::fs::create_dir(staged.path()).map_err(|e| create_error(&self.target, e))?;
                 self.staged = Some(staged);
                 None
             }
@@ -146,22 +144,19 @@ impl ImageDestination for LayoutDestination {
             })
             .collect();
         let entry = index::named(&plan.top, self.reference.as_deref());
-        self.index_json = match existing_index {
+        let index_json = match existing_index {
             Some(mut idx) => {
                 index::upsert(&mut idx, entry);
                 index::to_bytes(&idx)?
             }
             None => index::single(entry)?,
         };
-        self.layers = plan.layers.clone();
+        self.state.begin(plan, index_json)?;
         Ok(present)
     }
 
     fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>> {
-        let blob = self
-            .layers
-            .get(index)
-            .ok_or_else(|| TransportError::Corrupt(format!("no layer {index} in plan")))?;
+        let (blob, _) = self.state.layer(index)?;
         let path = self.blob_path(&blob.digest);
         let adding = if self.staged.is_some() {
             None
@@ -174,8 +169,9 @@ impl ImageDestination for LayoutDestination {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
+        let (_, index_json) = self.state.take()?;
         let index_path = self.root().join("index.json");
-        FileSink::write_whole(index_path.clone(), &self.index_json, None)
+        FileSink::write_whole(index_path.clone(), &index_json, None)
             .map_err(io(format!("writing {}", index_path.display())))?;
         if let Some(mut staged) = self.staged.take() {
             replace_dir(staged.path(), &self.target)

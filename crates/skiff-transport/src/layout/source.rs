@@ -1,7 +1,7 @@
 //! Reading images from an OCI layout (`oci:` directory or `oci-archive:` tar).
 
 use async_trait::async_trait;
-use skiff_oci::{Digest, Manifest};
+use skiff_oci::{Digest, Manifest, Verifier};
 
 use super::files::LayoutFiles;
 use super::index;
@@ -23,7 +23,7 @@ impl LayoutSource {
         name: String,
     ) -> Result<LayoutSource> {
         if !files.exists("index.json") {
-            return Err(TransportError::NotFound(format!(
+            return Err(TransportError::local_not_found(format!(
                 "{name}: {} is not an OCI image layout (no index.json)",
                 files.describe()
             )));
@@ -37,14 +37,7 @@ impl LayoutSource {
 
     fn read_verified(&self, digest: &Digest) -> Result<Vec<u8>> {
         let bytes = self.files.read_small(&digest.layout_path())?;
-        let actual = digest.of_same_kind(&bytes);
-        if &actual != digest {
-            return Err(TransportError::DigestMismatch {
-                what: format!("{} in {}", digest, self.name),
-                expected: digest.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+        Verifier::check(format!("{} in {}", digest, self.name), digest, None, &bytes)?;
         Ok(bytes)
     }
 }

@@ -1,0 +1,173 @@
+//! Decoding by pulling: a `Read` of decompressed bytes over a `BufRead` of compressed
+//! ones.
+
+use std::io::{self, BufRead, Read};
+
+use skiff_oci::media_type::Compression;
+
+use crate::limits::Limits;
+
+/// Counts the compressed bytes the decoder consumes (not those it reads ahead).
+struct Consumed<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: BufRead> Read for Consumed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Consumed<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.count += amt as u64;
+        self.inner.consume(amt)
+    }
+}
+
+/// The decoders, named rather than boxed: the counter of the input stays reachable.
+enum Inner<R: BufRead> {
+    Plain(Consumed<R>),
+    Gzip(flate2::bufread::MultiGzDecoder<Consumed<R>>),
+    Zstd(zstd::stream::read::Decoder<'static, Consumed<R>>),
+}
+
+/// Decompressed bytes of a blob, read from its compressed bytes; every read is checked
+/// against the [`Limits`] and fails with a [`crate::LimitExceeded`] inside the
+/// `io::Error` once one is exceeded. Concatenated gzip members are all decoded (as
+/// `gunzip` and containers/image do).
+pub struct Decoder<R: BufRead> {
+    inner: Inner<R>,
+    decompressed: u64,
+    limits: Limits,
+    compressed_input: bool,
+}
+
+impl<R: BufRead> Decoder<R> {
+    /// Decodes `input`, compressed as `compression` says. The caller chooses the
+    /// buffering of `input` (its `BufReader` capacity is the decoder's read size).
+    pub fn new(input: R, compression: Compression, limits: &Limits) -> io::Result<Self> {
+        let input = Consumed {
+            inner: input,
+            count: 0,
+        };
+        let inner = match compression {
+            Compression::None => Inner::Plain(input),
+            Compression::Gzip => Inner::Gzip(flate2::bufread::MultiGzDecoder::new(input)),
+            Compression::Zstd => Inner::Zstd(zstd::stream::read::Decoder::with_buffer(input)?),
+        };
+        Ok(Decoder {
+            inner,
+            decompressed: 0,
+            limits: *limits,
+            compressed_input: compression != Compression::None,
+        })
+    }
+
+    /// Compressed bytes consumed so far.
+    pub fn compressed(&self) -> u64 {
+        match &self.inner {
+            Inner::Plain(c) => c.count,
+            Inner::Gzip(d) => d.get_ref().count,
+            Inner::Zstd(d) => d.get_ref().count,
+        }
+    }
+
+    /// Decompressed bytes produced so far.
+    pub fn decompressed(&self) -> u64 {
+        self.decompressed
+    }
+}
+
+impl<R: BufRead> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match &mut self.inner {
+            Inner::Plain(r) => r.read(buf)?,
+            Inner::Gzip(d) => d.read(buf)?,
+            Inner::Zstd(d) => d.read(buf)?,
+        };
+        self.decompressed += n as u64;
+        self.limits
+            .check(self.compressed(), self.decompressed, self.compressed_input)?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::limits::{limit_exceeded, LimitExceeded};
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn decode(input: &[u8], c: Compression, limits: &Limits) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        Decoder::new(input, c, limits)?.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn round_trips_each_format() {
+        let data = b"hello layer".repeat(1000);
+        let limits = Limits::default();
+        assert_eq!(decode(&data, Compression::None, &limits).unwrap(), data);
+        assert_eq!(
+            decode(&gzip(&data), Compression::Gzip, &limits).unwrap(),
+            data
+        );
+        let z = zstd::encode_all(&data[..], 3).unwrap();
+        assert_eq!(decode(&z, Compression::Zstd, &limits).unwrap(), data);
+        // Two gzip members are one blob.
+        let mut two = gzip(b"ab");
+        two.extend(gzip(b"cd"));
+        assert_eq!(decode(&two, Compression::Gzip, &limits).unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn refuses_a_bomb_and_an_oversized_blob() {
+        let zeros = vec![0u8; 8 << 20];
+        let limits = Limits {
+            max_ratio: 100,
+            ratio_grace_bytes: 1 << 20,
+            max_bytes: u64::MAX,
+        };
+        let e = decode(&gzip(&zeros), Compression::Gzip, &limits).unwrap_err();
+        assert!(matches!(
+            limit_exceeded(&e),
+            Some(LimitExceeded::Ratio { limit: 100, .. })
+        ));
+        let limits = Limits {
+            max_bytes: 1 << 20,
+            ..Limits::unlimited()
+        };
+        let e = decode(&zeros, Compression::None, &limits).unwrap_err();
+        assert_eq!(
+            limit_exceeded(&e),
+            Some(LimitExceeded::Size { limit: 1 << 20 })
+        );
+        // Plain input is never a bomb.
+        decode(
+            &zeros,
+            Compression::None,
+            &Limits {
+                max_ratio: 1,
+                ratio_grace_bytes: 0,
+                max_bytes: u64::MAX,
+            },
+        )
+        .unwrap();
+    }
+}
