@@ -129,6 +129,10 @@ async fn copy_blob(
 }
 
 /// The writer thread of one blob: verify, coalesce, write; commit only what verified.
+///
+/// When the sink fails (a full disk, or a decoding sink refusing damaged data), the rest
+/// of the blob is still read and verified: a blob that is not what its digest says is
+/// the cause to report, before any error it caused downstream.
 fn write_verified(
     mut rx: tokio::sync::mpsc::Receiver<Bytes>,
     mut sink: Box<dyn BlobSink>,
@@ -136,22 +140,33 @@ fn write_verified(
 ) -> Result<()> {
     let mut verifier = blob.verifier();
     let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER.min(blob.size as usize));
-    let io = |e| TransportError::io(format!("writing {}", blob.digest), e);
+    let mut failed: Option<std::io::Error> = None;
+    let mut write = |bytes: &[u8], failed: &mut Option<std::io::Error>| {
+        if failed.is_none() {
+            if let Err(e) = sink.write_all(bytes) {
+                *failed = Some(e);
+            }
+        }
+    };
     while let Some(chunk) = rx.blocking_recv() {
         verifier.update(&chunk)?;
         if buffer.len() + chunk.len() > WRITE_BUFFER && !buffer.is_empty() {
-            sink.write_all(&buffer).map_err(io)?;
+            write(&buffer, &mut failed);
             buffer.clear();
         }
         if chunk.len() >= WRITE_BUFFER {
-            sink.write_all(&chunk).map_err(io)?;
+            write(&chunk, &mut failed);
         } else {
             buffer.extend_from_slice(&chunk);
         }
     }
     if !buffer.is_empty() {
-        sink.write_all(&buffer).map_err(io)?;
+        write(&buffer, &mut failed);
     }
     verifier.finish()?;
+    let io = |e| TransportError::io(format!("writing {}", blob.digest), e);
+    if let Some(e) = failed {
+        return Err(io(e));
+    }
     sink.commit().map_err(io)
 }
