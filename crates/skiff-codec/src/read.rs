@@ -33,6 +33,8 @@ impl<R: BufRead> BufRead for Consumed<R> {
 }
 
 /// The decoders, named rather than boxed: the counter of the input stays reachable.
+// One per blob, never moved on a hot path: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Inner<R: BufRead> {
     Plain(Consumed<R>),
     Gzip(flate2::bufread::MultiGzDecoder<Consumed<R>>),

@@ -5,7 +5,7 @@ use skiff_oci::{Descriptor, Digest};
 
 use crate::encoding::LayerEncoding;
 use crate::error::{Result, TransportError};
-use crate::source::BlobInfo;
+use crate::blob::BlobInfo;
 
 /// Which manifest formats a destination stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,16 @@ use std::str::FromStr;
 
 use skiff_oci::Reference;
 
-use crate::docker_archive::ArchiveSelector;
-use crate::TransportError;
+use crate::error::TransportError;
+
+/// How an image inside a docker archive is selected (`:REF` or `@INDEX`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveSelector {
+    /// By one of its RepoTags.
+    Reference(Reference),
+    /// By position in manifest.json (0-based, as skopeo's `@N`).
+    Index(usize),
+}
 
 /// A parsed image name.
 #[derive(Debug, Clone, PartialEq, Eq)]

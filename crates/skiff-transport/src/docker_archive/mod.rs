@@ -16,21 +16,13 @@ mod source;
 
 use skiff_oci::Reference;
 
+pub use crate::name::ArchiveSelector;
 pub use destination::DockerArchiveDestination;
 use layout::read_items;
 pub use source::DockerArchiveSource;
 
 use crate::error::Result;
 use crate::layout::files::LayoutFiles;
-
-/// How an image inside a docker archive is selected (`:REF` or `@INDEX`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ArchiveSelector {
-    /// By one of its RepoTags.
-    Reference(Reference),
-    /// By position in manifest.json (0-based, as skopeo's `@N`).
-    Index(usize),
-}
 
 /// Every tag recorded in an archive, fully qualified (`list-tags docker-archive:FILE`).
 pub fn archive_tags(path: &std::path::Path) -> Result<Vec<String>> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::{Result, TransportError};
-use crate::source::BlobStream;
+use crate::blob::BlobStream;
 
 /// Chunk size for streaming local files.
 const READ_CHUNK: usize = 1 << 20;
