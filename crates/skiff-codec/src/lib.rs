@@ -31,3 +31,6 @@ pub use limits::{limit_exceeded, LimitExceeded, Limits};
 pub use read::Decoder;
 pub use skiff_oci::media_type::Compression;
 pub use write::DecodingWriter;
+
+#[cfg(test)]
+mod tests;

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use skiff_oci::{Descriptor, Digest};
 
+use crate::blob::BlobInfo;
 use crate::encoding::LayerEncoding;
 use crate::error::{Result, TransportError};
-use crate::blob::BlobInfo;
 
 /// Which manifest formats a destination stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

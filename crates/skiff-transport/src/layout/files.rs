@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::error::{Result, TransportError};
 use crate::blob::BlobStream;
+use crate::error::{Result, TransportError};
 
 /// Chunk size for streaming local files.
 const READ_CHUNK: usize = 1 << 20;
