@@ -266,3 +266,28 @@ fn a_missing_local_image_is_told_apart_from_a_registry_miss() {
         .unwrap_err();
     assert!(e.is_local_not_found(), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_encoding_refuses_lying_sources_before_decoding_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = layout_with(&tmp.path().join("src"), &sample_image(8));
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    for lie in [Lie::WrongDigest, Lie::Truncated, Lie::Longer] {
+        let (dest, output) = outputs(&out_dir).remove(0);
+        let case = format!("re-encoding {lie:?}");
+        let source = LyingSource {
+            inner: source(&name),
+            lie,
+            config: false,
+        };
+        let e = copy(&source, destination(&dest), &decompressing(&scratch))
+            .await
+            .expect_err(&case);
+        assert!(matches!(e, TransportError::Verify(_)), "{case}: {e:?}");
+        assert_eq!(snapshot(&scratch).len(), 0, "{case}: scratch files remain");
+        assert_clean(&out_dir, &output, None, &case);
+    }
+}
