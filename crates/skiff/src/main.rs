@@ -13,7 +13,6 @@ mod options;
 mod output;
 mod render;
 mod rootfs;
-mod template;
 
 use std::process::ExitCode;
 

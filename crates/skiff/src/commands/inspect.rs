@@ -10,7 +10,7 @@ use crate::cli::{GlobalOptions, InspectArgs};
 use crate::failure::Failure;
 use crate::options::{open_options, platform};
 use crate::output::{print_json, print_raw};
-use crate::template::{self, Rendering};
+use skiff_gotemplate::{self as template, Rendering};
 
 pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failure> {
     let name: ImageName = args.image.parse()?;
