@@ -409,11 +409,7 @@ fn parse_pipeline(
     Ok(commands)
 }
 
-fn parse_operand(
-    toks: &[Token],
-    pos: &mut usize,
-    depth: usize,
-) -> Result<Operand, TemplateError> {
+fn parse_operand(toks: &[Token], pos: &mut usize, depth: usize) -> Result<Operand, TemplateError> {
     let Some(t) = toks.get(*pos).cloned() else {
         return err("missing operand");
     };
