@@ -222,9 +222,14 @@ fn hint(e: &TransportError, sides: &Sides) -> Option<String> {
         TransportError::NotFound(_) => {
             Some("check the path and, if given, the image's name or tag in it".into())
         }
-        TransportError::InvalidName(..) => Some(
-            "name the transport: docker://HOST/REPOSITORY:TAG for a registry, or oci:DIR, oci-archive:FILE, dir:DIR, docker-archive:FILE".into(),
-        ),
+        TransportError::InvalidName(name, _) => {
+            let registry = format!("docker://{name}");
+            Some(if registry.parse::<ImageName>().is_ok() {
+                format!("for a registry image, name the transport: {registry}")
+            } else {
+                "name the transport: docker://HOST/REPOSITORY:TAG for a registry, or oci:DIR, oci-archive:FILE, dir:DIR, docker-archive:FILE".into()
+            })
+        }
         TransportError::Internal(_) => Some(format!(
             "this is a bug in {program}, not a problem of the image: please report it with the command line"
         )),

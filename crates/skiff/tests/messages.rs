@@ -81,6 +81,50 @@ fn refused_and_unresolvable_registries_never_suggest_turning_tls_off() {
     }
 }
 
+/// The one case where turning TLS verification off is the fix: the registry speaks plain
+/// HTTP. The hint names the flag of the side that talks to it. (Needs the registry
+/// client to classify the handshake failure as `ConnectKind::PlainHttp`.)
+#[test]
+fn a_plain_http_registry_hints_the_tls_verify_flag_of_its_side() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    push_image(&reg.host(), "app", "v1", &image("amd64", None), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("docker://{}/app:v1", reg.host());
+    let archive = format!("oci-archive:{}", dir.path().join("app.tar").display());
+    let cases = [
+        (
+            vec!["inspect", "--retry-times", "0", &image],
+            "--tls-verify=false",
+            "--src-",
+        ),
+        (
+            vec!["copy", "--retry-times", "0", &image, &archive],
+            "--src-tls-verify=false",
+            "--dest-",
+        ),
+    ];
+    for (args, wanted, unwanted) in cases {
+        let out = skiff(&args);
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let hint = hint_of(&stderr);
+        assert!(hint.contains(wanted), "{args:?}: {stderr}");
+        assert!(!hint.contains(unwanted), "{args:?}: {stderr}");
+    }
+    skiff_ok(&["copy", "--src-tls-verify=false", &image, &archive]);
+    let out = skiff(&[
+        "copy",
+        "--retry-times",
+        "0",
+        &archive,
+        &format!("docker://{}/pushed:v1", reg.host()),
+    ]);
+    let stderr = stderr_of(&out);
+    let hint = hint_of(&stderr);
+    assert!(hint.contains("--dest-tls-verify=false"), "{stderr}");
+    assert!(!hint.contains("--src-"), "{stderr}");
+}
+
 #[test]
 fn a_failed_push_hints_the_destination_flags() {
     let reg = RegistryServer::start(Setup::Htpasswd {
