@@ -172,7 +172,12 @@ impl InspectOutput {
                             V::Struct(vec![
                                 ("MIMEType".into(), V::Str(l.mime_type.clone())),
                                 ("Digest".into(), V::Digest(l.digest.clone())),
-                                ("Size".into(), V::Int(l.size as i64)),
+                                // Go's int64: a size beyond it cannot come from a
+                                // manifest Go parsed; saturate rather than wrap.
+                                (
+                                    "Size".into(),
+                                    V::Int(i64::try_from(l.size).unwrap_or(i64::MAX)),
+                                ),
                                 ("Annotations".into(), map(&l.annotations)),
                             ])
                         })
