@@ -7,9 +7,35 @@
 #
 # The archive lands in ./out/ under Proxmox's template name (e.g. demo_latest.tar), ready
 # for `pct create VMID local:vztmpl/...` once copied to /var/lib/vz/template/cache/.
+#
+# It first runs scripts/install-deps.sh, which changes the host (apt installs, and as root
+# a line in /etc/subuid and /etc/subgid). When that has anything to do, the demo shows it
+# and asks; without a terminal to ask on it stops, unless told yes with --yes,
+# SKIFF_ASSUME_YES=1, or CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+assume_yes=false
+if [ "${1:-}" = "--yes" ]; then assume_yes=true; shift; fi
+[ "${SKIFF_ASSUME_YES:-}" = 1 ] && assume_yes=true
+[ "${CI:-}" = true ] && assume_yes=true
+status=0
+scripts/install-deps.sh --plan || status=$?
+case $status in
+  0) ;;
+  10)
+    if ! $assume_yes; then
+      if [ -t 0 ]; then
+        read -r -p "Make these changes? [y/N] " answer
+        case "$answer" in [yY]*) ;; *) echo "nothing changed; stopping" >&2; exit 1 ;; esac
+      else
+        echo "not changing the host without a yes: run scripts/demo.sh --yes (or SKIFF_ASSUME_YES=1)" >&2
+        exit 1
+      fi
+    fi
+    scripts/install-deps.sh
+    ;;
+  *) exit "$status" ;;
+esac
 cargo build --release -p skiff -p skiff-testbed
 mkdir -p out
 if [ $# -ge 1 ]; then

@@ -23,9 +23,14 @@ pub enum Error {
     /// An image configuration blob that is not valid JSON of the expected shape.
     #[error("invalid image configuration: {0}")]
     InvalidConfig(String),
-    /// An index holds no manifest for the wanted platform.
+    /// An index holds no manifest for the wanted platform. Worded as skopeo words it
+    /// (Go `%q` quoting, `variant ""` when none was asked for), so scripts that match
+    /// skopeo's message keep working.
     #[error(
-        "no image found in manifest list for architecture {arch}, variant {variant:?}, OS {os}"
+        "choosing image instance: no image found in manifest list for architecture {}, variant {}, OS {}",
+        GoQuoted(arch),
+        GoQuoted(variant.as_deref().unwrap_or_default()),
+        GoQuoted(os)
     )]
     NoMatchingPlatform {
         /// Wanted OS.
@@ -34,5 +39,60 @@ pub enum Error {
         arch: String,
         /// Wanted variant, if any.
         variant: Option<String>,
+        /// The platforms the index does have, in its order, so that the user can pick one.
+        available: Vec<crate::Platform>,
     },
+}
+
+/// A string as Go's `%q` prints it: double-quoted, printable characters kept, the rest
+/// escaped (`\n`, `\x1b`, `\u00ad`).
+struct GoQuoted<'a>(&'a str);
+
+impl std::fmt::Display for GoQuoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        f.write_char('"')?;
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => write!(f, "\\x{:02x}", c as u32)?,
+                c if c.is_control() => write!(f, "\\u{:04x}", c as u32)?,
+                c => f.write_char(c)?,
+            }
+        }
+        f.write_char('"')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_matching_platform_reads_as_skopeo_says_it() {
+        let e = Error::NoMatchingPlatform {
+            os: "linux".into(),
+            arch: "amd64".into(),
+            variant: Some("v8".into()),
+            available: Vec::new(),
+        };
+        assert_eq!(
+            e.to_string(),
+            r#"choosing image instance: no image found in manifest list for architecture "amd64", variant "v8", OS "linux""#
+        );
+        let e = Error::NoMatchingPlatform {
+            os: "li\"nux\u{1b}".into(),
+            arch: "s390x".into(),
+            variant: None,
+            available: Vec::new(),
+        };
+        assert_eq!(
+            e.to_string(),
+            r#"choosing image instance: no image found in manifest list for architecture "s390x", variant "", OS "li\"nux\x1b""#
+        );
+    }
 }

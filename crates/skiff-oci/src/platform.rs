@@ -84,6 +84,16 @@ impl Platform {
                 os: self.os.clone(),
                 arch: self.architecture.clone(),
                 variant: self.variant.clone(),
+                available: index
+                    .manifests()
+                    .iter()
+                    .filter_map(|d| d.platform().as_ref())
+                    .map(|p| Platform {
+                        os: p.os().to_string(),
+                        architecture: p.architecture().to_string(),
+                        variant: p.variant().clone().filter(|v| !v.is_empty()),
+                    })
+                    .collect(),
             })
     }
 

@@ -4,12 +4,14 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 /// The program name under which skiff was started: `skopeo` when called through a symlink
-/// of that name, so help and version output match what the caller expects.
+/// of that name. The one source of the name for help, version, the message prefix and
+/// every hint, so that a user who runs `skopeo` is never told to run `skiff`.
 pub fn program_name() -> &'static str {
     let invoked = std::env::args_os()
         .next()
@@ -19,6 +21,19 @@ pub fn program_name() -> &'static str {
         "skopeo"
     } else {
         "skiff"
+    }
+}
+
+/// Prints what clap has to say about the command line: help and version on stdout
+/// (exit 0), a usage error on stderr with exit 1 as skopeo's, because 2 means "image not
+/// found" to the scripts that call it.
+pub fn usage_error(e: clap::Error) -> ExitCode {
+    // print() writes without panicking on a closed pipe.
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -108,8 +123,8 @@ pub enum Command {
     Lxc(LxcCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completion(CompletionArgs),
-    /// Print the manual page (roff) to stdout.
-    Man,
+    /// Print the manual page (roff) to stdout, or write one page per command.
+    Man(ManArgs),
 }
 
 /// Id mapping and safety limits for unpacking.
@@ -197,6 +212,19 @@ pub struct LxcCreateArgs {
 pub struct CompletionArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+    /// Register the completions for this command name (default: the name skiff was
+    /// invoked as, e.g. skopeo through a symlink).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+/// `man [--dir DIR]`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write one page per command into DIR (skiff.1, skiff-copy.1, …) instead of printing
+    /// the main page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// `inspect IMAGE`.
@@ -454,10 +482,22 @@ pub enum FormatArg {
     V2s2,
 }
 
+/// The longest duration Go's `time.Duration` holds (2^63-1 ns, about 292 years): what
+/// skopeo accepts, and a bound that keeps every later deadline and backoff computation
+/// far from overflowing.
+const MAX_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
+
 /// Parses Go-style durations: `90s`, `1m30s`, `500ms`, `2h`; a bare number is seconds.
+/// A value Go could not hold is refused, as Go's `time.ParseDuration` refuses it.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    let too_long = || format!("duration {s:?} is too long (at most about 292 years)");
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
+            .filter(|d| *d <= MAX_DURATION)
+            .ok_or_else(too_long);
     }
     let mut total = Duration::ZERO;
     let mut rest = s;
@@ -484,7 +524,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             other => return Err(format!("unknown unit {other:?} in duration {s:?}")),
         };
-        total += Duration::from_secs_f64(value * factor);
+        // try_from_secs_f64 refuses what does not fit (from_secs_f64 panics on it).
+        total = Duration::try_from_secs_f64(value * factor)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .filter(|t| *t <= MAX_DURATION)
+            .ok_or_else(too_long)?;
         rest = &rest[unit_end..];
     }
     Ok(total)
@@ -501,6 +546,25 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    /// Values from the command line never panic: they are too long, or fine.
+    #[test]
+    fn durations_too_long_for_go_are_errors() {
+        for s in [
+            "99999999999999999999h",
+            "99999999999999999999",
+            "9999999999999999999999999999999999999999.5s",
+            "3000000h",
+            "2000000h2000000h",
+        ] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(e.contains("too long"), "{s}: {e}");
+        }
+        assert_eq!(
+            parse_duration("2562047h").unwrap(),
+            Duration::from_secs(2_562_047 * 3600)
+        );
     }
 
     #[test]

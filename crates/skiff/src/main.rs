@@ -13,22 +13,23 @@ mod options;
 mod output;
 mod render;
 mod rootfs;
-mod template;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse_from(cli::argv());
+    let cli = match cli::Cli::try_parse_from(cli::argv()) {
+        Ok(cli) => cli,
+        Err(e) => return cli::usage_error(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("skiff: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return failure::Failure::new(format!("cannot start the async runtime: {e}")).report()
         }
     };
     let outcome = runtime.block_on(async {

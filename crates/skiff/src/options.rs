@@ -32,8 +32,10 @@ pub fn parse_creds(creds: &str) -> Result<Credentials, Failure> {
             password: p.to_string(),
         }),
         _ => Err(
-            Failure::new("credentials must be given as USERNAME:PASSWORD")
-                .hint("e.g. --creds alice:secret, or log in once with `skiff login`"),
+            Failure::new("credentials must be given as USERNAME:PASSWORD").hint(format!(
+                "e.g. --creds alice:secret, or log in once with `{} login`",
+                crate::cli::program_name()
+            )),
         ),
     }
 }

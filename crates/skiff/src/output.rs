@@ -1,7 +1,13 @@
-//! Machine-readable output on stdout, formatted as skopeo formats it (JSON indented by
-//! four spaces, raw documents byte for byte).
+//! Everything skiff prints goes through here: machine-readable output on stdout, formatted
+//! as skopeo formats it (JSON indented by four spaces, raw documents byte for byte), and
+//! messages on stderr.
+//!
+//! Printing never panics (`println!` does when the pipe is closed, and with
+//! `panic = "abort"` that skipped every cleanup and left staging files behind). A reader
+//! that went away (`skiff copy … 2>&1 | head -1`: EPIPE) only ends that output; the
+//! command itself finishes or cleans up as it would have.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 
 use crate::failure::Failure;
 
@@ -16,10 +22,26 @@ pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure
     print_raw(&buf)
 }
 
-/// Prints bytes exactly as they are.
+/// Prints one line of text on stdout.
+pub fn print_line(line: &str) -> Result<(), Failure> {
+    print_raw(format!("{line}\n").as_bytes())
+}
+
+/// Prints bytes exactly as they are. A closed stdout is the reader's choice, not a
+/// failure (`skiff inspect … | head -1`); any other write error is.
 pub fn print_raw(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::new(format!("writing to stdout: {e}")))
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+            Err(Failure::new(format!("writing to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes one line to stderr. Errors are dropped: a closed stderr means nobody reads the
+/// messages any more, and there is nowhere else to report that.
+pub fn stderr_line(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }

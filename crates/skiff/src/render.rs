@@ -1,5 +1,9 @@
 //! Rendering the pipeline's progress events: bars on a terminal, plain periodic lines
 //! otherwise (logs, CI, Proxmox task logs), nothing with --quiet.
+//!
+//! On a terminal, lines are printed above the bars; a bar that finishes is replaced by
+//! its line, so the screen reads in the order things happened ("Writing manifest" below
+//! the blobs it follows) and only transfers still running keep a bar.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -8,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use skiff_transport::progress::{Event, Reporter, Silent};
+
+use crate::output::stderr_line;
 
 /// Chooses the renderer for stderr.
 pub fn reporter(quiet: bool) -> std::sync::Arc<dyn Reporter> {
@@ -73,9 +79,13 @@ impl Reporter for Bars {
                 ));
             }
             Event::BlobDone { digest } => {
-                if let Some(b) = bars.get(&digest.to_string()) {
-                    b.finish_with_message(format!("{} done", short(&digest)));
+                if let Some(b) = bars.remove(&digest.to_string()) {
+                    b.finish_and_clear();
+                    self.multi.remove(&b);
                 }
+                let _ = self
+                    .multi
+                    .println(format!("Copying blob {} done", short(&digest)));
             }
             Event::Committing => {
                 let _ = self.multi.println("Writing manifest to image destination");
@@ -119,30 +129,36 @@ impl Reporter for Lines {
         match event {
             Event::Planned { layers, bytes } => {
                 s.total = bytes;
-                eprintln!("Getting image source signatures");
-                eprintln!("Copying {layers} blob(s), {:.1} MiB", mib(bytes));
+                stderr_line("Getting image source signatures");
+                stderr_line(&format!("Copying {layers} blob(s), {:.1} MiB", mib(bytes)));
             }
-            Event::BlobStarted { digest, .. } => eprintln!("Copying blob {}", short(&digest)),
+            Event::BlobStarted { digest, .. } => {
+                stderr_line(&format!("Copying blob {}", short(&digest)))
+            }
             Event::BlobProgress { delta, .. } => {
-                s.done += delta;
+                s.done = s.done.saturating_add(delta);
                 if s.last.elapsed() >= LINE_INTERVAL {
                     s.last = Instant::now();
-                    match (s.done * 100).checked_div(s.total) {
-                        Some(pct) => eprintln!(
+                    let line = match s.done.saturating_mul(100).checked_div(s.total) {
+                        Some(pct) => format!(
                             "Progress: {:.1} MiB / {:.1} MiB ({pct}%)",
                             mib(s.done),
                             mib(s.total)
                         ),
                         // Layers re-encoded before the plan is final: no total yet.
-                        None => eprintln!("Progress: {:.1} MiB", mib(s.done)),
-                    }
+                        None => format!("Progress: {:.1} MiB", mib(s.done)),
+                    };
+                    stderr_line(&line);
                 }
             }
-            Event::BlobSkipped { digest, .. } => {
-                eprintln!("Copying blob {} skipped: already exists", short(&digest))
+            Event::BlobSkipped { digest, .. } => stderr_line(&format!(
+                "Copying blob {} skipped: already exists",
+                short(&digest)
+            )),
+            Event::BlobDone { digest } => {
+                stderr_line(&format!("Copying blob {} done", short(&digest)))
             }
-            Event::BlobDone { digest } => eprintln!("Copying blob {} done", short(&digest)),
-            Event::Committing => eprintln!("Writing manifest to image destination"),
+            Event::Committing => stderr_line("Writing manifest to image destination"),
         }
     }
 }

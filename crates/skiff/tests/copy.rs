@@ -1131,13 +1131,16 @@ fn ctrl_c_leaves_nothing_behind() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Interrupt only once a blob transfer has started and been answered with the 429
+    // (not during the manifest fetch): wait for that event, not for a fixed time.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !proxy.requests().iter().any(|r| r.path.contains("/blobs/"))
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    while proxy.fired() == vec![0] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "skiff never asked for a blob"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();

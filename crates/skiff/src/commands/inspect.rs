@@ -10,7 +10,7 @@ use crate::cli::{GlobalOptions, InspectArgs};
 use crate::failure::Failure;
 use crate::options::{open_options, platform};
 use crate::output::{print_json, print_raw};
-use crate::template::{self, Rendering};
+use skiff_gotemplate::{self as template, Rendering};
 
 pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failure> {
     let name: ImageName = args.image.parse()?;
@@ -172,7 +172,12 @@ impl InspectOutput {
                             V::Struct(vec![
                                 ("MIMEType".into(), V::Str(l.mime_type.clone())),
                                 ("Digest".into(), V::Digest(l.digest.clone())),
-                                ("Size".into(), V::Int(l.size as i64)),
+                                // Go's int64: a size beyond it cannot come from a
+                                // manifest Go parsed; saturate rather than wrap.
+                                (
+                                    "Size".into(),
+                                    V::Int(i64::try_from(l.size).unwrap_or(i64::MAX)),
+                                ),
                                 ("Annotations".into(), map(&l.annotations)),
                             ])
                         })

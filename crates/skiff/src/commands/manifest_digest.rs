@@ -7,6 +7,5 @@ pub fn run(args: ManifestDigestArgs) -> Result<(), Failure> {
     let bytes = std::fs::read(&args.manifest)
         .map_err(|e| Failure::new(format!("reading {}: {e}", args.manifest.display())))?;
     // The digest of the exact bytes, as a registry computes it.
-    println!("{}", skiff_oci::Digest::sha256(&bytes));
-    Ok(())
+    crate::output::print_line(&skiff_oci::Digest::sha256(&bytes).to_string())
 }

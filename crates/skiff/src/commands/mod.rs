@@ -1,6 +1,7 @@
 //! One module per command; each turns its parsed arguments into library calls.
 
 mod copy;
+mod docs;
 mod inspect;
 mod lxc;
 mod manifest_digest;
@@ -8,11 +9,12 @@ mod registry;
 mod unpack;
 
 use crate::cli::{Cli, Command};
-use crate::failure::Failure;
+use crate::failure::{Failure, Sides};
 
 /// Runs the parsed command line, honouring --command-timeout.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let global = cli.global.clone();
+    let sides = sides(&cli.command);
     let work = async move {
         match cli.command {
             Command::Copy(args) => copy::run(&cli.global, *args).await,
@@ -26,32 +28,32 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Command::Lxc(crate::cli::LxcCommand::Create(args)) => {
                 lxc::create(&cli.global, args).await
             }
-            Command::Completion(args) => {
-                let mut cmd = <Cli as clap::CommandFactory>::command();
-                clap_complete::generate(
-                    args.shell,
-                    &mut cmd,
-                    crate::cli::program_name(),
-                    &mut std::io::stdout(),
-                );
-                Ok(())
-            }
-            Command::Man => {
-                let cmd = <Cli as clap::CommandFactory>::command();
-                let mut out = Vec::new();
-                clap_mangen::Man::new(cmd)
-                    .render(&mut out)
-                    .map_err(|e| Failure::new(format!("rendering the manual: {e}")))?;
-                crate::output::print_raw(&out)
-            }
+            Command::Completion(args) => docs::completion(args),
+            Command::Man(args) => docs::man(args),
         }
     };
-    match global.command_timeout {
+    let outcome = match global.command_timeout {
         Some(t) => tokio::time::timeout(t, work).await.map_err(|_| {
             Failure::new(format!(
                 "timed out after {t:?} (--command-timeout); nothing was written"
             ))
         })?,
         None => work.await,
+    };
+    outcome.map_err(|f| f.on(&sides))
+}
+
+/// The registries `command` talks to and the prefix of each one's flags, so that a hint
+/// names `--dest-tls-verify` for a failed push and `--src-creds` for a failed pull.
+fn sides(command: &Command) -> Sides {
+    match command {
+        Command::Copy(args) => Sides::none()
+            .side(&args.source, "src-")
+            .side(&args.destination, "dest-"),
+        Command::Unpack(args) => Sides::none().side(&args.image, "src-"),
+        Command::Lxc(crate::cli::LxcCommand::Create(args)) => {
+            Sides::none().side(&args.image, "src-")
+        }
+        _ => Sides::plain(),
     }
 }

@@ -3,14 +3,15 @@
 use std::io::Read;
 
 use skiff_oci::Reference;
-use skiff_registry::{credentials, Credentials, RegistryClient};
+use skiff_registry::{credentials, Credentials, RegistryClient, RegistryError};
 use skiff_transport::docker_archive::archive_tags;
-use skiff_transport::{qualify, ImageName, TransportError};
+use skiff_transport::{qualify, ImageName};
 
+use crate::cli::program_name;
 use crate::cli::{DeleteArgs, GlobalOptions, ListTagsArgs, LoginArgs, LogoutArgs};
 use crate::failure::Failure;
 use crate::options::open_options;
-use crate::output::print_json;
+use crate::output::{print_json, print_line};
 
 /// `list-tags docker://REPO` (every page) or `list-tags docker-archive:FILE`.
 pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(), Failure> {
@@ -81,18 +82,17 @@ pub async fn login(global: &GlobalOptions, args: LoginArgs) -> Result<(), Failur
         let found = credentials::lookup(args.authfile.as_deref(), &registry)
             .map_err(|e| Failure::new(e.to_string()))?;
         return match found {
-            Some(c) => {
-                println!("{}", c.username);
-                Ok(())
-            }
+            Some(c) => print_line(&c.username),
             None => Err(Failure::new(format!("not logged into {registry}"))),
         };
     }
     let username = match &args.username {
         Some(u) => u.clone(),
         None => {
-            return Err(Failure::new("--username is required")
-                .hint("skiff login -u USER --password-stdin REGISTRY"))
+            return Err(Failure::new("--username is required").hint(format!(
+                "{} login -u USER --password-stdin REGISTRY",
+                program_name()
+            )))
         }
     };
     let password = match (&args.password, args.password_stdin) {
@@ -126,13 +126,22 @@ pub async fn login(global: &GlobalOptions, args: LoginArgs) -> Result<(), Failur
     options.credentials = Some(creds.clone());
     let client = RegistryClient::new(&registry, options)?;
     client.ping().await.map_err(|e| {
-        Failure::from(TransportError::from(e))
-            .hint("the registry refused these credentials; nothing was saved")
+        // Only the registry's own refusal says anything about the credentials; a network
+        // or TLS failure gets the hint of its kind.
+        let refused = matches!(
+            e,
+            RegistryError::Unauthorized { .. } | RegistryError::Denied { .. }
+        );
+        let failure = Failure::from(e);
+        if refused {
+            failure.hint("the registry refused these credentials; nothing was saved")
+        } else {
+            failure
+        }
     })?;
     credentials::store(args.authfile.as_deref(), &registry, &creds)
         .map_err(|e| Failure::new(e.to_string()))?;
-    println!("Login Succeeded!");
-    Ok(())
+    print_line("Login Succeeded!")
 }
 
 /// `logout [--all] REGISTRY`.
@@ -140,8 +149,7 @@ pub async fn logout(args: LogoutArgs) -> Result<(), Failure> {
     if args.all {
         credentials::erase_all(args.authfile.as_deref())
             .map_err(|e| Failure::new(e.to_string()))?;
-        println!("Removed login credentials for all registries");
-        return Ok(());
+        return print_line("Removed login credentials for all registries");
     }
     let registry = args
         .registry
@@ -153,8 +161,7 @@ pub async fn logout(args: LogoutArgs) -> Result<(), Failure> {
     if !removed {
         return Err(Failure::new(format!("not logged into {registry}")));
     }
-    println!("Removed login credentials for {registry}");
-    Ok(())
+    print_line(&format!("Removed login credentials for {registry}"))
 }
 
 /// Accepts `docker://host`, `https://host/` and `host` alike, as skopeo does.

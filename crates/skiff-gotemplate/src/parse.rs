@@ -1,6 +1,6 @@
 //! Turns a format string into a tree of text and actions.
 
-use super::TemplateError;
+use super::{TemplateError, MAX_DEPTH};
 
 /// One node of a parsed template.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,11 +144,22 @@ fn find_close(s: &str) -> Option<usize> {
     None
 }
 
+/// One level deeper than `depth`, or the error that stops a format nested beyond
+/// [`MAX_DEPTH`] before the recursion can exhaust the stack.
+fn deeper(depth: usize) -> Result<usize, TemplateError> {
+    if depth >= MAX_DEPTH {
+        return err(format!(
+            "max expression depth exceeded (more than {MAX_DEPTH} levels of nesting)"
+        ));
+    }
+    Ok(depth + 1)
+}
+
 /// Parses a whole template.
 pub fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
     let items = items(src)?;
     let mut pos = 0;
-    let (nodes, end) = parse_list(&items, &mut pos)?;
+    let (nodes, end) = parse_list(&items, &mut pos, 0)?;
     match end {
         None => Ok(nodes),
         Some(word) => err(format!("unexpected {{{{{word}}}}}")),
@@ -160,7 +171,9 @@ pub fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
 fn parse_list(
     items: &[Item],
     pos: &mut usize,
+    depth: usize,
 ) -> Result<(Vec<Node>, Option<String>), TemplateError> {
+    let inner = deeper(depth)?;
     let mut nodes = Vec::new();
     while let Some(item) = items.get(*pos) {
         *pos += 1;
@@ -174,10 +187,10 @@ fn parse_list(
         let (keyword, rest) = split_keyword(action);
         match keyword {
             "end" | "else" => return Ok((nodes, Some(action.to_string()))),
-            "if" => nodes.push(parse_if(rest, items, pos)?),
+            "if" => nodes.push(parse_if(rest, items, pos, inner)?),
             "range" => {
                 let (vars, over) = declarations(rest)?;
-                let (body, otherwise) = parse_body(items, pos, "range")?;
+                let (body, otherwise) = parse_body(items, pos, "range", inner)?;
                 nodes.push(Node::Range {
                     vars,
                     over: pipeline(over)?,
@@ -186,7 +199,7 @@ fn parse_list(
                 });
             }
             "with" => {
-                let (body, otherwise) = parse_body(items, pos, "with")?;
+                let (body, otherwise) = parse_body(items, pos, "with", inner)?;
                 nodes.push(Node::With {
                     value: pipeline(rest)?,
                     body,
@@ -202,16 +215,22 @@ fn parse_list(
     Ok((nodes, None))
 }
 
-fn parse_if(cond: &str, items: &[Item], pos: &mut usize) -> Result<Node, TemplateError> {
-    let (then, end) = parse_list(items, pos)?;
+fn parse_if(
+    cond: &str,
+    items: &[Item],
+    pos: &mut usize,
+    depth: usize,
+) -> Result<Node, TemplateError> {
+    let (then, end) = parse_list(items, pos, depth)?;
     let end = end.ok_or_else(|| TemplateError("unexpected EOF in if".into()))?;
     let otherwise = match split_keyword(&end) {
         ("end", _) => Vec::new(),
         ("else", rest) => match split_keyword(rest) {
-            ("if", cond) => vec![parse_if(cond, items, pos)?],
-            _ => closing_else(items, pos, "if")?,
+            // An `else if` chain nests, so it counts towards the depth.
+            ("if", cond) => vec![parse_if(cond, items, pos, deeper(depth)?)?],
+            _ => closing_else(items, pos, "if", depth)?,
         },
-        _ => unreachable!("parse_list returns only end/else"),
+        (other, _) => return err(format!("unexpected {{{{{other}}}}} in if")),
     };
     Ok(Node::If {
         cond: pipeline(cond)?,
@@ -225,18 +244,24 @@ fn parse_body(
     items: &[Item],
     pos: &mut usize,
     what: &str,
+    depth: usize,
 ) -> Result<(Vec<Node>, Vec<Node>), TemplateError> {
-    let (body, end) = parse_list(items, pos)?;
+    let (body, end) = parse_list(items, pos, depth)?;
     match end.as_deref().map(split_keyword) {
         None => err(format!("unexpected EOF in {what}")),
         Some(("end", _)) => Ok((body, Vec::new())),
-        Some(_) => Ok((body, closing_else(items, pos, what)?)),
+        Some(_) => Ok((body, closing_else(items, pos, what, depth)?)),
     }
 }
 
 /// Parses the nodes after a plain `{{else}}`, which must end with `{{end}}`.
-fn closing_else(items: &[Item], pos: &mut usize, what: &str) -> Result<Vec<Node>, TemplateError> {
-    let (nodes, end) = parse_list(items, pos)?;
+fn closing_else(
+    items: &[Item],
+    pos: &mut usize,
+    what: &str,
+    depth: usize,
+) -> Result<Vec<Node>, TemplateError> {
+    let (nodes, end) = parse_list(items, pos, depth)?;
     match end.as_deref().map(split_keyword) {
         Some(("end", _)) => Ok(nodes),
         Some(_) => err(format!("expected {{{{end}}}} after {{{{else}}}} in {what}")),
@@ -351,14 +376,18 @@ fn pipeline(s: &str) -> Result<Pipeline, TemplateError> {
     }
     let toks = tokens(s)?;
     let mut pos = 0;
-    let p = parse_pipeline(&toks, &mut pos)?;
+    let p = parse_pipeline(&toks, &mut pos, 0)?;
     if pos != toks.len() {
         return err(format!("unexpected {:?} in operand", toks[pos]));
     }
     Ok(p)
 }
 
-fn parse_pipeline(toks: &[Token], pos: &mut usize) -> Result<Pipeline, TemplateError> {
+fn parse_pipeline(
+    toks: &[Token],
+    pos: &mut usize,
+    depth: usize,
+) -> Result<Pipeline, TemplateError> {
     let mut commands = Vec::new();
     let mut args = Vec::new();
     while let Some(t) = toks.get(*pos) {
@@ -370,7 +399,7 @@ fn parse_pipeline(toks: &[Token], pos: &mut usize) -> Result<Pipeline, TemplateE
                     args: std::mem::take(&mut args),
                 });
             }
-            _ => args.push(parse_operand(toks, pos)?),
+            _ => args.push(parse_operand(toks, pos, depth)?),
         }
     }
     commands.push(Command { args });
@@ -380,13 +409,15 @@ fn parse_pipeline(toks: &[Token], pos: &mut usize) -> Result<Pipeline, TemplateE
     Ok(commands)
 }
 
-fn parse_operand(toks: &[Token], pos: &mut usize) -> Result<Operand, TemplateError> {
-    let t = toks[*pos].clone();
+fn parse_operand(toks: &[Token], pos: &mut usize, depth: usize) -> Result<Operand, TemplateError> {
+    let Some(t) = toks.get(*pos).cloned() else {
+        return err("missing operand");
+    };
     *pos += 1;
     Ok(match t {
         Token::Str(s) => Operand::Str(s),
         Token::Open => {
-            let inner = parse_pipeline(toks, pos)?;
+            let inner = parse_pipeline(toks, pos, deeper(depth)?)?;
             if toks.get(*pos) != Some(&Token::Close) {
                 return err("unclosed left paren");
             }
