@@ -219,16 +219,17 @@ fn hint(e: &TransportError, sides: &Sides) -> Option<String> {
                 "{have}; choose one with --override-os OS, --override-arch ARCH and --override-variant VARIANT"
             ))
         }
-        TransportError::NotFound(_) => {
+        TransportError::NotFound { .. } if e.is_local_not_found() => {
             Some("check the path and, if given, the image's name or tag in it".into())
         }
         TransportError::InvalidName(name, _) => {
-            let registry = format!("docker://{name}");
-            Some(if registry.parse::<ImageName>().is_ok() {
-                format!("for a registry image, name the transport: {registry}")
+            // A name that reads as a registry reference already gets its `docker://…`
+            // spelling in the message (skiff-transport's name parser says it).
+            if format!("docker://{name}").parse::<ImageName>().is_ok() {
+                None
             } else {
-                "name the transport: docker://HOST/REPOSITORY:TAG for a registry, or oci:DIR, oci-archive:FILE, dir:DIR, docker-archive:FILE".into()
-            })
+                Some("name the transport: docker://HOST/REPOSITORY:TAG for a registry, or oci:DIR, oci-archive:FILE, dir:DIR, docker-archive:FILE".into())
+            }
         }
         TransportError::Internal(_) => Some(format!(
             "this is a bug in {program}, not a problem of the image: please report it with the command line"
@@ -372,7 +373,7 @@ mod tests {
         );
         assert!(bug.contains("bug"), "{bug}");
         let local = hint_of(
-            TransportError::NotFound("x: no such archive".into()),
+            TransportError::local_not_found("x: no such archive"),
             &plain,
         );
         assert!(!local.contains("list-tags"), "{local}");
