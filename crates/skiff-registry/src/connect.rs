@@ -2,7 +2,7 @@
 //!
 //! The binary picks its hint from [`ConnectKind`] and the retry loop decides from it
 //! whether waiting can help, so the kind is read from the error's types — reqwest's own
-//! predicates, `std::io::ErrorKind`, `rustls::Error` — found by walking the source chain,
+//! predicates, `std::io::ErrorKind`, `hyper::Error`, `rustls::Error` — found by walking the source chain,
 //! never from the wording of messages (which every library changes at will).
 
 use std::error::Error as StdError;
@@ -54,6 +54,15 @@ fn chain_kind(e: &(dyn StdError + 'static)) -> Option<ConnectKind> {
     while let Some(err) = cur {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls_kind(tls));
+        }
+        if let Some(http) = err.downcast_ref::<hyper::Error>() {
+            // Closed before the answer was complete, or while the request was sent.
+            if http.is_incomplete_message() || http.is_canceled() || http.is_body_write_aborted() {
+                return Some(ConnectKind::Broken);
+            }
+            if http.is_timeout() {
+                return Some(ConnectKind::Timeout);
+            }
         }
         cur = match err.downcast_ref::<io::Error>() {
             Some(io) => {

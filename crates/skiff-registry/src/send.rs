@@ -157,6 +157,16 @@ impl Sender {
         &self.bases[i.min(last)]
     }
 
+    /// `url` moved to the base in use when it points at the registry: a retry after the
+    /// https → http fallback must not start over on https.
+    fn on_current_base(&self, url: &Url) -> Url {
+        if self.bases.iter().any(|b| same_origin(url, b)) {
+            rebase(url, self.base())
+        } else {
+            url.clone()
+        }
+    }
+
     /// Sends a request with retries: see [`RetryPolicy::run`].
     pub(crate) async fn execute(&self, req: Request<'_>) -> Result<Response, RegistryError> {
         let label = req.label();
@@ -171,7 +181,7 @@ impl Sender {
 
     /// One attempt: authentication, redirects and the scheme fallback, no retries.
     pub(crate) async fn exchange(&self, req: &Request<'_>) -> Result<Response, RegistryError> {
-        let mut url = req.url.clone();
+        let mut url = self.on_current_base(&req.url);
         let (mut hops, mut reauthenticated) = (0usize, false);
         loop {
             let same = same_origin(&url, self.base());
