@@ -18,8 +18,7 @@ use crate::challenge::Challenge;
 use crate::connect::connect_error;
 use crate::credentials::Credentials;
 use crate::error::RegistryError;
-use crate::response::read_limited;
-use crate::retry::RetryPolicy;
+use crate::response::{error_for, read_limited};
 
 /// The longest token lifetime believed: `expires_in` comes from the server, and a
 /// nonsense value must neither overflow the clock nor pin a token for years.
@@ -50,7 +49,6 @@ struct Token {
 pub(crate) struct Auth {
     registry: String,
     http: reqwest::Client,
-    policy: RetryPolicy,
     basic: Option<Credentials>,
     registry_token: Option<String>,
     scheme: Mutex<Scheme>,
@@ -61,14 +59,12 @@ impl Auth {
     pub(crate) fn new(
         registry: &str,
         http: reqwest::Client,
-        policy: RetryPolicy,
         basic: Option<Credentials>,
         registry_token: Option<String>,
     ) -> Self {
         Auth {
             registry: registry.to_string(),
             http,
-            policy,
             basic,
             registry_token,
             scheme: Mutex::new(Scheme::Unknown),
@@ -154,8 +150,12 @@ impl Auth {
         }
     }
 
-    /// `GET realm?service=…&scope=…` (with Basic credentials when we have them), retried
-    /// like any request; the token is cached under `key` until shortly before it expires.
+    /// `GET realm?service=…&scope=…` (with Basic credentials when we have them); the token
+    /// is cached under `key` until shortly before it expires.
+    ///
+    /// One attempt: a token is fetched within an attempt of the request that needs it, and
+    /// the retry loop repeating that attempt repeats the fetch too. A loop of its own here
+    /// would multiply the retries (and the waits) of a token server that is down.
     async fn fetch_token(
         &self,
         realm: &str,
@@ -183,26 +183,27 @@ impl Auth {
                 q.append_pair("scope", s);
             }
         }
-        let label = format!("GET {url}");
-        let resp = self
-            .policy
-            .run(&label, realm, || {
-                let mut builder = self.http.get(url.clone());
-                if let Some(c) = &self.basic {
-                    builder = builder.header(AUTHORIZATION, basic_header(c));
-                }
-                let url = url.as_str();
-                Some(async move { builder.send().await.map_err(|e| connect_error(url, &e)) })
-            })
-            .await?;
-        if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
+        let mut builder = self.http.get(url.clone());
+        if let Some(c) = &self.basic {
+            builder = builder.header(AUTHORIZATION, basic_header(c));
+        }
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| connect_error(url.as_str(), &e))?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(RegistryError::Unauthorized {
                 what: self.registry.clone(),
                 message: "the token server refused these credentials".into(),
             });
         }
-        if !resp.status().is_success() {
-            return Err(auth_err(format!("HTTP {}", resp.status())));
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            // Typed, so that the retry loop of the request this token is for tries again.
+            return Err(error_for(resp, realm).await);
+        }
+        if !status.is_success() {
+            return Err(auth_err(format!("HTTP {status}")));
         }
         let body = read_limited(resp, MAX_TOKEN_RESPONSE, realm).await?;
         let parsed: TokenResponse = serde_json::from_slice(&body)

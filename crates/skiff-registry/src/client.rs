@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::Stream;
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use reqwest::{Method, Response, StatusCode};
 use skiff_oci::media_type::MANIFEST_ACCEPT;
 use skiff_oci::{Algorithm, Digest, Verifier};
@@ -74,7 +72,7 @@ fn pull(repo: &str) -> String {
     format!("repository:{repo}:pull")
 }
 
-fn push(repo: &str) -> String {
+pub(crate) fn push(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
 
@@ -117,7 +115,6 @@ impl RegistryClient {
         let auth = Auth::new(
             registry,
             http.clone(),
-            policy.clone(),
             basic,
             options.registry_token.clone(),
         );
@@ -129,11 +126,11 @@ impl RegistryClient {
         })
     }
 
-    fn sender(&self) -> &Sender {
+    pub(crate) fn sender(&self) -> &Sender {
         &self.inner.sender
     }
 
-    fn url(&self, path: &str) -> Result<Url, RegistryError> {
+    pub(crate) fn url(&self, path: &str) -> Result<Url, RegistryError> {
         self.sender()
             .base()
             .join(path)
@@ -145,7 +142,7 @@ impl RegistryClient {
         format!("{}/{repo}{sep}{reference}", self.inner.registry)
     }
 
-    fn blob_what(&self, repo: &str, digest: &Digest) -> String {
+    pub(crate) fn blob_what(&self, repo: &str, digest: &Digest) -> String {
         format!("{}/{repo}@{digest}", self.inner.registry)
     }
 
@@ -309,97 +306,6 @@ impl RegistryClient {
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(error_for(resp, &what).await),
         }
-    }
-
-    /// Uploads a blob whose body can be read once (a layer streaming through the copy
-    /// pipeline): [`RegistryClient::upload_blob`] with [`UploadBody::once`]. Failures
-    /// before the body is sent are retried; a failed `PUT` is not (see [`UploadBody`]).
-    pub async fn push_blob(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        size: u64,
-        body: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
-    ) -> Result<(), RegistryError> {
-        self.upload_blob(repo, digest, size, UploadBody::once(body))
-            .await
-    }
-
-    /// Uploads a blob monolithically: `POST` to start an upload, one `PUT` with the body
-    /// and the digest, which the registry verifies; an upload cut short is never
-    /// completed.
-    ///
-    /// The pair is retried as one: a `PUT` that failed midway leaves a partial upload
-    /// behind that the registry refuses to append to, so each attempt starts a new upload.
-    /// Whether there can be another attempt depends on the body: bytes in memory and
-    /// reopenable streams are sent again, a stream read once only until its `PUT` started.
-    pub async fn upload_blob(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        size: u64,
-        body: UploadBody,
-    ) -> Result<(), RegistryError> {
-        let what = self.blob_what(repo, digest);
-        let scope = push(repo);
-        let label = format!("upload of {what}");
-        let resp = self
-            .sender()
-            .policy
-            .run(&label, &what, || {
-                body.can_open()
-                    .then(|| self.upload_attempt(repo, digest, size, &body, &scope, &what))
-            })
-            .await?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(error_for(resp, &what).await)
-        }
-    }
-
-    /// One `POST` + `PUT`. A refused `POST` is answered as is (so 429 and 5xx are retried
-    /// by the caller's loop); any other failure to start is an error.
-    async fn upload_attempt(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        size: u64,
-        body: &UploadBody,
-        scope: &str,
-        what: &str,
-    ) -> Result<Response, RegistryError> {
-        let url = self.url(&format!("/v2/{repo}/blobs/uploads/"))?;
-        let start = Request::new(Method::POST, url, scope, what);
-        let resp = self.sender().exchange(&start).await?;
-        let status = resp.status();
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return Ok(resp);
-        }
-        if status != StatusCode::ACCEPTED {
-            return Err(error_for(resp, what).await);
-        }
-        let location = header_string(resp.headers(), LOCATION.as_str()).ok_or_else(|| {
-            RegistryError::InvalidResponse {
-                what: what.to_string(),
-                message: "upload started without a Location".into(),
-            }
-        })?;
-        let mut url = resp
-            .url()
-            .join(&location)
-            .map_err(|e| RegistryError::InvalidResponse {
-                what: what.to_string(),
-                message: format!("bad upload Location {location:?}: {e}"),
-            })?;
-        url.query_pairs_mut()
-            .append_pair("digest", &digest.to_string());
-        let mut put = Request::new(Method::PUT, url, scope, what);
-        put.headers
-            .insert(CONTENT_TYPE, header_value("application/octet-stream")?);
-        put.headers.insert(CONTENT_LENGTH, size.into());
-        put.body = Some(body);
-        self.sender().exchange(&put).await
     }
 
     /// Puts a manifest under a tag or digest; returns its digest.

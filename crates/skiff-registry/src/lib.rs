@@ -28,7 +28,7 @@
 //! Modules, from the endpoints down: [`RegistryClient`] (client.rs) holds the API calls;
 //! send.rs sends one request (credentials, redirects, the https → http fallback) and
 //! repeats it under the one retry loop of retry.rs, which token fetches (auth.rs) and
-//! blob uploads use too; blob_stream.rs resumes broken downloads; connect.rs names a
+//! blob uploads (upload.rs) use too; blob_stream.rs resumes broken downloads; connect.rs names a
 //! failed connection ([`ConnectKind`]); response.rs reads answers and error bodies.
 
 mod auth;
@@ -44,6 +44,7 @@ mod response;
 mod retry;
 mod send;
 mod tls;
+mod upload;
 
 pub use blob_stream::BlobStream;
 pub use client::{ManifestHead, ManifestResponse, RegistryClient};

@@ -2,11 +2,14 @@
 //! into typed errors.
 
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue};
+use std::time::SystemTime;
+
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 
 use crate::connect::connect_error;
 use crate::error::RegistryError;
+use crate::retry::retry_after;
 
 /// A header value we build ourselves (media types, ranges).
 pub(crate) fn header_value(s: &str) -> Result<HeaderValue, RegistryError> {
@@ -55,6 +58,8 @@ pub(crate) async fn error_for(resp: Response, what: &str) -> RegistryError {
         message: Option<String>,
     }
     let status = resp.status();
+    let retry_after = header_string(resp.headers(), RETRY_AFTER.as_str())
+        .and_then(|v| retry_after(&v, SystemTime::now()));
     let body = read_limited(resp, 64 << 10, what).await.unwrap_or_default();
     let item = serde_json::from_slice::<Errors>(&body)
         .ok()
@@ -81,7 +86,7 @@ pub(crate) async fn error_for(resp: Response, what: &str) -> RegistryError {
         StatusCode::TOO_MANY_REQUESTS => RegistryError::TooManyRequests {
             what,
             retries: 0,
-            retry_after: None,
+            retry_after,
         },
         s => RegistryError::Http {
             what,

@@ -1,8 +1,9 @@
 //! When to try again, how long to wait, and the one loop that does it.
 //!
 //! Every request skiff sends to a registry or its token server goes through
-//! [`RetryPolicy::run`]: plain requests, token fetches and blob uploads alike, so the rules
-//! below hold everywhere and the user hears about every wait (see [`RetryNotice`]).
+//! [`RetryPolicy::run`]: plain requests, blob uploads, and token fetches as part of the
+//! attempt that needs the token — so the rules below hold everywhere, retries never
+//! nest, and the user hears about every wait (see [`RetryNotice`]).
 
 use std::fmt;
 use std::future::Future;
@@ -190,6 +191,15 @@ impl Failure {
                     asked,
                 })
             }
+            // A token server's refusal, from within the attempt.
+            Err(RegistryError::TooManyRequests { retry_after, .. }) => Some(Failure {
+                reason: "HTTP 429 Too Many Requests".into(),
+                asked: *retry_after,
+            }),
+            Err(RegistryError::Http { status, .. }) if *status >= 500 => Some(Failure {
+                reason: format!("HTTP {status}"),
+                asked: None,
+            }),
             Err(RegistryError::Connect { kind, message, .. }) if kind.retryable() => {
                 Some(Failure {
                     reason: kind
@@ -219,6 +229,13 @@ fn finish(
                 retry_after: asked,
             })
         }
+        Err(RegistryError::TooManyRequests {
+            what, retry_after, ..
+        }) => Err(RegistryError::TooManyRequests {
+            what,
+            retries,
+            retry_after,
+        }),
         other => other,
     }
 }
