@@ -26,7 +26,6 @@ use crate::retry::RetryPolicy;
 /// How many redirects a request may follow.
 const MAX_REDIRECTS: usize = 10;
 
-type BodyStream = dyn Stream<Item = Result<Bytes, std::io::Error>> + Send;
 type Reopen = dyn Fn() -> reqwest::Body + Send + Sync;
 
 /// The bytes sent with a request, and whether they can be sent more than once.
@@ -66,9 +65,8 @@ impl UploadBody {
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     {
-        let stream: Box<BodyStream> = Box::new(stream);
         UploadBody(Source::Once(Mutex::new(Some(reqwest::Body::wrap_stream(
-            Box::into_pin(stream),
+            stream,
         )))))
     }
 

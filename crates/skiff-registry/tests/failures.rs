@@ -357,3 +357,51 @@ async fn a_streamed_upload_is_retried_until_its_put_and_then_fails_at_once() {
     assert_eq!(count(&proxy, "PUT"), 1);
     assert!(notices.all().is_empty(), "{:?}", notices.all());
 }
+
+#[tokio::test]
+async fn a_blob_cut_midway_is_resumed_with_notice_or_named_broken_when_out_of_retries() {
+    use futures_util::StreamExt;
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let img = small_image(&"cut ".repeat(50_000));
+    push_image(&reg.host(), "app", "v1", &img, None).unwrap();
+    let layer = &img.layers[0];
+    let digest: Digest = layer.digest.parse().unwrap();
+    let cut = || Fault::CutBlobOnce {
+        digest: layer.digest.clone(),
+        after_bytes: 100,
+    };
+    let read = |c: RegistryClient| {
+        let digest = digest.clone();
+        let size = layer.data.len() as u64;
+        async move {
+            let mut stream = c.get_blob("app", &digest, Some(size)).await?;
+            let mut body = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                body.extend_from_slice(&chunk?);
+            }
+            Ok::<_, RegistryError>(body)
+        }
+    };
+
+    let proxy = FaultProxy::start(&reg.host(), vec![cut()]).unwrap();
+    let notices = Notices::default();
+    let body = read(client(&proxy.host(), insecure(), &notices))
+        .await
+        .unwrap();
+    assert_eq!(body, layer.data);
+    let seen = notices.all();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].what.ends_with("from byte 100"), "{seen:?}");
+
+    let proxy = FaultProxy::start(&reg.host(), vec![cut()]).unwrap();
+    let notices = Notices::default();
+    let no_retries = ClientOptions {
+        retry_times: 0,
+        ..insecure()
+    };
+    let err = read(client(&proxy.host(), no_retries, &notices))
+        .await
+        .unwrap_err();
+    assert_eq!(connect_kind(&err), ConnectKind::Broken, "{err}");
+    assert!(err.to_string().contains("broke at byte 100"), "{err}");
+}
