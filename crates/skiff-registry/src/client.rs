@@ -182,7 +182,12 @@ impl RegistryClient {
             .ok()
             .or_else(|| served_digest.and_then(|d| d.parse().ok()));
         if let Some(expected) = &expected {
-            Verifier::check(what.as_str(), expected, None, &bytes)?;
+            Verifier::check(what.as_str(), expected, None, &bytes).map_err(|error| {
+                RegistryError::DigestMismatch {
+                    what: what.clone(),
+                    error,
+                }
+            })?;
         }
         let digest = match expected {
             Some(d) if d.algorithm() == Algorithm::Sha256 => d,

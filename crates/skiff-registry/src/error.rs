@@ -87,9 +87,15 @@ pub enum RegistryError {
         /// What was wrong.
         message: String,
     },
-    /// Content that is not what its digest (and size) promised.
-    #[error(transparent)]
-    Verify(#[from] VerifyError),
+    /// Content that is not what its digest promised, as skiff_oci::Verifier found (the
+    /// one check of content against its descriptor, with its wording).
+    #[error("{error}")]
+    DigestMismatch {
+        /// What was fetched (`registry/repo:tag`).
+        what: String,
+        /// What the verifier found.
+        error: VerifyError,
+    },
     /// The client could not be set up (certificates, options).
     #[error("{0}")]
     Setup(String),

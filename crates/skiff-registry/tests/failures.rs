@@ -405,3 +405,33 @@ async fn a_blob_cut_midway_is_resumed_with_notice_or_named_broken_when_out_of_re
     assert_eq!(connect_kind(&err), ConnectKind::Broken, "{err}");
     assert!(err.to_string().contains("broke at byte 100"), "{err}");
 }
+
+#[tokio::test]
+async fn a_manifest_that_does_not_match_its_digest_is_refused() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let img = small_image("manifest");
+    push_image(&reg.host(), "app", "v1", &img, None).unwrap();
+    let proxy = FaultProxy::start(
+        &reg.host(),
+        vec![Fault::CorruptBody {
+            path_contains: "/manifests/".into(),
+        }],
+    )
+    .unwrap();
+    let c = RegistryClient::new(&proxy.host(), insecure()).unwrap();
+    // By digest, and by tag (the registry names the digest in Docker-Content-Digest).
+    for reference in [img.manifest_digest.as_str(), "v1"] {
+        let err = c.get_manifest("app", reference).await.unwrap_err();
+        match &err {
+            RegistryError::DigestMismatch { what, .. } => {
+                assert!(what.ends_with(reference), "{what}")
+            }
+            other => panic!("expected DigestMismatch, got {other:?}"),
+        }
+        assert!(
+            err.to_string()
+                .contains(&format!("digest mismatch for {}", proxy.host())),
+            "{err}"
+        );
+    }
+}

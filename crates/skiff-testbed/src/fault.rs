@@ -23,6 +23,9 @@ pub enum Fault {
     /// Flips every byte of that blob's body in GET responses (200 and 206):
     /// same length, wrong digest.
     CorruptBlob { digest: String },
+    /// Flips every byte of the body of GET responses (200) whose path+query
+    /// contains `path_contains`: a manifest that does not match its digest.
+    CorruptBody { path_contains: String },
     /// The first GET of the blob gets the response headers and `after_bytes`
     /// bytes of body, then the connection is closed. Later GETs (with or
     /// without Range) are forwarded properly.
@@ -286,6 +289,13 @@ fn tampering(
         match &f.fault {
             Fault::CorruptBlob { digest }
                 if is_blob_get(method, path, digest) && matches!(status, 200 | 206) =>
+            {
+                t.flip = true;
+                f.fired += 1;
+                name = Some("corrupt");
+            }
+            Fault::CorruptBody { path_contains }
+                if method == "GET" && status == 200 && path.contains(path_contains.as_str()) =>
             {
                 t.flip = true;
                 f.fired += 1;
