@@ -124,8 +124,8 @@ impl<'a> Request<'a> {
 
 /// The HTTP side of a client: connections, the registry's base URL, auth, retries.
 pub(crate) struct Sender {
-    pub http: reqwest::Client,
-    pub auth: Auth,
+    http: reqwest::Client,
+    auth: Auth,
     pub policy: RetryPolicy,
     /// Base URLs to try (https, then http for --tls-verify=false), and the one in use.
     bases: Vec<Url>,
