@@ -1,5 +1,11 @@
 //! What can go wrong talking to a registry, in words a person can act on.
 
+use std::time::Duration;
+
+use skiff_oci::VerifyError;
+
+use crate::retry::MAX_RETRY_AFTER;
+
 /// A registry operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -30,12 +36,17 @@ pub enum RegistryError {
         message: String,
     },
     /// Rate limited and out of retries.
-    #[error("{what}: too many requests (HTTP 429); retried {retries} times")]
+    #[error(
+        "{what}: too many requests (HTTP 429); retried {retries} times{}",
+        asked_wait(retry_after)
+    )]
     TooManyRequests {
         /// What was asked for.
         what: String,
         /// How many times it was retried.
         retries: u32,
+        /// How long the registry asked to wait (its last `Retry-After`), when it said.
+        retry_after: Option<Duration>,
     },
     /// Any other HTTP error status.
     #[error("{what}: HTTP {status}: {message}")]
@@ -76,15 +87,14 @@ pub enum RegistryError {
         /// What was wrong.
         message: String,
     },
-    /// Content that does not match its digest.
-    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    /// Content that is not what its digest promised, as skiff_oci::Verifier found (the
+    /// one check of content against its descriptor, with its wording).
+    #[error("{error}")]
     DigestMismatch {
-        /// What was fetched.
+        /// What was fetched (`registry/repo:tag`).
         what: String,
-        /// The digest asked for.
-        expected: String,
-        /// The digest of what arrived.
-        actual: String,
+        /// What the verifier found.
+        error: VerifyError,
     },
     /// The client could not be set up (certificates, options).
     #[error("{0}")]
@@ -109,6 +119,45 @@ pub enum ConnectKind {
     Broken,
     /// Anything else the HTTP stack reports.
     Other,
+}
+
+impl ConnectKind {
+    /// Whether trying again may help. A name that does not resolve, a certificate that is
+    /// not trusted, a server that speaks plain HTTP: none of these changes in seconds, and
+    /// waiting out the backoffs would only delay the error (and its hint).
+    pub fn retryable(self) -> bool {
+        !matches!(
+            self,
+            ConnectKind::Dns | ConnectKind::Certificate | ConnectKind::PlainHttp
+        )
+    }
+
+    /// A few words for the failure, as in "retrying … : connection refused".
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            ConnectKind::Dns => Some("host name not found"),
+            ConnectKind::Refused => Some("connection refused"),
+            ConnectKind::Timeout => Some("timed out"),
+            ConnectKind::Certificate => Some("certificate not accepted"),
+            ConnectKind::PlainHttp => Some("server gave HTTP response to HTTPS client"),
+            ConnectKind::Broken => Some("connection broken"),
+            ConnectKind::Other => None,
+        }
+    }
+}
+
+/// The tail of the 429 message: what the registry asked for, and that skiff does not
+/// wait longer than [`MAX_RETRY_AFTER`] between tries.
+fn asked_wait(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(d) if *d > MAX_RETRY_AFTER => format!(
+            "; the registry asks to wait {} s, longer than the {} s skiff waits between retries",
+            d.as_secs(),
+            MAX_RETRY_AFTER.as_secs()
+        ),
+        Some(d) => format!("; the registry asks to wait {} s", d.as_secs()),
+        None => String::new(),
+    }
 }
 
 impl RegistryError {

@@ -11,8 +11,11 @@
 //!   S3-compatible storage, which rejects any request carrying an `Authorization` header
 //!   (`400 Missing x-amz-content-sha256`). The client follows redirects itself and sends
 //!   registry credentials only to the registry's own origin — the bug that started skiff.
-//! * **Retries and resume**: connection failures, 429 and 5xx are retried with backoff,
-//!   honouring `Retry-After`; a blob body that breaks resumes with an HTTP `Range` request.
+//! * **Retries and resume**: connection failures that may pass, 429 and 5xx are retried
+//!   with backoff, honouring `Retry-After` (up to [`MAX_RETRY_AFTER`]), and announced
+//!   through [`ClientOptions::on_retry`]; failures that cannot pass (DNS, certificates,
+//!   plain HTTP) are not retried. A blob body that breaks resumes with a `Range` request;
+//!   uploads are retried as a whole when their body can be sent again ([`UploadBody`]).
 //! * **TLS** with system roots plus per-registry CAs and client certificates
 //!   (`/etc/containers/certs.d`), and skopeo's `--tls-verify=false` (unverified TLS, then
 //!   plain HTTP).
@@ -21,16 +24,32 @@
 //!
 //! It knows nothing of files (beyond its configuration), tar, or the command line.
 
+//!
+//! Modules, from the endpoints down: [`RegistryClient`] (client.rs) holds the API calls;
+//! send.rs sends one request (credentials, redirects, the https → http fallback) and
+//! repeats it under the one retry loop of retry.rs, which token fetches (auth.rs) and
+//! blob uploads (upload.rs) use too; blob_stream.rs resumes broken downloads; connect.rs names a
+//! failed connection ([`ConnectKind`]); response.rs reads answers and error bodies.
+
+mod auth;
+mod blob_stream;
 pub mod challenge;
 mod client;
+mod connect;
 pub mod credentials;
 mod error;
+mod options;
 pub mod registries_conf;
+mod response;
 mod retry;
+mod send;
 mod tls;
+mod upload;
 
-pub use client::{
-    same_origin, BlobStream, ClientOptions, ManifestHead, ManifestResponse, RegistryClient,
-};
+pub use blob_stream::BlobStream;
+pub use client::{ManifestHead, ManifestResponse, RegistryClient};
 pub use credentials::Credentials;
 pub use error::{ConnectKind, RegistryError};
+pub use options::ClientOptions;
+pub use retry::{RetryHook, RetryNotice, MAX_RETRY_AFTER};
+pub use send::{same_origin, UploadBody};

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::client::ClientOptions;
 use crate::error::RegistryError;
+use crate::options::ClientOptions;
 
 /// The certificate directories for `host` (host[:port]): `--cert-dir` alone when given,
 /// else `/etc/containers/certs.d/HOST` and `/etc/docker/certs.d/HOST`.

@@ -1,32 +1,15 @@
 //! The client against real docker-registry processes: pagination, token expiry, refused
 //! credentials, blob streaming through the Docker-Hub-style redirect.
 
+mod common;
+
+use common::{insecure, small_image};
 use futures_util::StreamExt;
 use skiff_oci::Digest;
 use skiff_registry::{ClientOptions, Credentials, RegistryClient};
-use skiff_testbed::image::{Compression, Format, ImageBuilder, LayerBuilder};
 use skiff_testbed::push::push_image;
 use skiff_testbed::registry::Options;
 use skiff_testbed::{Fault, FaultProxy, RegistryServer, Setup};
-
-fn insecure() -> ClientOptions {
-    ClientOptions {
-        tls_verify: Some(false),
-        no_creds: true,
-        ..ClientOptions::default()
-    }
-}
-
-fn small_image(seed: &str) -> skiff_testbed::image::Image {
-    ImageBuilder::new(Format::Oci)
-        .layer(
-            LayerBuilder::new()
-                .file("f", 0o644, seed.as_bytes())
-                .build(),
-            Compression::Gzip,
-        )
-        .build()
-}
 
 #[tokio::test]
 async fn tag_lists_are_followed_across_pages() {

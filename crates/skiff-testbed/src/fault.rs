@@ -23,6 +23,9 @@ pub enum Fault {
     /// Flips every byte of that blob's body in GET responses (200 and 206):
     /// same length, wrong digest.
     CorruptBlob { digest: String },
+    /// Flips every byte of the body of GET responses (200) whose path+query
+    /// contains `path_contains`: a manifest that does not match its digest.
+    CorruptBody { path_contains: String },
     /// The first GET of the blob gets the response headers and `after_bytes`
     /// bytes of body, then the connection is closed. Later GETs (with or
     /// without Range) are forwarded properly.
@@ -35,8 +38,24 @@ pub enum Fault {
         times: usize,
         retry_after_secs: u64,
     },
+    /// Like `TooManyRequests`, with the `Retry-After` value sent as given: an
+    /// HTTP date (before 1970, far in the future) or nonsense.
+    TooManyRequestsRaw {
+        path_contains: String,
+        times: usize,
+        retry_after: String,
+    },
     /// The first `times` matching requests get `503 Service Unavailable`.
     ServerError { path_contains: String, times: usize },
+    /// The first `times` requests of `method` whose path+query contains
+    /// `path_contains` get no answer: the proxy reads the request head and
+    /// closes the connection, with any request body unread (a reset, to a
+    /// client still sending one).
+    CloseOnRequest {
+        method: String,
+        path_contains: String,
+        times: usize,
+    },
     /// Tag lists honour `?n=N&last=TAG` and answer with a
     /// `Link: </v2/NAME/tags/list?last=…&n=N>; rel="next"` header, as the
     /// distribution spec, Docker Hub and distribution 3 do. Debian's
@@ -57,7 +76,7 @@ pub struct RecordedRequest {
     pub authorization: bool,
     /// Status returned to the client (0 if the upstream could not be reached).
     pub status: u16,
-    /// The fault applied, if any (`"corrupt"`, `"cut"`, `"429"`, `"503"`).
+    /// The fault applied, if any (`"corrupt"`, `"cut"`, `"429"`, `"503"`, `"closed"`).
     pub fault: Option<&'static str>,
     /// When the request head was received.
     pub time: Instant,
@@ -165,14 +184,15 @@ fn is_blob_get(method: &str, path: &str, digest: &str) -> bool {
             .ends_with(&format!("/blobs/{digest}"))
 }
 
-/// A fault that answers instead of the registry.
+/// A fault that answers instead of the registry; status 0 closes the
+/// connection without an answer.
 struct Refusal {
     status: u16,
-    retry_after: Option<u64>,
+    retry_after: Option<String>,
     name: &'static str,
 }
 
-fn refusal(shared: &Shared, path: &str) -> Option<Refusal> {
+fn refusal(shared: &Shared, method: &str, path: &str) -> Option<Refusal> {
     let mut faults = lock(&shared.faults);
     for f in faults.iter_mut() {
         let r = match &f.fault {
@@ -182,9 +202,29 @@ fn refusal(shared: &Shared, path: &str) -> Option<Refusal> {
                 retry_after_secs,
             } if path.contains(path_contains.as_str()) && f.fired < *times => Refusal {
                 status: 429,
-                retry_after: Some(*retry_after_secs),
+                retry_after: Some(retry_after_secs.to_string()),
                 name: "429",
             },
+            Fault::TooManyRequestsRaw {
+                path_contains,
+                times,
+                retry_after,
+            } if path.contains(path_contains.as_str()) && f.fired < *times => Refusal {
+                status: 429,
+                retry_after: Some(retry_after.clone()),
+                name: "429",
+            },
+            Fault::CloseOnRequest {
+                method: m,
+                path_contains,
+                times,
+            } if m == method && path.contains(path_contains.as_str()) && f.fired < *times => {
+                Refusal {
+                    status: 0,
+                    retry_after: None,
+                    name: "closed",
+                }
+            }
             Fault::ServerError {
                 path_contains,
                 times,
@@ -254,6 +294,13 @@ fn tampering(
                 f.fired += 1;
                 name = Some("corrupt");
             }
+            Fault::CorruptBody { path_contains }
+                if method == "GET" && status == 200 && path.contains(path_contains.as_str()) =>
+            {
+                t.flip = true;
+                f.fired += 1;
+                name = Some("corrupt");
+            }
             Fault::CutBlobOnce {
                 digest,
                 after_bytes,
@@ -313,10 +360,13 @@ fn serve_connection(shared: &Shared, client: TcpStream) -> io::Result<()> {
         let expects_continue = head.has_token("expect", "100-continue");
         let req_framing = head.framing(false, false)?;
 
-        if let Some(r) = refusal(shared, &path) {
+        if let Some(r) = refusal(shared, &method, &path) {
             record.status = r.status;
             record.fault = Some(r.name);
             lock(&shared.log).push(record);
+            if r.status == 0 {
+                break;
+            }
             // Without the 100 the client may never send the body: close
             // rather than guess where the next request starts.
             let close = client_closes || expects_continue;
@@ -448,8 +498,8 @@ fn write_refusal(w: &mut dyn Write, r: &Refusal, close: bool) -> io::Result<()> 
     };
     head.push("Content-Type", "application/json; charset=utf-8");
     head.push("Content-Length", &body.len().to_string());
-    if let Some(s) = r.retry_after {
-        head.push("Retry-After", &s.to_string());
+    if let Some(s) = &r.retry_after {
+        head.push("Retry-After", s);
     }
     if close {
         head.push("Connection", "close");

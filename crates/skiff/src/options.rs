@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use skiff_oci::Platform;
-use skiff_registry::{ClientOptions, Credentials};
+use skiff_registry::{ClientOptions, Credentials, RetryHook};
 
 use crate::cli::GlobalOptions;
 use crate::failure::Failure;
@@ -81,8 +81,23 @@ impl RegistryFlags {
             retry_delay: self.retry_delay,
             user_agent,
             timeout: None,
+            on_retry: Some(retry_printer()),
         })
     }
+}
+
+/// Prints each retry wait as one line on stderr, so a registry that is down or slow does
+/// not look like a hang. Commands with `--quiet` set `on_retry` to `None`.
+fn retry_printer() -> RetryHook {
+    RetryHook::new(|notice| {
+        use std::io::Write;
+        // A closed stderr must not end the copy: the line is only news.
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}: {notice}",
+            crate::cli::program_name()
+        );
+    })
 }
 
 /// The platform to pick from manifest lists: the host's, with --override-*.

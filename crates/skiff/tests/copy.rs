@@ -919,24 +919,32 @@ fn too_many_requests_is_waited_out_and_a_missing_tag_exits_2() {
     push_image(&reg.host(), "app", "v1", &image, None).unwrap();
     let proxy = FaultProxy::start(
         &reg.host(),
+        // 3 s: no backoff gives that (the first is 1 s), so only the header can.
         vec![Fault::TooManyRequests {
             path_contains: "/manifests/".into(),
             times: 1,
-            retry_after_secs: 1,
+            retry_after_secs: 3,
         }],
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let start = std::time::Instant::now();
-    skiff_ok(&[
+    let out = skiff(&[
         "copy",
         "--src-tls-verify=false",
         &format!("docker://{}/app:v1", proxy.host()),
         &format!("oci-archive:{}", dir.path().join("a.tar").display()),
     ]);
+    let waited = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     assert!(
-        start.elapsed() >= std::time::Duration::from_secs(1),
-        "Retry-After was honoured"
+        waited >= std::time::Duration::from_secs(3),
+        "Retry-After was honoured: waited only {waited:?}"
+    );
+    assert!(
+        stderr.contains("retrying GET ") && stderr.contains(" in 3s (attempt 2 of "),
+        "the wait was announced: {stderr}"
     );
 
     let out = skiff(&[
