@@ -443,6 +443,7 @@ macro_rules! registry_args {
                     cert_dir: self.cert_dir.clone(),
                     retry_times,
                     retry_delay,
+                    quiet: false,
                 }
             }
         }

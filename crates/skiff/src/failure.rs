@@ -250,8 +250,12 @@ fn registry_hint(e: &RegistryError, sides: &Sides) -> Option<String> {
             "check the repository name; if it is right, log in as a user allowed to use it (`{program} login REGISTRY` or {} USER:PASSWORD)",
             flag("creds")
         ),
-        RegistryError::TooManyRequests { .. } => format!(
-            "the registry limits how often it may be asked: wait and try again, retry longer with --retry-times N and --retry-delay DURATION, or log in (`{program} login REGISTRY`) for a higher limit"
+        RegistryError::TooManyRequests { retry_after, .. } => format!(
+            "the registry limits how often it may be asked: wait{} and try again, retry longer with --retry-times N and --retry-delay DURATION, or log in (`{program} login REGISTRY`) for a higher limit",
+            retry_after.map_or(String::new(), |d| format!(
+                " (it asked for {}s)",
+                d.as_secs()
+            ))
         ),
         RegistryError::NotFound { what, code, .. } if code != "BLOB_UNKNOWN" => {
             let repository = repository_of(what);
@@ -364,6 +368,7 @@ mod tests {
         let limited = TransportError::Registry(RegistryError::TooManyRequests {
             what: "reg.example/a:1".into(),
             retries: 3,
+            retry_after: None,
         });
         let h = hint_of(limited, &plain);
         assert!(h.contains("--retry-times") && h.contains("--retry-delay") && h.contains("login"));

@@ -22,6 +22,16 @@ pub struct RegistryFlags {
     pub cert_dir: Option<PathBuf>,
     pub retry_times: u32,
     pub retry_delay: Option<Duration>,
+    /// `--quiet`: no retry notices either.
+    pub quiet: bool,
+}
+
+impl RegistryFlags {
+    /// The same flags for a command run with `--quiet` (when `quiet` is true).
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
 }
 
 /// Splits `USER[:PASSWORD]` as skopeo does (at the first colon).
@@ -81,7 +91,7 @@ impl RegistryFlags {
             retry_delay: self.retry_delay,
             user_agent,
             timeout: None,
-            on_retry: Some(retry_printer()),
+            on_retry: (!self.quiet).then(retry_printer),
         })
     }
 }

@@ -70,10 +70,12 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         };
     let src_flags = args
         .src
-        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
+        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay)
+        .quiet(args.quiet);
     let dest_flags = args
         .dest
-        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
+        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay)
+        .quiet(args.quiet);
     let src = open_source(&source, &open_options(global, &src_flags)?)?;
     let mut dest_options = open_options(global, &dest_flags)?;
     dest_options.additional_tags = additional_tags(&args.additional_tags)?;
