@@ -1,0 +1,39 @@
+//! # skiff-trust: whether an image may be used, and by whose signature
+//!
+//! The library half of skopeo's signature support, with no CLI and no transport I/O: callers
+//! (copy, sync, unpack, lxc, pve, apply) fetch the manifest and signatures and ask here.
+//!
+//! * [`policy`] — containers-policy.json(5): strict loading ([`Policy::load`],
+//!   [`Policy::default_path`]) and scope lookup ([`Policy::requirements_for`] with a
+//!   [`PolicyScope`] per transport).
+//! * [`evaluate()`] — all requirements of the scope against an [`ImageUnderTest`]:
+//!   `Ok(Accepted)` or a [`Rejection`] that names the policy file, scope and reason.
+//! * [`simple`] — OpenPGP simple signing verified in-process with rPGP (no GnuPG, no C
+//!   libraries), plus the untrusted payload for dump commands.
+//! * [`sigstore`] — cosign signatures verified with ECDSA P-256 public keys. Fulcio
+//!   (keyless) and rekor requirements are parsed and refused: they cannot be verified offline
+//!   without the sigstore trust roots, and a half-check would be worse than a clear no.
+//! * [`registries_d`] — containers-registries.d(5): lookaside URLs and sigstore attachments.
+//! * [`Signature`] — the two formats and the blob encoding `dir:`-style stores use.
+//!
+//! Nothing here falls back to "accept": malformed policies are errors, and every failure to
+//! verify is a rejection.
+
+mod evaluate;
+mod identity;
+mod keys;
+mod payload;
+pub mod policy;
+pub mod registries_d;
+mod signature;
+pub mod sigstore;
+pub mod simple;
+
+pub use evaluate::{
+    evaluate, manifest_matches, Accepted, ImageUnderTest, RejectReason, Rejection,
+    SignatureRejection,
+};
+pub use identity::{IdentityError, SignedIdentity};
+pub use payload::{Payload, PayloadError, PayloadKind};
+pub use policy::{MatchedScope, Policy, PolicyError, PolicyScope, Requirement, Requirements};
+pub use signature::{BlobError, Signature, SigstoreSignature};

@@ -1,0 +1,358 @@
+//! policy.json: the examples of containers-policy.json(5), malformed files, and evaluation
+//! with in-process sigstore keys (simple signing is covered by the gpg/skopeo integration
+//! test, since OpenPGP keys come from the real GnuPG there).
+
+use std::path::Path;
+
+use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+use skiff_oci::{Digest, Reference};
+
+use super::*;
+use crate::evaluate::{evaluate, ImageUnderTest, RejectReason, SignatureRejection};
+use crate::identity::IdentityError;
+use crate::signature::Signature;
+use crate::sigstore::tests::{sign, signing_key};
+
+/// The "reasonably locked-down system" example, its comments removed.
+const LOCKED_DOWN: &str = r#"{
+    "default": [{"type": "reject"}],
+    "transports": {
+        "docker": {
+            "docker.io/openshift": [{"type": "insecureAcceptAnything"}],
+            "docker.io/library/busybox": [{"type": "insecureAcceptAnything"}],
+            "*.temporary-project.example.com": [{"type": "insecureAcceptAnything"}],
+            "hostname:5000/myns/sigstore-signed-with-full-references": [
+                {"type": "sigstoreSigned", "keyPath": "/path/to/sigstore-pubkey.pub"}
+            ],
+            "hostname:5000/myns/sigstore-signed-allows-malicious-tag-substitution": [
+                {"type": "sigstoreSigned", "keyPath": "/path/to/sigstore-pubkey.pub",
+                 "signedIdentity": {"type": "matchRepository"}}
+            ]
+        },
+        "dir": {"": [{"type": "insecureAcceptAnything"}]},
+        "atomic": {
+            "hostname:5000/myns/official": [
+                {"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/path/to/official-pubkey.gpg"}
+            ],
+            "hostname:5000/vendor/product": [
+                {"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/path/to/vendor-pubkey.gpg",
+                 "signedIdentity": {"type": "exactRepository", "dockerRepository": "vendor-hostname/product/repository"}},
+                {"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/path/to/reviewer-pubkey.gpg"}
+            ],
+            "private-mirror:5000/vendor-mirror": [
+                {"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/path/to/vendor-pubkey.gpg",
+                 "signedIdentity": {"type": "remapIdentity", "prefix": "private-mirror:5000/vendor-mirror",
+                                    "signedPrefix": "vendor.example.com"}}
+            ]
+        }
+    }
+}"#;
+
+fn policy(json: &str) -> Result<Policy, PolicyError> {
+    Policy::from_json(json.as_bytes(), Path::new("/etc/containers/policy.json"))
+}
+
+fn docker(r: &str) -> PolicyScope {
+    PolicyScope::docker(&Reference::parse(r).unwrap())
+}
+
+fn unsigned(p: &Policy, scope: &PolicyScope) -> Result<crate::Accepted, crate::Rejection> {
+    let r = p.requirements_for(scope);
+    evaluate(
+        &r,
+        &ImageUnderTest {
+            docker_reference: None,
+            manifest: b"{}",
+            signatures: &[],
+        },
+    )
+}
+
+#[test]
+fn locked_down_example_evaluates_as_documented() {
+    let p = policy(LOCKED_DOWN).unwrap();
+    let ok = unsigned(&p, &docker("docker.io/openshift/hello-openshift:latest")).unwrap();
+    assert_eq!(ok.matched.scope.as_deref(), Some("docker.io/openshift"));
+    assert!(unsigned(&p, &docker("busybox:1.36")).is_ok());
+    let wild = unsigned(&p, &docker("a.b.temporary-project.example.com/x/y:1")).unwrap();
+    assert_eq!(
+        wild.matched.scope.as_deref(),
+        Some("*.temporary-project.example.com")
+    );
+    // "Other docker: images use the global default policy and are rejected".
+    let no = unsigned(&p, &docker("quay.io/other/app:1")).unwrap_err();
+    assert_eq!(no.reason, RejectReason::Reject);
+    assert_eq!(no.matched.scope, None);
+    let msg = no.to_string();
+    assert!(
+        msg.contains("/etc/containers/policy.json") && msg.contains("global default"),
+        "{msg}"
+    );
+    // docker.io/library/busybox does not cover docker.io/library/busyboxes.
+    assert!(unsigned(&p, &docker("busyboxes")).is_err());
+    // dir: images are accepted by the transport default; other transports fall to default.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = unsigned(&p, &PolicyScope::dir(tmp.path()).unwrap()).unwrap();
+    assert_eq!(d.matched.scope.as_deref(), Some(""));
+    assert!(unsigned(&p, &PolicyScope::oci(tmp.path(), "t").unwrap()).is_err());
+    // A sigstore scope without signatures (and here without its key file) is rejected.
+    let s = unsigned(
+        &p,
+        &docker("hostname:5000/myns/sigstore-signed-with-full-references:1"),
+    );
+    let e = s.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("sigstore-signed-with-full-references"),
+        "{e}"
+    );
+}
+
+#[test]
+fn accept_anything_example() {
+    let p = policy(r#"{"default": [{"type": "insecureAcceptAnything"}]}"#).unwrap();
+    assert!(unsigned(&p, &docker("quay.io/x:1")).is_ok());
+    assert!(unsigned(&p, &PolicyScope::docker_archive()).is_ok());
+    assert!(unsigned(&Policy::insecure_accept_anything(), &docker("x")).is_ok());
+}
+
+#[test]
+fn malformed_policies_are_errors_never_accept() {
+    let bad = [
+        ("not json", "expected"),
+        (r#"{}"#, "missing field `default`"),
+        (r#"{"default": []}"#, "must not be empty"),
+        (
+            r#"{"default": [{"type": "insecureAcceptAnything"}], "extra": 1}"#,
+            "unknown field",
+        ),
+        (
+            r#"{"default": [{"type": "acceptAnything"}]}"#,
+            "unknown variant",
+        ),
+        (r#"{"default": [{}]}"#, "missing field `type`"),
+        (
+            r#"{"default": [{"type": "reject", "why": "x"}]}"#,
+            "unknown field",
+        ),
+        (
+            r#"{"default": [{"type": "signedBy", "keyType": "GPGKeys"}]}"#,
+            "needs one of",
+        ),
+        (
+            r#"{"default": [{"type": "signedBy", "keyType": "X509Certificates", "keyPath": "/k"}]}"#,
+            "keyType",
+        ),
+        (
+            r#"{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k", "keyData": "AA=="}]}"#,
+            "only one of",
+        ),
+        (
+            r#"{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k", "keyPath": "/j"}]}"#,
+            "duplicate field",
+        ),
+        (
+            r#"{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyData": "%%%"}]}"#,
+            "base64",
+        ),
+        (
+            r#"{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k", "signedIdentity": {"type": "matchAnything"}}]}"#,
+            "unknown variant",
+        ),
+        (
+            r#"{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k", "signedIdentity": {"type": "exactReference", "dockerReference": "example.com/app"}}]}"#,
+            "tag or digest",
+        ),
+        (
+            r#"{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k", "signedIdentity": {"type": "remapIdentity", "prefix": "example.com/a:1", "signedPrefix": "x.com"}}]}"#,
+            "remapIdentity",
+        ),
+        (
+            r#"{"default": [{"type": "sigstoreSigned"}]}"#,
+            "exactly one of",
+        ),
+        (
+            r#"{"default": [{"type": "reject"}], "transports": {"docker": {"a": [{"type": "reject"}], "a": [{"type": "reject"}]}}}"#,
+            "duplicate key",
+        ),
+        (
+            r#"{"default": [{"type": "reject"}], "transports": {"dir": {"relative/path": [{"type": "reject"}]}}}"#,
+            "absolute",
+        ),
+        (
+            r#"{"default": [{"type": "reject"}], "transports": {"dir": {"/": [{"type": "reject"}]}}}"#,
+            "default scope",
+        ),
+        (
+            r#"{"default": [{"type": "reject"}], "transports": {"oci": {"/a/../b:t": [{"type": "reject"}]}}}"#,
+            "canonical",
+        ),
+        (
+            r#"{"default": [{"type": "reject"}], "transports": {"docker-archive": {"/a": [{"type": "reject"}]}}}"#,
+            "only the default",
+        ),
+        (
+            r#"{"default": [{"type": "reject"}], "transports": {"docker": {"example*.com": [{"type": "reject"}]}}}"#,
+            "wildcards",
+        ),
+        (
+            r#"{"default": [{"type": "reject"}], "transports": {"docker": {"x": []}}}"#,
+            "must not be empty",
+        ),
+    ];
+    for (json, expected) in bad {
+        let err = policy(json).expect_err(json).to_string();
+        assert!(err.contains(expected), "{json}: {err}");
+        assert!(err.contains("/etc/containers/policy.json"), "{err}");
+    }
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let err = Policy::load(Path::new("/nonexistent/policy.json")).unwrap_err();
+    assert!(matches!(err, PolicyError::Read { .. }));
+}
+
+/// A policy requiring sigstore signatures by the key of seed 1 for `localhost:5000/app`,
+/// with the key inline.
+fn sigstore_policy(identity: &str) -> Policy {
+    use base64::Engine as _;
+    let pem = signing_key(1)
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let data = base64::engine::general_purpose::STANDARD.encode(pem);
+    policy(&format!(
+        r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{
+            "localhost:5000/app": [{{"type": "sigstoreSigned", "keyData": "{data}"{identity}}}],
+            "localhost:5000/keyless": [{{"type": "sigstoreSigned", "fulcio": {{"caPath": "/ca", "oidcIssuer": "https://x", "subjectEmail": "a@b"}}}}]
+        }}}}}}"#
+    ))
+    .unwrap()
+}
+
+fn cosign_payload(reference: &str, digest: &Digest) -> Vec<u8> {
+    format!(r#"{{"critical":{{"identity":{{"docker-reference":"{reference}"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":null}}"#).into_bytes()
+}
+
+#[test]
+fn sigstore_signed_accepts_only_matching_signatures() {
+    let manifest = br#"{"schemaVersion":2,"layers":[]}"#;
+    let digest = Digest::sha256(manifest);
+    let image_ref = Reference::parse("localhost:5000/app:v1").unwrap();
+    let p = sigstore_policy("");
+    let reqs = p.requirements_for(&PolicyScope::docker(&image_ref));
+    let run = |sigs: &[Signature]| {
+        evaluate(
+            &reqs,
+            &ImageUnderTest {
+                docker_reference: Some(&image_ref),
+                manifest,
+                signatures: sigs,
+            },
+        )
+    };
+    let good = Signature::Sigstore(sign(
+        &signing_key(1),
+        &cosign_payload("localhost:5000/app:v1", &digest),
+    ));
+    let ok = run(std::slice::from_ref(&good)).unwrap();
+    assert_eq!(ok.matched.scope.as_deref(), Some("localhost:5000/app"));
+
+    assert_eq!(
+        run(&[]).unwrap_err().reason,
+        RejectReason::NoSignature("sigstore")
+    );
+    let wrong_key = Signature::Sigstore(sign(
+        &signing_key(2),
+        &cosign_payload("localhost:5000/app:v1", &digest),
+    ));
+    let other = Digest::sha256(b"another manifest");
+    let wrong_digest = Signature::Sigstore(sign(
+        &signing_key(1),
+        &cosign_payload("localhost:5000/app:v1", &other),
+    ));
+    let wrong_tag = Signature::Sigstore(sign(
+        &signing_key(1),
+        &cosign_payload("localhost:5000/app:v2", &digest),
+    ));
+    for (sig, check) in [
+        (
+            &wrong_key,
+            &(|r: &SignatureRejection| {
+                matches!(
+                    r,
+                    SignatureRejection::Sigstore(crate::sigstore::SigstoreError::UntrustedKey)
+                )
+            }) as &dyn Fn(&SignatureRejection) -> bool,
+        ),
+        (&wrong_digest, &|r: &SignatureRejection| {
+            matches!(r, SignatureRejection::ManifestDigest { .. })
+        }),
+        (&wrong_tag, &|r: &SignatureRejection| {
+            matches!(
+                r,
+                SignatureRejection::Identity(IdentityError::Mismatch { .. })
+            )
+        }),
+    ] {
+        let err = run(std::slice::from_ref(sig)).unwrap_err();
+        match &err.reason {
+            RejectReason::NoneAccepted(list) => assert!(check(&list[0]), "{err}"),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // One good signature among bad ones is enough; simple signatures are not considered.
+    assert!(run(&[
+        wrong_key.clone(),
+        Signature::SimpleSigning(vec![1]),
+        good.clone()
+    ])
+    .is_ok());
+    let err = run(&[wrong_key, wrong_digest]).unwrap_err().to_string();
+    assert!(
+        err.contains("none of the 2 signatures was accepted"),
+        "{err}"
+    );
+
+    // cosign signs bare repositories: only matchRepository accepts those.
+    let bare = Signature::Sigstore(sign(
+        &signing_key(1),
+        &cosign_payload("localhost:5000/app", &digest),
+    ));
+    assert!(run(std::slice::from_ref(&bare)).is_err());
+    let p2 = sigstore_policy(r#", "signedIdentity": {"type": "matchRepository"}"#);
+    let reqs2 = p2.requirements_for(&PolicyScope::docker(&image_ref));
+    let image = ImageUnderTest {
+        docker_reference: Some(&image_ref),
+        manifest,
+        signatures: std::slice::from_ref(&bare),
+    };
+    assert!(evaluate(&reqs2, &image).is_ok());
+
+    // Keyless requirements are refused clearly, whatever the signatures.
+    let keyless_ref = Reference::parse("localhost:5000/keyless/x:1").unwrap();
+    let reqs3 = p.requirements_for(&PolicyScope::docker(&keyless_ref));
+    let err = evaluate(
+        &reqs3,
+        &ImageUnderTest {
+            docker_reference: Some(&keyless_ref),
+            manifest,
+            signatures: &[good],
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err.reason, RejectReason::Unverifiable(_)), "{err}");
+    assert!(err.to_string().contains("Fulcio"), "{err}");
+}
+
+#[test]
+fn schema1_manifests_are_refused_clearly() {
+    let manifest = br#"{"schemaVersion":1,"name":"x","signatures":[]}"#;
+    let signed = Digest::sha256(b"stripped payload");
+    assert_eq!(
+        crate::manifest_matches(manifest, &signed),
+        Err(SignatureRejection::Schema1)
+    );
+    assert!(crate::manifest_matches(manifest, &Digest::sha256(manifest)).is_ok());
+}
