@@ -242,12 +242,12 @@ mod tests {
             )
             .is_err());
         // Not at a component boundary: no remapping, so the unchanged identity must match.
-        let other = r("private-mirror:5000/vendor-mirrorX/app:1");
+        let other = r("private-mirror:5000/vendor-mirrorx/app:1");
         assert!(m
-            .check(Some(&other), &r("private-mirror:5000/vendor-mirrorX/app:1"))
+            .check(Some(&other), &r("private-mirror:5000/vendor-mirrorx/app:1"))
             .is_ok());
         assert!(m
-            .check(Some(&other), &r("vendor.example.comX/app:1"))
+            .check(Some(&other), &r("vendor.example.comx/app:1"))
             .is_err());
     }
 
