@@ -3,7 +3,7 @@
 # docker-registry (CNCF distribution), skopeo, umoci, lxc, busybox-static (a runnable
 # test image), htpasswd (apache2-utils), jq. Idempotent; needs root (or sudo).
 set -euo pipefail
-packages=(docker-registry skopeo umoci lxc jq apache2-utils busybox-static ca-certificates time)
+packages=(docker-registry skopeo umoci lxc jq apache2-utils busybox-static ca-certificates time gnupg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
