@@ -76,7 +76,7 @@ fn skopeo_signs_skiff_verifies_and_both_refuse_the_same() {
 
     // In-process verification with the exported (binary) key.
     let ring = Keyring::from_bytes(&std::fs::read(&alice_key).unwrap()).unwrap();
-    assert_eq!(ring.fingerprints(), [alice.clone()]);
+    assert_eq!(ring.fingerprints(), std::slice::from_ref(&alice));
     let v = verify_simple_signing(&sig, &ring).unwrap();
     assert_eq!(v.payload.docker_reference, REF);
     assert_eq!(

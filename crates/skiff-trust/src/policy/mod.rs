@@ -45,8 +45,11 @@ pub enum PolicyError {
 pub struct Policy {
     origin: PathBuf,
     default: Vec<Requirement>,
-    transports: Vec<(String, Vec<(String, Vec<Requirement>)>)>,
+    transports: Vec<(String, Scopes)>,
 }
+
+/// The scopes of one transport with their requirements, in file order.
+type Scopes = Vec<(String, Vec<Requirement>)>;
 
 /// Where the requirements for an image came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
