@@ -56,6 +56,15 @@ pub enum SimpleSigningError {
         /// The issuer key ids the signature names (hex), for the user to look up.
         key_ids: String,
     },
+    /// Made by a trusted key that has since been revoked or has expired; GnuPG (and so
+    /// skopeo) refuses those signatures too.
+    #[error("signature is made by key {fingerprint}, which {why}")]
+    KeyNotValid {
+        /// The primary key's fingerprint.
+        fingerprint: String,
+        /// "has been revoked" / "expired on …".
+        why: String,
+    },
     /// Verified, but the payload is unusable.
     #[error(transparent)]
     Payload(#[from] PayloadError),
@@ -180,6 +189,7 @@ pub fn verify_simple_signing(
             .chain(key.public_subkeys.iter().map(|s| s as &dyn PublicKeyTrait));
         for candidate in candidates {
             if message.verify(candidate).is_ok() {
+                still_valid(key)?;
                 let payload = Payload::parse_untrusted(&content, PayloadKind::SimpleSigning)?;
                 return Ok(VerifiedSimpleSigning {
                     payload,
@@ -192,6 +202,26 @@ pub fn verify_simple_signing(
     Err(SimpleSigningError::UntrustedKey {
         key_ids: issuer_ids(&message).join(", "),
     })
+}
+
+/// Refuses keys that carry a revocation or whose expiry time has passed.
+fn still_valid(key: &SignedPublicKey) -> Result<(), SimpleSigningError> {
+    let invalid = |why: String| SimpleSigningError::KeyNotValid {
+        fingerprint: fingerprint_hex(key),
+        why,
+    };
+    if !key.details.revocation_signatures.is_empty() {
+        return Err(invalid("has been revoked".into()));
+    }
+    if let Some(expiry) = key.expires_at() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(i64::MAX, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        if expiry.timestamp() <= now {
+            return Err(invalid(format!("expired on {}", expiry.to_rfc3339())));
+        }
+    }
+    Ok(())
 }
 
 /// Parses `signature` WITHOUT verifying it: for showing what a signature claims.

@@ -204,4 +204,29 @@ fn skopeo_signs_skiff_verifies_and_both_refuse_the_same() {
         &signed
     )
     .is_ok());
+
+    // A trusted key that has expired since it signed is refused, by skopeo (GnuPG) as well.
+    let eve = gpg.key("eve");
+    let eve_sig_path = work.path().join("eve-sig");
+    let eve_sig = gpg.sign(&manifest_path, REF, &eve, &eve_sig_path);
+    gpg.run(&[
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "",
+        "--quick-set-expire",
+        &eve,
+        "seconds=1",
+    ]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let eve_ring =
+        Keyring::from_bytes(&std::fs::read(gpg.export("eve", false, work.path())).unwrap())
+            .unwrap();
+    let err = verify_simple_signing(&eve_sig, &eve_ring).unwrap_err();
+    assert!(
+        matches!(err, SimpleSigningError::KeyNotValid { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert!(!gpg.skopeo_verifies(&manifest_path, REF, &eve, &eve_sig_path));
 }
