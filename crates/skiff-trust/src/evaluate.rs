@@ -15,7 +15,7 @@ use crate::payload::Payload;
 use crate::policy::{MatchedScope, Requirement, Requirements, SignedBy, SigstoreSigned};
 use crate::signature::Signature;
 use crate::sigstore::{verify_sigstore, SigstoreError};
-use crate::simple::{verify_simple_signing, SimpleSigningError};
+use crate::simple::{verify_simple_signing, Keyring, SimpleSigningError, VerifiedSimpleSigning};
 
 /// The image being decided on.
 #[derive(Debug, Clone, Copy)]
@@ -214,6 +214,27 @@ fn check_claims(
     manifest_matches(image.manifest, &payload.manifest_digest)?;
     identity.check(image.docker_reference, &payload.reference)?;
     Ok(())
+}
+
+/// `standalone-verify` without a policy: `signature` must verify with `keyring` (restrict it
+/// with [`Keyring::only`] to the fingerprint the user named), be for `manifest`, and claim
+/// exactly `expected` (compared normalised, as skopeo does).
+pub fn verify_standalone(
+    signature: &[u8],
+    keyring: &Keyring,
+    manifest: &[u8],
+    expected: &Reference,
+) -> Result<VerifiedSimpleSigning, SignatureRejection> {
+    let verified = verify_simple_signing(signature, keyring)?;
+    manifest_matches(manifest, &verified.payload.manifest_digest)?;
+    if verified.payload.reference != *expected {
+        return Err(SignatureRejection::Identity(IdentityError::Mismatch {
+            signed: verified.payload.reference.to_string(),
+            intended: expected.to_string(),
+            matcher: "standalone-verify",
+        }));
+    }
+    Ok(verified)
 }
 
 /// The manifest digest rule: the digest of the exact bytes, with the signed digest's

@@ -30,8 +30,8 @@ pub mod sigstore;
 pub mod simple;
 
 pub use evaluate::{
-    evaluate, manifest_matches, Accepted, ImageUnderTest, RejectReason, Rejection,
-    SignatureRejection,
+    evaluate, manifest_matches, verify_standalone, Accepted, ImageUnderTest, RejectReason,
+    Rejection, SignatureRejection,
 };
 pub use identity::{IdentityError, SignedIdentity};
 pub use payload::{Payload, PayloadError, PayloadKind};

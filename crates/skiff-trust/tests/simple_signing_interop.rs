@@ -13,8 +13,8 @@ use skiff_trust::simple::{
     untrusted_simple_signing, verify_simple_signing, Keyring, SimpleSigningError,
 };
 use skiff_trust::{
-    evaluate, IdentityError, ImageUnderTest, Policy, PolicyScope, RejectReason, Signature,
-    SignatureRejection,
+    evaluate, verify_standalone, IdentityError, ImageUnderTest, Policy, PolicyScope, RejectReason,
+    Signature, SignatureRejection,
 };
 
 const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
@@ -128,6 +128,17 @@ fn skopeo_signs_skiff_verifies_and_both_refuse_the_same() {
     let signed = [Signature::from_blob(&sig).unwrap()];
     let ok = decide(&p, REF, MANIFEST.as_bytes(), &signed).unwrap();
     assert!(ok.verified[0].contains(&alice), "{:?}", ok.verified);
+
+    // standalone-verify semantics: the named key, this manifest, exactly this reference.
+    let only_alice = ring.only(&alice.to_lowercase());
+    let exact = Reference::parse(REF).unwrap();
+    assert!(verify_standalone(&sig, &only_alice, MANIFEST.as_bytes(), &exact).is_ok());
+    let v2 = Reference::parse("localhost:5000/app:v2").unwrap();
+    assert!(matches!(
+        verify_standalone(&sig, &only_alice, MANIFEST.as_bytes(), &v2),
+        Err(SignatureRejection::Identity(_))
+    ));
+    assert!(verify_standalone(&sig, &ring.only(&bob), MANIFEST.as_bytes(), &exact).is_err());
 
     // Tampered manifest.
     let tampered = MANIFEST.replace("\"layers\":[]", "\"layers\":[ ]");
