@@ -19,6 +19,7 @@
 //! Nothing here falls back to "accept": malformed policies are errors, and every failure to
 //! verify is a rejection.
 
+mod config_path;
 mod evaluate;
 mod identity;
 mod keys;

@@ -74,13 +74,7 @@ impl RegistriesD {
     /// The directory skopeo would use: `$HOME/.config/containers/registries.d` if it exists,
     /// else [`SYSTEM_REGISTRIES_D`].
     pub fn default_dir() -> PathBuf {
-        if let Some(home) = std::env::var_os("HOME") {
-            let user = Path::new(&home).join(".config/containers/registries.d");
-            if user.is_dir() {
-                return user;
-            }
-        }
-        PathBuf::from(SYSTEM_REGISTRIES_D)
+        crate::config_path::user_or_system("registries.d")
     }
 
     /// Reads every `*.yaml` file of `dir` (in name order); a missing directory is empty.

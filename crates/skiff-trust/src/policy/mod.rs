@@ -103,13 +103,7 @@ impl Policy {
     /// The policy skopeo would use: `$HOME/.config/containers/policy.json` if it exists,
     /// else [`SYSTEM_POLICY`] (which may not exist either; loading it then fails).
     pub fn default_path() -> PathBuf {
-        if let Some(home) = std::env::var_os("HOME") {
-            let user = Path::new(&home).join(".config/containers/policy.json");
-            if user.exists() {
-                return user;
-            }
-        }
-        PathBuf::from(SYSTEM_POLICY)
+        crate::config_path::user_or_system("policy.json")
     }
 
     /// Loads and validates a policy file.
