@@ -16,6 +16,30 @@
 //! * [`registries_d`] — containers-registries.d(5): lookaside URLs and sigstore attachments.
 //! * [`Signature`] — the two formats and the blob encoding `dir:`-style stores use.
 //!
+//! How a command uses it, once it has the manifest and the signatures of an image:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use skiff_trust::{evaluate, ImageUnderTest, Policy, PolicyScope, Signature};
+//!
+//! let policy = Policy::load(&Policy::default_path())?; // or --policy; --insecure-policy:
+//!                                                      // Policy::insecure_accept_anything()
+//! let reference = skiff_oci::Reference::parse("quay.io/app/web:1.2")?;
+//! let requirements = policy.requirements_for(&PolicyScope::docker(&reference));
+//! let manifest: Vec<u8> = Vec::new(); // the exact manifest bytes
+//! let signatures: Vec<Signature> = Vec::new(); // from lookaside / attachments / dir:
+//! let image = ImageUnderTest {
+//!     docker_reference: Some(&reference),
+//!     manifest: &manifest,
+//!     signatures: &signatures,
+//! };
+//! match evaluate(&requirements, &image) {
+//!     Ok(accepted) => eprintln!("{accepted}"),
+//!     Err(rejection) => return Err(rejection.into()), // exit 1, before any byte is written
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! Nothing here falls back to "accept": malformed policies are errors, and every failure to
 //! verify is a rejection.
 

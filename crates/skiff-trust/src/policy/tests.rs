@@ -356,3 +356,81 @@ fn schema1_manifests_are_refused_clearly() {
     );
     assert!(crate::manifest_matches(manifest, &Digest::sha256(manifest)).is_ok());
 }
+
+#[test]
+fn most_specific_scope_wins() {
+    let p = policy(
+        r#"{"default": [{"type": "reject"}], "transports": {"docker": {
+            "example.com/ns/app:v1": [{"type": "insecureAcceptAnything"}],
+            "example.com/ns": [{"type": "reject"}],
+            "example.com": [{"type": "insecureAcceptAnything"}],
+            "*.com": [{"type": "reject"}],
+            "": [{"type": "insecureAcceptAnything"}]
+        }}}"#,
+    )
+    .unwrap();
+    let scope_of = |r: &str| p.requirements_for(&docker(r)).matched.scope;
+    assert_eq!(
+        scope_of("example.com/ns/app:v1").as_deref(),
+        Some("example.com/ns/app:v1")
+    );
+    assert_eq!(
+        scope_of("example.com/ns/app:v2").as_deref(),
+        Some("example.com/ns")
+    );
+    assert_eq!(
+        scope_of("example.com/other:1").as_deref(),
+        Some("example.com")
+    );
+    assert_eq!(scope_of("sub.example.com/x:1").as_deref(), Some("*.com"));
+    assert_eq!(scope_of("localhost:5000/x:1").as_deref(), Some(""));
+    assert!(unsigned(&p, &docker("example.com/ns/app:v1")).is_ok());
+    assert!(unsigned(&p, &docker("example.com/ns/app:v2")).is_err());
+}
+
+#[test]
+fn path_scopes_use_the_longest_matching_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    let layout = root.join("images/layout");
+    std::fs::create_dir_all(&layout).unwrap();
+    let json = format!(
+        r#"{{"default": [{{"type": "reject"}}], "transports": {{
+            "oci": {{"{0}/images/layout:trusted": [{{"type": "insecureAcceptAnything"}}],
+                     "{0}/images": [{{"type": "reject"}}]}},
+            "oci-archive": {{"{0}/images": [{{"type": "insecureAcceptAnything"}}]}},
+            "dir": {{"{0}": [{{"type": "insecureAcceptAnything"}}]}}
+        }}}}"#,
+        root.display()
+    );
+    let p = policy(&json).unwrap();
+    assert!(unsigned(&p, &PolicyScope::oci(&layout, "trusted").unwrap()).is_ok());
+    let other = unsigned(&p, &PolicyScope::oci(&layout, "other").unwrap()).unwrap_err();
+    assert_eq!(
+        other.matched.scope,
+        Some(format!("{}/images", root.display()))
+    );
+    assert!(unsigned(
+        &p,
+        &PolicyScope::oci_archive(&root.join("images/a.tar")).unwrap()
+    )
+    .is_ok());
+    assert!(unsigned(&p, &PolicyScope::oci_archive(&root.join("a.tar")).unwrap()).is_err());
+    assert!(unsigned(&p, &PolicyScope::dir(&layout).unwrap()).is_ok());
+    // A relative path resolves to the same scope as the absolute one.
+    let cwd = std::env::current_dir().unwrap();
+    let relative = pathdiff(&layout, &cwd);
+    assert_eq!(
+        PolicyScope::dir(&relative).unwrap(),
+        PolicyScope::dir(&layout).unwrap()
+    );
+}
+
+/// `target` relative to `base` via `..` components (both absolute).
+fn pathdiff(target: &Path, base: &Path) -> std::path::PathBuf {
+    let mut rel = std::path::PathBuf::new();
+    for _ in base.components().skip(1) {
+        rel.push("..");
+    }
+    rel.join(target.strip_prefix("/").unwrap())
+}
