@@ -13,7 +13,8 @@
 //! * [`sigstore`] — cosign signatures verified with ECDSA P-256 public keys. Fulcio
 //!   (keyless) and rekor requirements are parsed and refused: they cannot be verified offline
 //!   without the sigstore trust roots, and a half-check would be worse than a clear no.
-//! * [`registries_d`] — containers-registries.d(5): lookaside URLs and sigstore attachments.
+//! * [`registries_d`] — containers-registries.d(5): lookaside URLs and sigstore attachments;
+//!   [`attachments`] turns an attachment manifest and its blobs into signatures.
 //! * [`Signature`] — the two formats and the blob encoding `dir:`-style stores use.
 //!
 //! How a command uses it, once it has the manifest and the signatures of an image:
@@ -43,6 +44,7 @@
 //! Nothing here falls back to "accept": malformed policies are errors, and every failure to
 //! verify is a rejection.
 
+pub mod attachments;
 mod config_path;
 mod evaluate;
 mod identity;

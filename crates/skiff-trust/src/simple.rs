@@ -199,8 +199,13 @@ pub fn verify_simple_signing(
             }
         }
     }
+    let ids = issuer_ids(&message);
     Err(SimpleSigningError::UntrustedKey {
-        key_ids: issuer_ids(&message).join(", "),
+        key_ids: if ids.is_empty() {
+            "none named".into()
+        } else {
+            ids.join(", ")
+        },
     })
 }
 
