@@ -143,7 +143,9 @@ fn remap(image: &Reference, prefix: &str, signed_prefix: &str) -> Option<Referen
         return Some(image.clone());
     }
     let full = image.to_string();
-    let rewritten = format!("{signed_prefix}{}", &full[prefix.len()..]);
+    // `full` starts with `name`, which starts with `prefix`; `get` keeps that assumption
+    // from ever becoming a panic.
+    let rewritten = format!("{signed_prefix}{}", full.get(prefix.len()..)?);
     Reference::parse_unnormalised_tag(&rewritten).ok()
 }
 

@@ -112,6 +112,23 @@ fn skopeo_signs_skiff_verifies_and_both_refuse_the_same() {
     std::fs::write(&broken_path, &broken).unwrap();
     assert!(!gpg.skopeo_verifies(&manifest_path, REF, &alice, &broken_path));
 
+    // No truncation is accepted; no single-byte corruption is accepted with another payload
+    // (OpenPGP leaves unhashed subpackets and literal-data metadata unprotected, so some
+    // flips still verify — to the same signed payload). Nothing panics.
+    for len in 0..sig.len() {
+        assert!(
+            verify_simple_signing(&sig[..len], &ring).is_err(),
+            "prefix {len}"
+        );
+    }
+    for i in 0..sig.len() {
+        let mut bad = sig.clone();
+        bad[i] = bad[i].wrapping_add(1 + (i % 251) as u8);
+        if let Ok(w) = verify_simple_signing(&bad, &ring) {
+            assert_eq!(w.payload, v.payload, "byte {i}");
+        }
+    }
+
     // Policy: signedBy alice (binary keyring) for localhost:5000/app, reject elsewhere.
     let p = policy(
         work.path(),
