@@ -61,6 +61,6 @@ pub use evaluate::{
     Rejection, SignatureRejection,
 };
 pub use identity::{IdentityError, SignedIdentity};
-pub use payload::{Payload, PayloadError, PayloadKind};
+pub use payload::{signing_payload, Payload, PayloadError, PayloadKind};
 pub use policy::{MatchedScope, Policy, PolicyError, PolicyScope, Requirement, Requirements};
 pub use signature::{BlobError, Signature, SigstoreSignature};

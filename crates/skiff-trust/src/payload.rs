@@ -69,6 +69,27 @@ pub struct Payload {
     pub timestamp: Option<i64>,
 }
 
+/// The JSON a signer signs, in the shape [`Payload::parse_untrusted`] reads: `reference` as
+/// the identity (exactly as given: a full reference, or a bare repository as cosign writes),
+/// `manifest_digest`, and `creator` / `timestamp` (seconds since the epoch) as optional data.
+pub fn signing_payload(
+    kind: PayloadKind,
+    reference: &str,
+    manifest_digest: &Digest,
+    creator: &str,
+    timestamp: i64,
+) -> Vec<u8> {
+    let value = serde_json::json!({
+        "critical": {
+            "identity": {"docker-reference": reference},
+            "image": {"docker-manifest-digest": manifest_digest.to_string()},
+            "type": kind.type_name(),
+        },
+        "optional": {"creator": creator, "timestamp": timestamp},
+    });
+    value.to_string().into_bytes()
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
@@ -159,6 +180,25 @@ mod tests {
         assert_eq!(p.manifest_digest.to_string(), D);
         assert_eq!(p.creator.as_deref(), Some("tool"));
         assert_eq!(p.timestamp, Some(1_700_000_000));
+    }
+
+    #[test]
+    fn signing_payload_round_trips() {
+        let digest: Digest = D.parse().unwrap();
+        let json = signing_payload(
+            PayloadKind::Sigstore,
+            "example.com/app",
+            &digest,
+            "skiff",
+            7,
+        );
+        let p = Payload::parse_untrusted(&json, PayloadKind::Sigstore).unwrap();
+        assert_eq!(p.docker_reference, "example.com/app");
+        assert_eq!(p.manifest_digest, digest);
+        assert_eq!(
+            (p.creator.as_deref(), p.timestamp),
+            (Some("skiff"), Some(7))
+        );
     }
 
     #[test]

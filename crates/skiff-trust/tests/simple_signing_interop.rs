@@ -13,8 +13,8 @@ use skiff_trust::simple::{
     untrusted_simple_signing, verify_simple_signing, Keyring, SimpleSigningError,
 };
 use skiff_trust::{
-    evaluate, verify_standalone, IdentityError, ImageUnderTest, Policy, PolicyScope, RejectReason,
-    Signature, SignatureRejection,
+    evaluate, signing_payload, verify_standalone, IdentityError, ImageUnderTest, PayloadKind,
+    Policy, PolicyScope, RejectReason, Signature, SignatureRejection,
 };
 
 const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
@@ -257,4 +257,29 @@ fn skopeo_signs_skiff_verifies_and_both_refuse_the_same() {
     );
     assert!(err.to_string().contains("expired"), "{err}");
     assert!(!gpg.skopeo_verifies(&manifest_path, REF, &eve, &eve_sig_path));
+
+    // The other direction: a payload built here, signed by the real gpg, is accepted by
+    // skopeo standalone-verify and by skiff-trust.
+    let digest = skiff_oci::Digest::sha256(MANIFEST.as_bytes());
+    let payload = signing_payload(
+        PayloadKind::SimpleSigning,
+        REF,
+        &digest,
+        "skiff test",
+        1_700_000_000,
+    );
+    let payload_path = work.path().join("payload.json");
+    std::fs::write(&payload_path, payload).unwrap();
+    let ours_path = work.path().join("skiff-made-sig");
+    gpg.run(&[
+        "--local-user",
+        &alice,
+        "--output",
+        ours_path.to_str().unwrap(),
+        "--sign",
+        payload_path.to_str().unwrap(),
+    ]);
+    assert!(gpg.skopeo_verifies(&manifest_path, REF, &alice, &ours_path));
+    let ours = std::fs::read(&ours_path).unwrap();
+    assert!(verify_standalone(&ours, &only_alice, MANIFEST.as_bytes(), &exact).is_ok());
 }
