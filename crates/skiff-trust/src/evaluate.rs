@@ -13,7 +13,7 @@ use crate::identity::{IdentityError, SignedIdentity};
 use crate::keys::{load_keyring, load_sigstore_keys};
 use crate::payload::Payload;
 use crate::policy::{MatchedScope, Requirement, Requirements, SignedBy, SigstoreSigned};
-use crate::signature::Signature;
+use crate::signature::{Signature, SigstoreSignature};
 use crate::sigstore::{verify_sigstore, SigstoreError};
 use crate::simple::{verify_simple_signing, Keyring, SimpleSigningError, VerifiedSimpleSigning};
 
@@ -167,13 +167,15 @@ fn sigstore_signed(
         return Err(RejectReason::Unverifiable("no sigstore public key given"));
     };
     let keys = load_sigstore_keys(source).map_err(RejectReason::Keys)?;
+    // Attachments of other media types (attestations, SBOMs) are not signatures; skopeo
+    // skips them the same way.
     first_accepted(image, "sigstore", &req.identity, |sig| match sig {
-        Signature::Sigstore(s) => Some(
+        Signature::Sigstore(s) if s.mime_type == SigstoreSignature::PAYLOAD_MEDIA_TYPE => Some(
             verify_sigstore(s, &keys)
                 .map(|p| (p, "a trusted sigstore key".to_string()))
                 .map_err(SignatureRejection::from),
         ),
-        Signature::SimpleSigning(_) => None,
+        Signature::Sigstore(_) | Signature::SimpleSigning(_) => None,
     })
 }
 

@@ -302,6 +302,17 @@ fn sigstore_signed_accepts_only_matching_signatures() {
             other => panic!("unexpected {other}"),
         }
     }
+    // Attachments that are not signatures do not count as signatures.
+    let mut attestation = sign(
+        &signing_key(1),
+        &cosign_payload("localhost:5000/app:v1", &digest),
+    );
+    attestation.mime_type = "application/vnd.dsse.envelope.v1+json".into();
+    let only_attestation = [Signature::Sigstore(attestation)];
+    assert_eq!(
+        run(&only_attestation).unwrap_err().reason,
+        RejectReason::NoSignature("sigstore")
+    );
     // One good signature among bad ones is enough; simple signatures are not considered.
     assert!(run(&[
         wrong_key.clone(),
