@@ -263,3 +263,6 @@ pub fn manifest_matches(manifest: &[u8], signed: &Digest) -> Result<(), Signatur
         actual: actual.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests;
