@@ -1,0 +1,66 @@
+//! # skiff-trust: whether an image may be used, and by whose signature
+//!
+//! The library half of skopeo's signature support, with no CLI and no transport I/O: callers
+//! (copy, sync, unpack, lxc, pve, apply) fetch the manifest and signatures and ask here.
+//!
+//! * [`policy`] — containers-policy.json(5): strict loading ([`Policy::load`],
+//!   [`Policy::default_path`]) and scope lookup ([`Policy::requirements_for`] with a
+//!   [`PolicyScope`] per transport).
+//! * [`evaluate()`] — all requirements of the scope against an [`ImageUnderTest`]:
+//!   `Ok(Accepted)` or a [`Rejection`] that names the policy file, scope and reason.
+//! * [`simple`] — OpenPGP simple signing verified in-process with rPGP (no GnuPG, no C
+//!   libraries), plus the untrusted payload for dump commands.
+//! * [`sigstore`] — cosign signatures verified with ECDSA P-256 public keys. Fulcio
+//!   (keyless) and rekor requirements are parsed and refused: they cannot be verified offline
+//!   without the sigstore trust roots, and a half-check would be worse than a clear no.
+//! * [`registries_d`] — containers-registries.d(5): lookaside URLs and sigstore attachments;
+//!   [`attachments`] turns an attachment manifest and its blobs into signatures.
+//! * [`Signature`] — the two formats and the blob encoding `dir:`-style stores use.
+//!
+//! How a command uses it, once it has the manifest and the signatures of an image:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use skiff_trust::{evaluate, ImageUnderTest, Policy, PolicyScope, Signature};
+//!
+//! let policy = Policy::load(&Policy::default_path())?; // or --policy; --insecure-policy:
+//!                                                      // Policy::insecure_accept_anything()
+//! let reference = skiff_oci::Reference::parse("quay.io/app/web:1.2")?;
+//! let requirements = policy.requirements_for(&PolicyScope::docker(&reference));
+//! let manifest: Vec<u8> = Vec::new(); // the exact manifest bytes
+//! let signatures: Vec<Signature> = Vec::new(); // from lookaside / attachments / dir:
+//! let image = ImageUnderTest {
+//!     docker_reference: Some(&reference),
+//!     manifest: &manifest,
+//!     signatures: &signatures,
+//! };
+//! match evaluate(&requirements, &image) {
+//!     Ok(accepted) => eprintln!("{accepted}"),
+//!     Err(rejection) => return Err(rejection.into()), // exit 1, before any byte is written
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Nothing here falls back to "accept": malformed policies are errors, and every failure to
+//! verify is a rejection.
+
+pub mod attachments;
+mod config_path;
+mod evaluate;
+mod identity;
+mod keys;
+mod payload;
+pub mod policy;
+pub mod registries_d;
+mod signature;
+pub mod sigstore;
+pub mod simple;
+
+pub use evaluate::{
+    evaluate, manifest_matches, verify_standalone, Accepted, ImageUnderTest, RejectReason,
+    Rejection, SignatureRejection,
+};
+pub use identity::{IdentityError, SignedIdentity};
+pub use payload::{signing_payload, Payload, PayloadError, PayloadKind};
+pub use policy::{MatchedScope, Policy, PolicyError, PolicyScope, Requirement, Requirements};
+pub use signature::{BlobError, Signature, SigstoreSignature};
