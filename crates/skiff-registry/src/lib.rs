@@ -51,5 +51,5 @@ pub use client::{ManifestHead, ManifestResponse, RegistryClient};
 pub use credentials::Credentials;
 pub use error::{ConnectKind, RegistryError};
 pub use options::ClientOptions;
-pub use retry::{RetryHook, RetryNotice, MAX_RETRY_AFTER};
+pub use retry::{backoff, RetryHook, RetryNotice, MAX_RETRY_AFTER};
 pub use send::{same_origin, UploadBody};
