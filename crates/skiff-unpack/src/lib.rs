@@ -64,6 +64,7 @@ mod metadata;
 mod path;
 mod pipeline;
 mod root;
+mod root_files;
 mod slab;
 mod tar_end;
 mod upper;
