@@ -116,6 +116,16 @@ impl VerifiedBlob {
 
     /// The next chunk, or None at the end; returns early when the unpack is stopped.
     fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        if self.stop.unpack.is_cancelled() {
+            return Err(stopped_error());
+        }
+        // Fast path, the usual case when the source keeps ahead: a chunk is waiting, and
+        // taking it costs no trip through the runtime.
+        match self.start().try_recv() {
+            Ok(chunk) => return chunk.map(Some),
+            Err(mpsc::error::TryRecvError::Disconnected) => return Ok(None),
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
         let stopped = Stop::stopped(self.stop.fetch.subscribe());
         let handle = self.handle.clone();
         let rx = self.start();
