@@ -99,19 +99,23 @@ impl<'a> LayerApply<'a> {
         })
     }
 
-    /// Wraps a failed filesystem call of entry `e` into an error naming layer and entry.
-    fn op(&self, e: &EntryMeta) -> impl Fn(OpError) -> UnpackError + '_ {
-        let entry = e.raw.clone();
+    /// Wraps a failed filesystem call of entry `e` into an error naming layer and entry
+    /// (the names are copied only when there is an error: this runs for every entry).
+    fn op<'s>(&'s self, e: &'s EntryMeta) -> impl Fn(OpError) -> UnpackError + 's {
         move |(op, source)| UnpackError::Io {
             layer: self.layer.to_string(),
-            entry: entry.clone(),
+            entry: e.raw.clone(),
             op,
             source,
         }
     }
 
     /// Like [`op`](Self::op), for a call whose operation the caller names.
-    fn io(&self, e: &EntryMeta, op: &'static str) -> impl Fn(io::Error) -> UnpackError + '_ {
+    fn io<'s>(
+        &'s self,
+        e: &'s EntryMeta,
+        op: &'static str,
+    ) -> impl Fn(io::Error) -> UnpackError + 's {
         let wrap = self.op(e);
         move |source| wrap((op, source))
     }
