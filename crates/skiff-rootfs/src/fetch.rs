@@ -56,8 +56,10 @@ impl Stop {
     }
 }
 
+/// The read error of a stopped unpack. Not `ErrorKind::Interrupted`: readers such as
+/// `read_exact` retry on that kind, and would call us again forever.
 fn stopped_error() -> io::Error {
-    io::Error::new(io::ErrorKind::Interrupted, "the unpack was cancelled")
+    io::Error::other("the unpack was cancelled")
 }
 
 /// One layer blob of an image, read as a blocking stream of verified bytes.

@@ -33,7 +33,9 @@
 //!   entry counts and path lengths are refused.
 //!
 //! Errors name the layer and the entry. On error the rootfs is left partly written:
-//! unpack into a fresh directory and discard it on failure (the CLI does).
+//! unpack into a fresh directory and discard it on failure (skiff-rootfs does). To stop
+//! an unpack from outside, raise the [`Cancel`] in [`Hooks`]: the call returns once
+//! every thread has stopped writing, so the tree can then be removed safely.
 //!
 //! ## Speed
 //! Each layer is decompressed (zlib-rs / zstd) and parsed on its own thread, one layer

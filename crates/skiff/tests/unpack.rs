@@ -339,16 +339,14 @@ fn limit_and_id_map_errors_name_their_flag() {
     }
 }
 
-/// Ctrl-C while a layer is still arriving: the unpacker stops before its staging tree is
-/// removed, and neither the staging tree nor the target remains.
-#[test]
-fn an_interrupted_unpack_leaves_nothing() {
+/// A registry whose second layer of `layered_image` never arrives: every GET of it is
+/// told to come back in 30 s. Returns the registry (keep it alive), the proxy in front of
+/// it, and the image's reference through the proxy.
+fn stalled_second_layer() -> (RegistryServer, skiff_testbed::fault::FaultProxy, String) {
     use skiff_testbed::fault::{Fault, FaultProxy};
-    use std::io::BufRead;
     let img = layered_image();
     let reg = RegistryServer::start(Setup::Open).unwrap();
     push_image(&reg.host(), "slow", "v1", &img, None).unwrap();
-    // The second layer never arrives: every GET of it is told to come back in 30 s.
     let proxy = FaultProxy::start(
         &reg.host(),
         vec![Fault::TooManyRequests {
@@ -358,6 +356,16 @@ fn an_interrupted_unpack_leaves_nothing() {
         }],
     )
     .unwrap();
+    let image = format!("docker://{}/slow:v1", proxy.host());
+    (reg, proxy, image)
+}
+
+/// Ctrl-C while a layer is still arriving: the unpacker stops before its staging tree is
+/// removed, and neither the staging tree nor the target remains.
+#[test]
+fn an_interrupted_unpack_leaves_nothing() {
+    use std::io::BufRead;
+    let (_reg, _proxy, image) = stalled_second_layer();
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
@@ -365,7 +373,7 @@ fn an_interrupted_unpack_leaves_nothing() {
         .args([
             "unpack",
             "--src-tls-verify=false",
-            &format!("docker://{}/slow:v1", proxy.host()),
+            &image,
             work.join("rootfs").to_str().unwrap(),
         ])
         .env("HOME", scratch_home())
@@ -402,4 +410,29 @@ fn an_interrupted_unpack_leaves_nothing() {
         "no staging directory and no target: {:?}\n{seen}{rest}",
         dir_names(&work)
     );
+}
+
+/// --command-timeout while a layer is still arriving: the same clean end as Ctrl-C.
+#[test]
+fn a_timed_out_unpack_leaves_nothing() {
+    let (_reg, _proxy, image) = stalled_second_layer();
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let out = skiff(&[
+        "--command-timeout",
+        "5s",
+        "unpack",
+        "--src-tls-verify=false",
+        &image,
+        work.join("rootfs").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--command-timeout"), "{stderr}");
+    assert!(
+        stderr.contains("Applied layer 1/2"),
+        "the timeout hit the second layer: {stderr}"
+    );
+    assert!(dir_names(&work).is_empty(), "{:?}", dir_names(&work));
 }
