@@ -12,6 +12,7 @@ mod failure;
 mod options;
 mod output;
 mod render;
+mod render_unpack;
 mod rootfs;
 
 use std::process::ExitCode;

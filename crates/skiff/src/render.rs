@@ -26,7 +26,8 @@ pub fn reporter(quiet: bool) -> std::sync::Arc<dyn Reporter> {
     }
 }
 
-fn short(d: &skiff_oci::Digest) -> String {
+/// A digest shortened for progress lines, as skopeo shows it.
+pub(crate) fn short(d: &skiff_oci::Digest) -> String {
     format!(
         "{}:{}",
         d.algorithm().name(),
@@ -135,9 +136,11 @@ impl Lines {
     }
 }
 
-const LINE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often plain (non-terminal) progress prints a summary line.
+pub(crate) const LINE_INTERVAL: Duration = Duration::from_secs(2);
 
-fn mib(b: u64) -> f64 {
+/// Bytes as MiB for progress lines.
+pub(crate) fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
 
