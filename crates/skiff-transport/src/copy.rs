@@ -25,7 +25,7 @@ use crate::error::{Result, TransportError};
 pub use crate::options::CopyOptions;
 use crate::plan::plan;
 pub use crate::plan::{config_bytes, resolve_single};
-use crate::progress::{Event, Reporter};
+use crate::progress::{BlobRetry, Event, Reporter};
 use crate::pump::pump_blob;
 use crate::recompress::{reencode_plan, WithScratchBlobs};
 use crate::source::ImageSource;
@@ -133,12 +133,12 @@ async fn copy_blob_with_restarts(
         match copy_blob(source, blob, sink, reporter.clone()).await {
             Err(e) if failures < restarts && e.is_transient() => {
                 failures += 1;
-                reporter.report(Event::BlobRetrying {
+                reporter.report(Event::BlobRetrying(BlobRetry {
                     digest: blob.digest.clone(),
                     attempt: failures + 1,
                     of: restarts + 1,
                     reason: e.to_string(),
-                });
+                }));
                 tokio::time::sleep(skiff_registry::backoff(failures, options.retry_delay)).await;
             }
             outcome => return outcome,

@@ -37,16 +37,7 @@ pub enum Event {
         size: u64,
     },
     /// A layer's transfer broke off and starts again from its first byte.
-    BlobRetrying {
-        /// Its digest.
-        digest: Digest,
-        /// The attempt about to start (2 for the first retry).
-        attempt: u32,
-        /// How many attempts there are at most.
-        of: u32,
-        /// Why the previous attempt failed.
-        reason: String,
-    },
+    BlobRetrying(BlobRetry),
     /// A layer is complete and verified.
     BlobDone {
         /// Its digest.
@@ -54,6 +45,19 @@ pub enum Event {
     },
     /// Manifests are being written and the destination committed.
     Committing,
+}
+
+/// A layer sent again from its start (see [`Event::BlobRetrying`]).
+#[derive(Debug, Clone)]
+pub struct BlobRetry {
+    /// Its digest.
+    pub digest: Digest,
+    /// The attempt about to start (2 for the first retry).
+    pub attempt: u32,
+    /// How many attempts there are at most.
+    pub of: u32,
+    /// Why the previous attempt failed.
+    pub reason: String,
 }
 
 /// Where the pipeline sends its events. Implementations must be cheap: they are called

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use skiff_transport::progress::{Event, Reporter, Silent};
+use skiff_transport::progress::{BlobRetry, Event, Reporter, Silent};
 
 use crate::output::stderr_line;
 
@@ -88,20 +88,13 @@ impl Reporter for Bars {
                     .multi
                     .println(format!("Copying blob {} done", short(&digest)));
             }
-            Event::BlobRetrying {
-                digest,
-                attempt,
-                of,
-                reason,
-            } => {
+            Event::BlobRetrying(retry) => {
                 // The next BlobStarted draws a fresh bar for the new attempt.
-                if let Some(b) = bars.remove(&digest.to_string()) {
+                if let Some(b) = bars.remove(&retry.digest.to_string()) {
                     b.finish_and_clear();
                     self.multi.remove(&b);
                 }
-                let _ = self
-                    .multi
-                    .println(retry_line(&digest, attempt, of, &reason));
+                let _ = self.multi.println(retry_line(&retry));
             }
             Event::Committing => {
                 let _ = self.multi.println("Writing manifest to image destination");
@@ -181,15 +174,10 @@ impl Reporter for Lines {
                 s.in_flight.remove(&digest.to_string());
                 stderr_line(&format!("Copying blob {} done", short(&digest)))
             }
-            Event::BlobRetrying {
-                digest,
-                attempt,
-                of,
-                reason,
-            } => {
-                let sent = s.in_flight.remove(&digest.to_string()).unwrap_or(0);
+            Event::BlobRetrying(retry) => {
+                let sent = s.in_flight.remove(&retry.digest.to_string()).unwrap_or(0);
                 s.done = s.done.saturating_sub(sent);
-                stderr_line(&retry_line(&digest, attempt, of, &reason));
+                stderr_line(&retry_line(&retry));
             }
             Event::Committing => stderr_line("Writing manifest to image destination"),
         }
@@ -197,9 +185,12 @@ impl Reporter for Lines {
 }
 
 /// "Retrying blob …": a layer sent again from its start, and why.
-fn retry_line(digest: &skiff_oci::Digest, attempt: u32, of: u32, reason: &str) -> String {
+fn retry_line(retry: &BlobRetry) -> String {
     format!(
-        "Retrying blob {} from its start (attempt {attempt} of {of}): {reason}",
-        short(digest)
+        "Retrying blob {} from its start (attempt {} of {}): {}",
+        short(&retry.digest),
+        retry.attempt,
+        retry.of,
+        retry.reason
     )
 }
