@@ -30,8 +30,7 @@ pub struct OpenOptions {
 /// Opens `name` for reading.
 pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn ImageSource>> {
     Ok(match name {
-        ImageName::Docker { reference, written } => Box::new(DockerSource::open(
-            written,
+        ImageName::Docker { reference, .. } => Box::new(DockerSource::open(
             reference,
             &options.registries,
             &options.registry,
@@ -68,9 +67,8 @@ pub fn open_destination(
 ) -> Result<Box<dyn ImageDestination>> {
     Ok(match name {
         ImageName::Docker { reference, .. } => {
-            let reference = qualify(reference, name, options)?;
-            let client = RegistryClient::new(reference.registry(), options.registry.clone())?;
-            Box::new(RegistryDestination::new(client, reference))
+            let client = registry_client(&reference.name(), reference.registry(), options)?;
+            Box::new(RegistryDestination::new(client, reference.clone()))
         }
         ImageName::Oci { path, reference } => {
             Box::new(LayoutDestination::new(path.clone(), reference.clone()))
@@ -103,26 +101,22 @@ pub fn open_destination(
     })
 }
 
-/// The one fully qualified reference a short name means for writing or deleting: the first
-/// registries.conf candidate (mirrors are for pulling only).
-pub fn qualify(
-    reference: &skiff_oci::Reference,
-    name: &ImageName,
+/// A client for talking to the registry of `name` (`host[:port]/repository`, or a bare
+/// host for login) itself — pushing, deleting, listing tags, logging in: refused when
+/// registries.conf blocks it, and without TLS verification where it marks it `insecure`
+/// (unless `--tls-verify` says otherwise). Mirrors and rewrites are for pulling only.
+pub fn registry_client(
+    name: &str,
+    registry: &str,
     options: &OpenOptions,
-) -> Result<skiff_oci::Reference> {
-    let ImageName::Docker { written, .. } = name else {
-        return Ok(reference.clone());
-    };
-    let first = options
+) -> Result<RegistryClient> {
+    let insecure = options
         .registries
-        .qualify(written)
-        .map_err(|e| TransportError::InvalidName(written.clone(), e.to_string()))?
-        .into_iter()
-        .next();
-    let r = first.unwrap_or_else(|| reference.clone());
-    options
-        .registries
-        .pull_sources(&r)
-        .map_err(|e| TransportError::Unsupported(format!("docker://{r}: {e}")))?;
-    Ok(r)
+        .access(name)
+        .map_err(|e| TransportError::Unsupported(format!("docker://{name}: {e}")))?;
+    let mut opts = options.registry.clone();
+    if insecure && opts.tls_verify.is_none() {
+        opts.tls_verify = Some(false);
+    }
+    Ok(RegistryClient::new(registry, opts)?)
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
-use skiff_transport::{config_bytes, open_source, qualify, resolve_single, ImageName};
+use skiff_transport::{config_bytes, open_source, registry_client, resolve_single, ImageName};
 
 use crate::cli::{GlobalOptions, InspectArgs};
 use crate::failure::Failure;
@@ -62,11 +62,10 @@ pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failur
             .collect(),
         env: optional(&config, "/config/Env")?,
     };
-    if let ImageName::Docker { reference, .. } = &name {
-        let r = qualify(reference, &name, &open)?;
+    if let ImageName::Docker { reference: r, .. } = &name {
         output.name = Some(r.name());
         if !args.no_tags {
-            let client = skiff_registry::RegistryClient::new(r.registry(), open.registry.clone())?;
+            let client = registry_client(&r.name(), r.registry(), &open)?;
             output.repo_tags = client.list_tags(r.repository()).await?;
         }
     }

@@ -3,9 +3,9 @@
 use std::io::Read;
 
 use skiff_oci::Reference;
-use skiff_registry::{credentials, Credentials, RegistryClient, RegistryError};
+use skiff_registry::{credentials, Credentials, RegistryError};
 use skiff_transport::docker_archive::archive_tags;
-use skiff_transport::{qualify, ImageName};
+use skiff_transport::{registry_client, ImageName};
 
 use crate::cli::program_name;
 use crate::cli::{DeleteArgs, GlobalOptions, ListTagsArgs, LoginArgs, LogoutArgs};
@@ -32,11 +32,8 @@ pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(),
             args.image
         )));
     }
-    let options = args
-        .registry
-        .flags(None, args.retry_times, None)
-        .client_options(global)?;
-    let client = RegistryClient::new(reference.registry(), options)?;
+    let open = open_options(global, &args.registry.flags(None, args.retry_times, None))?;
+    let client = registry_client(&reference.name(), reference.registry(), &open)?;
     let tags = client.list_tags(reference.repository()).await?;
     print_json(&serde_json::json!({ "Repository": reference.name(), "Tags": tags }))
 }
@@ -49,8 +46,7 @@ pub async fn delete(global: &GlobalOptions, args: DeleteArgs) -> Result<(), Fail
         return Err(Failure::new("delete takes docker://REFERENCE"));
     };
     let open = open_options(global, &args.registry.flags(None, args.retry_times, None))?;
-    let reference = qualify(reference, &name, &open)?;
-    let client = RegistryClient::new(reference.registry(), open.registry)?;
+    let client = registry_client(&reference.name(), reference.registry(), &open)?;
     let digest = match reference.digest() {
         Some(d) => d.clone(),
         None => {
@@ -122,9 +118,9 @@ pub async fn login(global: &GlobalOptions, args: LoginArgs) -> Result<(), Failur
         retry_times: 2,
         ..Default::default()
     };
-    let mut options = flags.client_options(global)?;
-    options.credentials = Some(creds.clone());
-    let client = RegistryClient::new(&registry, options)?;
+    let mut open = open_options(global, &flags)?;
+    open.registry.credentials = Some(creds.clone());
+    let client = registry_client(&registry, &registry, &open)?;
     client.ping().await.map_err(|e| {
         // Only the registry's own refusal says anything about the credentials; a network
         // or TLS failure gets the hint of its kind.
