@@ -34,15 +34,20 @@ impl RegistryFlags {
     }
 }
 
-/// Splits `USER[:PASSWORD]` as skopeo does (at the first colon).
+/// Splits `USER[:PASSWORD]` as skopeo does (at the first colon); a bare `USER` asks for
+/// the password on the terminal, as skopeo does.
 pub fn parse_creds(creds: &str) -> Result<Credentials, Failure> {
     match creds.split_once(':') {
         Some((u, p)) if !u.is_empty() => Ok(Credentials {
             username: u.to_string(),
             password: p.to_string(),
         }),
+        None if !creds.is_empty() => Ok(Credentials {
+            username: creds.to_string(),
+            password: crate::tty::read_password("Password: ")?,
+        }),
         _ => Err(
-            Failure::new("credentials must be given as USERNAME:PASSWORD").hint(format!(
+            Failure::new("credentials must be given as USERNAME[:PASSWORD]").hint(format!(
                 "e.g. --creds alice:secret, or log in once with `{} login`",
                 crate::cli::program_name()
             )),

@@ -111,3 +111,188 @@ insecure = true
         "without insecure, plain HTTP must be refused"
     );
 }
+
+/// skiff under the name `skopeo`, as a symlink puts it on a script's PATH.
+fn as_skopeo(dir: &Path) -> std::path::PathBuf {
+    let link = dir.join("skopeo");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_skiff"), &link).unwrap();
+    link
+}
+
+#[test]
+fn version_says_skopeo_as_skopeo_and_usage_errors_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let skopeo = as_skopeo(dir.path());
+    for flag in ["--version", "-v"] {
+        let out = Command::new(&skopeo).arg(flag).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(words[..3], ["skopeo", "version", "1.9.3"], "{text}");
+    }
+    let text = String::from_utf8_lossy(&skiff(&["--version"]).stdout).into_owned();
+    assert!(
+        text.starts_with(concat!("skiff version ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    // 2 would mean "image not found" to the scripts that call skopeo.
+    for args in [
+        vec!["copy", "--bogus", "a", "b"],
+        vec!["no-such-command"],
+        vec!["copy", "only-one"],
+        vec!["inspect", "--raw=maybe", "docker://x"],
+    ] {
+        let out = Command::new(&skopeo).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("skopeo"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+/// Go's boolean forms, skopeo's hidden copy aliases, comma-separated --additional-tag
+/// and --retry-delay beyond copy, on a registry that wants credentials.
+#[test]
+fn skopeo_spellings_of_flags_work() {
+    let setup = Setup::Htpasswd {
+        user: "alice".into(),
+        password: "s3cret".into(),
+    };
+    let reg = RegistryServer::start(setup).unwrap();
+    let img = image("spellings");
+    push_image(&reg.host(), "app", "v1", &img, Some(("alice", "s3cret"))).unwrap();
+    let src = format!("docker://{}/app:v1", reg.host());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
+    let out = skiff(&[
+        "--debug=false",
+        "copy",
+        "--quiet=true",
+        "--tls-verify=0",
+        "--screds",
+        "alice:s3cret",
+        "--remove-signatures=F",
+        "--additional-tag",
+        "app:a,app:b",
+        &src,
+        &format!("docker-archive:{}:app:v1", archive.display()),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "--quiet=true: {}", stderr(&out));
+    let tags = json(
+        &skiff(&[
+            "list-tags",
+            &format!("docker-archive:{}", archive.display()),
+        ])
+        .stdout,
+    );
+    assert_eq!(
+        tags["Tags"],
+        serde_json::json!([
+            "docker.io/library/app:v1",
+            "docker.io/library/app:a",
+            "docker.io/library/app:b"
+        ])
+    );
+    // --dcreds and the destination side of --tls-verify.
+    let dest = format!("docker://{}/copy:v1", reg.host());
+    let archive_src = format!("docker-archive:{}:app:a", archive.display());
+    let out = skiff(&[
+        "copy",
+        "--tls-verify=f",
+        "--dcreds=alice:s3cret",
+        &archive_src,
+        &dest,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for cmd in ["inspect", "list-tags"] {
+        let target = if cmd == "inspect" {
+            dest.clone()
+        } else {
+            dest.replace(":v1", "")
+        };
+        let out = skiff(&[
+            cmd,
+            "--tls-verify=0",
+            "--retry-delay=1s",
+            "--creds",
+            "alice:s3cret",
+            &target,
+        ]);
+        assert!(out.status.success(), "{cmd}: {}", stderr(&out));
+    }
+    // A 401 says what skopeo says; exit 1, not 2.
+    let out = skiff(&["inspect", "--tls-verify=false", &dest]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("authentication required"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `--creds USER` asks for the password on the terminal (never on stdin), and says so
+/// clearly where there is no terminal.
+#[test]
+fn creds_without_password_ask_on_the_terminal() {
+    let setup = Setup::Htpasswd {
+        user: "bob".into(),
+        password: "typed-in".into(),
+    };
+    let reg = RegistryServer::start(setup).unwrap();
+    push_image(
+        &reg.host(),
+        "app",
+        "v1",
+        &image("tty"),
+        Some(("bob", "typed-in")),
+    )
+    .unwrap();
+    let repo = format!("docker://{}/app", reg.host());
+    let bin = env!("CARGO_BIN_EXE_skiff");
+    // setsid: no controlling terminal.
+    let out = Command::new("setsid")
+        .args([
+            "-w",
+            bin,
+            "list-tags",
+            "--tls-verify=false",
+            "--creds",
+            "bob",
+            &repo,
+        ])
+        .env("HOME", scratch_home())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no terminal"), "{}", stderr(&out));
+    // script(1) gives it a terminal; the password is typed there.
+    let command = format!("{bin} list-tags --tls-verify=false --creds bob {repo}");
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("HOME", scratch_home())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Typed after the prompt had time to appear and echo to go off.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"typed-in\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Password: "), "{text}");
+    assert!(text.contains("\"v1\""), "{text}");
+    assert!(
+        !text.contains("typed-in"),
+        "the password was echoed: {text}"
+    );
+}

@@ -14,7 +14,12 @@ use skiff_gotemplate::{self as template, Rendering};
 
 pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failure> {
     let name: ImageName = args.image.parse()?;
-    let open = open_options(global, &args.registry.flags(None, args.retry_times, None))?;
+    let open = open_options(
+        global,
+        &args
+            .registry
+            .flags(None, args.retry_times, args.retry_delay),
+    )?;
     let source = open_source(&name, &open)?;
     let top = source.top_manifest().await?;
     if args.raw && !args.config {

@@ -32,7 +32,12 @@ pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(),
             args.image
         )));
     }
-    let open = open_options(global, &args.registry.flags(None, args.retry_times, None))?;
+    let open = open_options(
+        global,
+        &args
+            .registry
+            .flags(None, args.retry_times, args.retry_delay),
+    )?;
     let client = registry_client(&reference.name(), reference.registry(), &open)?;
     let tags = client.list_tags(reference.repository()).await?;
     print_json(&serde_json::json!({ "Repository": reference.name(), "Tags": tags }))
@@ -45,7 +50,12 @@ pub async fn delete(global: &GlobalOptions, args: DeleteArgs) -> Result<(), Fail
     let ImageName::Docker { reference, .. } = &name else {
         return Err(Failure::new("delete takes docker://REFERENCE"));
     };
-    let open = open_options(global, &args.registry.flags(None, args.retry_times, None))?;
+    let open = open_options(
+        global,
+        &args
+            .registry
+            .flags(None, args.retry_times, args.retry_delay),
+    )?;
     let client = registry_client(&reference.name(), reference.registry(), &open)?;
     let digest = match reference.digest() {
         Some(d) => d.clone(),
