@@ -38,6 +38,7 @@ mod client;
 mod connect;
 pub mod credentials;
 mod error;
+mod exact_trust;
 mod options;
 pub mod registries_conf;
 mod response;
