@@ -88,7 +88,8 @@ pub struct Cli {
 /// skopeo's global options.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalOptions {
-    /// Print debugging information.
+    /// Print every HTTP exchange with registries on stderr: method, URL, status and the
+    /// telling headers (credentials, tokens and signatures removed).
     #[arg(long, global = true)]
     pub debug: bool,
     /// Accepted for compatibility: skiff does not evaluate signature policies yet, so every

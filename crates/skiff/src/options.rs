@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use skiff_oci::Platform;
-use skiff_registry::{ClientOptions, Credentials, RetryHook};
+use skiff_registry::{ClientOptions, Credentials, ExchangeHook, RetryHook};
 
 use crate::cli::GlobalOptions;
 use crate::failure::Failure;
@@ -97,6 +97,7 @@ impl RegistryFlags {
             user_agent,
             timeout: None,
             on_retry: (!self.quiet).then(retry_printer),
+            on_exchange: global.debug.then(exchange_printer),
         })
     }
 }
@@ -112,6 +113,21 @@ fn retry_printer() -> RetryHook {
             "{}: {notice}",
             crate::cli::program_name()
         );
+    })
+}
+
+/// `--debug`: prints each HTTP exchange (secrets already removed by the library) on
+/// stderr, every line marked, so it can be told apart from the command's own messages.
+fn exchange_printer() -> ExchangeHook {
+    ExchangeHook::new(|notice| {
+        use std::io::Write;
+        let program = crate::cli::program_name();
+        let mut text = String::new();
+        for line in notice.to_string().lines() {
+            text.push_str(&format!("{program}: debug: {line}\n"));
+        }
+        // One write per exchange, so parallel requests do not interleave line by line.
+        let _ = std::io::stderr().write_all(text.as_bytes());
     })
 }
 

@@ -296,3 +296,62 @@ fn creds_without_password_ask_on_the_terminal() {
         "the password was echoed: {text}"
     );
 }
+
+/// `--debug` shows the HTTP exchange — the token fetch, the manifest, the redirect to
+/// blob storage — and never a password, a token or a credentials header's value.
+#[test]
+fn debug_prints_the_exchange_without_secrets() {
+    let setup = Setup::TokenWithRedirect {
+        user: "carol".into(),
+        password: "hunter2-secret".into(),
+    };
+    let reg = RegistryServer::start(setup).unwrap();
+    push_image(
+        &reg.host(),
+        "app",
+        "v1",
+        &image("debug"),
+        Some(("carol", "hunter2-secret")),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = skiff(&[
+        "--debug",
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--src-creds",
+        "carol:hunter2-secret",
+        &format!("docker://{}/app:v1", reg.host()),
+        &format!("oci:{}:v1", dir.path().display()),
+    ]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let manifest = format!(
+        "skiff: debug: > GET http://{}/v2/app/manifests/v1",
+        reg.host()
+    );
+    assert!(err.contains(&manifest), "{err}");
+    assert!(err.contains("skiff: debug: < 401 Unauthorized"), "{err}");
+    assert!(err.contains("< www-authenticate: Bearer realm="), "{err}");
+    assert!(err.contains("/token?service="), "{err}");
+    assert!(err.contains("> Authorization: Basic [redacted]"), "{err}");
+    assert!(err.contains("> Authorization: Bearer [redacted]"), "{err}");
+    assert!(err.contains("< 307 Temporary Redirect"), "{err}");
+    assert!(err.contains("< docker-content-digest: sha256:"), "{err}");
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("carol:hunter2-secret");
+    for secret in ["hunter2-secret", basic.as_str(), "eyJ"] {
+        assert!(!err.contains(secret), "{secret} leaked: {err}");
+    }
+    // Without --debug: not a word of it.
+    let quiet = skiff(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        "carol:hunter2-secret",
+        &format!("docker://{}/app:v1", reg.host()),
+    ]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(!stderr(&quiet).contains("debug"), "{}", stderr(&quiet));
+}
