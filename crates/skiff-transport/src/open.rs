@@ -25,6 +25,9 @@ pub struct OpenOptions {
     /// More names for an image written to `docker-archive:` (`--additional-tag`); other
     /// destinations ignore them, as skopeo's do.
     pub additional_tags: Vec<skiff_oci::Reference>,
+    /// Where a compressed archive source is decoded to (`--tmpdir`; default: the system's
+    /// temporary directory).
+    pub tmpdir: Option<std::path::PathBuf>,
 }
 
 /// Opens `name` for reading.
@@ -47,15 +50,17 @@ pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn Im
                 )));
             }
             Box::new(LayoutSource::new(
-                LayoutFiles::open_tar(path)?,
+                LayoutFiles::open_tar(path, options.tmpdir.as_deref())?,
                 reference.clone(),
                 name.to_string(),
             )?)
         }
         ImageName::Dir { path } => Box::new(DirSource::new(path.clone())?),
-        ImageName::DockerArchive { path, selector } => {
-            Box::new(DockerArchiveSource::open(path.clone(), selector.clone())?)
-        }
+        ImageName::DockerArchive { path, selector } => Box::new(DockerArchiveSource::open(
+            path.clone(),
+            selector.clone(),
+            options.tmpdir.as_deref(),
+        )?),
     })
 }
 

@@ -153,5 +153,6 @@ pub fn open_options(
         registry: flags.client_options(global)?,
         registries: std::sync::Arc::new(registries),
         additional_tags: Vec::new(),
+        tmpdir: global.tmpdir.clone(),
     })
 }

@@ -16,7 +16,7 @@ use crate::output::{print_json, print_line};
 /// `list-tags docker://REPO` (every page) or `list-tags docker-archive:FILE`.
 pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(), Failure> {
     if let Some(path) = args.image.strip_prefix("docker-archive:") {
-        let tags = archive_tags(std::path::Path::new(path))?;
+        let tags = archive_tags(std::path::Path::new(path), global.tmpdir.as_deref())?;
         return print_json(&serde_json::json!({ "Tags": tags }));
     }
     let rest = args.image.strip_prefix("docker://").ok_or_else(|| {
