@@ -28,6 +28,9 @@ pub struct OpenOptions {
     /// Where a compressed archive source is decoded to (`--tmpdir`; default: the system's
     /// temporary directory).
     pub tmpdir: Option<std::path::PathBuf>,
+    /// Write uncompressed layers to `oci:` / `oci-archive:` as they are instead of
+    /// gzipping them (`--dest-oci-accept-uncompressed-layers`).
+    pub oci_accept_uncompressed_layers: bool,
 }
 
 /// Opens `name` for reading.
@@ -75,9 +78,10 @@ pub fn open_destination(
             let client = registry_client(&reference.name(), reference.registry(), options)?;
             Box::new(RegistryDestination::new(client, reference.clone()))
         }
-        ImageName::Oci { path, reference } => {
-            Box::new(LayoutDestination::new(path.clone(), reference.clone()))
-        }
+        ImageName::Oci { path, reference } => Box::new(
+            LayoutDestination::new(path.clone(), reference.clone())
+                .accept_uncompressed_layers(options.oci_accept_uncompressed_layers),
+        ),
         ImageName::OciArchive { path, reference } => {
             if path.is_dir() {
                 return Err(TransportError::Unsupported(format!(
@@ -85,7 +89,10 @@ pub fn open_destination(
                     path.display()
                 )));
             }
-            Box::new(ArchiveDestination::new(path.clone(), reference.clone()))
+            Box::new(
+                ArchiveDestination::new(path.clone(), reference.clone())
+                    .accept_uncompressed_layers(options.oci_accept_uncompressed_layers),
+            )
         }
         ImageName::Dir { path } => Box::new(DirDestination::new(path.clone())?),
         ImageName::DockerArchive { path, selector } => {

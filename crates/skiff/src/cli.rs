@@ -402,6 +402,10 @@ pub struct CopyArgs {
     /// Store every layer uncompressed.
     #[arg(long, conflicts_with_all = ["dest_compress", "dest_compress_format", "dest_compress_level"])]
     pub dest_decompress: bool,
+    /// Write uncompressed layers to oci: / oci-archive: as they are (by default they are
+    /// gzip-compressed, as skopeo does).
+    #[arg(long)]
+    pub dest_oci_accept_uncompressed_layers: bool,
     /// Another name (NAME:TAG) for the image in a docker-archive: destination; repeatable,
     /// or several separated by commas.
     #[arg(

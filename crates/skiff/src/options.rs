@@ -154,5 +154,6 @@ pub fn open_options(
         registries: std::sync::Arc::new(registries),
         additional_tags: Vec::new(),
         tmpdir: global.tmpdir.clone(),
+        oci_accept_uncompressed_layers: false,
     })
 }
