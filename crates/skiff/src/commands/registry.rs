@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use skiff_oci::Reference;
-use skiff_registry::{credentials, Credentials, RegistryError};
+use skiff_registry::{credentials, Credentials, RegistryClient, RegistryError};
 use skiff_transport::docker_archive::archive_tags;
 use skiff_transport::{registry_client, ImageName};
 
@@ -32,15 +32,27 @@ pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(),
             args.image
         )));
     }
-    let open = open_options(
-        global,
-        &args
-            .registry
-            .flags(None, args.retry_times, args.retry_delay),
-    )?;
-    let client = registry_client(&reference.name(), reference.registry(), &open)?;
+    let flags = args
+        .registry
+        .flags(None, args.retry_times, args.retry_delay);
+    let client = client_for(global, &flags, &reference)?;
     let tags = client.list_tags(reference.repository()).await?;
     print_json(&serde_json::json!({ "Repository": reference.name(), "Tags": tags }))
+}
+
+/// A client for the registry of `reference` (registries.conf's `blocked` and `insecure`
+/// applied), from a command's registry flags.
+fn client_for(
+    global: &GlobalOptions,
+    flags: &crate::options::RegistryFlags,
+    reference: &Reference,
+) -> Result<RegistryClient, Failure> {
+    let open = open_options(global, flags)?;
+    Ok(registry_client(
+        &reference.name(),
+        reference.registry(),
+        &open,
+    )?)
 }
 
 /// `delete docker://REF`: a tag is resolved to its digest first, as registries delete
@@ -50,13 +62,10 @@ pub async fn delete(global: &GlobalOptions, args: DeleteArgs) -> Result<(), Fail
     let ImageName::Docker { reference, .. } = &name else {
         return Err(Failure::new("delete takes docker://REFERENCE"));
     };
-    let open = open_options(
-        global,
-        &args
-            .registry
-            .flags(None, args.retry_times, args.retry_delay),
-    )?;
-    let client = registry_client(&reference.name(), reference.registry(), &open)?;
+    let flags = args
+        .registry
+        .flags(None, args.retry_times, args.retry_delay);
+    let client = client_for(global, &flags, reference)?;
     let digest = match reference.digest() {
         Some(d) => d.clone(),
         None => {
