@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use skiff_unpack::IdMap;
+
 use crate::quote::pve_shell_quote;
 use crate::rootfs;
 use crate::{ContainerSpec, LxcError};
@@ -38,15 +40,6 @@ fn join_ids(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// Which LXC key starts the image's process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LxcInit {
-    /// `lxc.execute.cmd`, run by `lxc-execute` through LXC's own init (LXC's lxc-oci).
-    Execute,
-    /// `lxc.init.cmd`, run as PID 1 by `lxc-start` (what Proxmox generates).
-    Init,
-}
-
 /// What a plain LXC config needs beyond the image.
 #[derive(Debug, Clone)]
 pub struct LxcConfigOptions {
@@ -54,10 +47,8 @@ pub struct LxcConfigOptions {
     pub name: String,
     /// The root filesystem directory.
     pub rootfs: PathBuf,
-    /// Execute or init.
-    pub init: LxcInit,
-    /// `lxc.idmap` entries: (kind 'u' or 'g', container start, host start, count).
-    pub id_map: Vec<(char, u32, u32, u32)>,
+    /// The id map; its explicit ranges become `lxc.idmap` entries.
+    pub id_map: IdMap,
     /// Extra raw `key = value` lines (e.g. `lxc.net.0.type = none`).
     pub extra: Vec<(String, String)>,
 }
@@ -65,6 +56,10 @@ pub struct LxcConfigOptions {
 /// A plain LXC config running the image's entrypoint with its environment, working
 /// directory and user, like LXC's lxc-oci template; `/bin/sh` when the image names no
 /// command.
+///
+/// The command goes to `lxc.execute.cmd` (run by `lxc-execute` through LXC's own init),
+/// never to `lxc.init.cmd`: LXC 5.0.2 splits `lxc.init.cmd` on spaces and ignores
+/// quotes, so an entrypoint with a quoted argument cannot run as PID 1 that way.
 pub fn lxc_config(spec: &ContainerSpec, options: &LxcConfigOptions) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Written by skiff from an OCI image configuration.");
@@ -76,11 +71,7 @@ pub fn lxc_config(spec: &ContainerSpec, options: &LxcConfigOptions) -> String {
     } else {
         pve_shell_quote(&spec.entrypoint)
     };
-    let key = match options.init {
-        LxcInit::Execute => "lxc.execute.cmd",
-        LxcInit::Init => "lxc.init.cmd",
-    };
-    let _ = writeln!(out, "{key} = {cmd}");
+    let _ = writeln!(out, "lxc.execute.cmd = {cmd}");
     let _ = writeln!(out, "lxc.environment = TERM=linux");
     for e in &spec.env {
         let _ = writeln!(out, "lxc.environment = {e}");
@@ -94,8 +85,18 @@ pub fn lxc_config(spec: &ContainerSpec, options: &LxcConfigOptions) -> String {
         }
     }
     let _ = writeln!(out, "lxc.signal.halt = {}", spec.stop_signal);
-    for (kind, cont, host, count) in &options.id_map {
-        let _ = writeln!(out, "lxc.idmap = {kind} {cont} {host} {count}");
+    let kinds = [
+        ('u', options.id_map.uid_ranges()),
+        ('g', options.id_map.gid_ranges()),
+    ];
+    for (kind, ranges) in kinds {
+        for r in ranges.unwrap_or_default() {
+            let _ = writeln!(
+                out,
+                "lxc.idmap = {kind} {} {} {}",
+                r.container, r.host, r.count
+            );
+        }
     }
     for (k, v) in &options.extra {
         let _ = writeln!(out, "{k} = {v}");
@@ -205,8 +206,7 @@ mod tests {
         let o = LxcConfigOptions {
             name: "web".into(),
             rootfs: "/var/lib/lxc/web/rootfs".into(),
-            init: LxcInit::Execute,
-            id_map: vec![('u', 0, 100000, 65536), ('g', 0, 100000, 65536)],
+            id_map: IdMap::proxmox_unprivileged(),
             extra: vec![("lxc.net.0.type".into(), "none".into())],
         };
         let c = lxc_config(&spec(), &o);
@@ -220,6 +220,7 @@ mod tests {
             "lxc.signal.halt = SIGTERM",
             "lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed",
             "lxc.idmap = u 0 100000 65536",
+            "lxc.idmap = g 0 100000 65536",
             "lxc.net.0.type = none",
         ] {
             assert!(c.lines().any(|l| l == line), "missing {line:?} in\n{c}");
@@ -234,8 +235,7 @@ mod tests {
         let mut o = LxcConfigOptions {
             name: "c1".into(),
             rootfs: rootfs.clone(),
-            init: LxcInit::Init,
-            id_map: vec![],
+            id_map: IdMap::identity(),
             extra: vec![],
         };
         write_container(d.path(), &spec(), &o, None).unwrap();

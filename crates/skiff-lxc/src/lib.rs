@@ -13,7 +13,9 @@
 //! * [`pve_config_fragment`] — the lines `pct create` writes into `VMID.conf`.
 //! * [`lxc_config`] / [`write_container`] — a plain LXC container under `LXCPATH/NAME`.
 //!
-//! It knows nothing of registries or HTTP; the binary feeds it an unpacked rootfs.
+//! It knows nothing of registries or HTTP; the binary feeds it an unpacked rootfs. Files
+//! inside that rootfs are read and written through skiff-unpack's `Root`, the project's
+//! one implementation of in-root path resolution.
 
 mod config;
 mod error;
@@ -21,7 +23,7 @@ mod quote;
 mod rootfs;
 mod spec;
 
-pub use config::{lxc_config, pve_config_fragment, write_container, LxcConfigOptions, LxcInit};
+pub use config::{lxc_config, pve_config_fragment, write_container, LxcConfigOptions};
 pub use error::LxcError;
 pub use quote::pve_shell_quote;
 pub use spec::{ContainerSpec, ResolvedUser};

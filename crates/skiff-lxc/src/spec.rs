@@ -314,13 +314,20 @@ mod tests {
             volumes: vec![v.into()],
             arch: "amd64".into(),
         };
-        // A link to a host path resolves inside the root, where it dangles: refused.
-        assert!(spec("/data/vol")
+        // A link to a host path resolves inside the root, where it dangles: its target
+        // is created inside the root (as the unpacker and umoci's MkdirAll do), which is
+        // where the container sees /data/vol.
+        spec("/data/vol")
             .create_volume_dirs(r.path(), None)
-            .is_err());
+            .unwrap();
         assert!(
             std::fs::read_dir(outside.path()).unwrap().next().is_none(),
             "nothing created outside"
+        );
+        let inside = r.path().join(outside.path().strip_prefix("/").unwrap());
+        assert!(
+            inside.join("vol").is_dir(),
+            "created at the link's target in the root"
         );
         // A link to "/" is the root itself.
         spec("/up/vol").create_volume_dirs(r.path(), None).unwrap();

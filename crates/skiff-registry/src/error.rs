@@ -166,6 +166,18 @@ impl RegistryError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, RegistryError::NotFound { .. })
     }
+
+    /// Whether the same request may succeed if made again later: a broken or refused
+    /// connection, a timeout, a server error or a rate limit — not a refusal, a missing
+    /// image, or a failure that no wait changes (DNS, certificates, plain HTTP).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Connect { kind, .. } => kind.retryable(),
+            RegistryError::Http { status, .. } => *status >= 500 || *status == 408,
+            RegistryError::TooManyRequests { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// Describes an error of the HTTP stack with its whole cause chain (reqwest hides the

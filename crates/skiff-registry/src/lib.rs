@@ -56,5 +56,5 @@ pub use credentials::Credentials;
 pub use debug::{ExchangeHook, ExchangeNotice};
 pub use error::{ConnectKind, RegistryError};
 pub use options::ClientOptions;
-pub use retry::{RetryHook, RetryNotice, MAX_RETRY_AFTER};
+pub use retry::{backoff, RetryHook, RetryNotice, MAX_RETRY_AFTER};
 pub use send::{same_origin, UploadBody};

@@ -96,10 +96,7 @@ pub async fn copy_image(
         .map(|i| {
             let reporter = reporter.clone();
             let blob = &plan.layers[i];
-            async move {
-                let sink = dest.layer_sink(i)?;
-                copy_blob(source, blob, sink, reporter).await
-            }
+            async move { copy_blob_with_restarts(source, dest, i, blob, options, reporter).await }
         })
         .buffer_unordered(options.parallel.max(1))
         .try_collect::<Vec<()>>()
@@ -112,6 +109,41 @@ pub async fn copy_image(
         layers_reused: plan.layers.len() - to_move.len(),
         bytes_copied: to_move.iter().map(|&i| plan.layers[i].size).sum(),
     })
+}
+
+/// Moves layer `index` into the destination; where the destination cannot resume a
+/// broken transfer itself, a transient failure starts the layer again from the source,
+/// up to `--retry-times` more attempts.
+async fn copy_blob_with_restarts(
+    source: &dyn ImageSource,
+    dest: &dyn ImageDestination,
+    index: usize,
+    blob: &BlobInfo,
+    options: &CopyOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<()> {
+    let restarts = if dest.restarts_failed_blobs() {
+        options.retry_times
+    } else {
+        0
+    };
+    let mut failures = 0;
+    loop {
+        let sink = dest.layer_sink(index)?;
+        match copy_blob(source, blob, sink, reporter.clone()).await {
+            Err(e) if failures < restarts && e.is_transient() => {
+                failures += 1;
+                reporter.report(Event::BlobRetrying {
+                    digest: blob.digest.clone(),
+                    attempt: failures + 1,
+                    of: restarts + 1,
+                    reason: e.to_string(),
+                });
+                tokio::time::sleep(skiff_registry::backoff(failures, options.retry_delay)).await;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// Moves one blob from the source into a sink, verifying it (stage 3).

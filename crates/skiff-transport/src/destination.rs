@@ -119,7 +119,16 @@ pub trait ImageDestination: Send + Sync {
     /// whether the destination already holds that blob (so it need not move).
     async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>>;
 
-    /// A sink for layer `index` of the plan. Called concurrently for different layers.
+    /// Whether a layer whose transfer broke off with a transient error should be sent
+    /// again from its start. Only destinations that cannot resume a partial write
+    /// themselves need it: a registry upload whose `PUT` broke mid-body is discarded by
+    /// the registry, and its one-shot body cannot be replayed by the HTTP client.
+    fn restarts_failed_blobs(&self) -> bool {
+        false
+    }
+
+    /// A sink for layer `index` of the plan. Called concurrently for different layers
+    /// (and again for the same layer when [`Self::restarts_failed_blobs`] retries it).
     fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>>;
 
     /// Makes the whole image visible atomically.

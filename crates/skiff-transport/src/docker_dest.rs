@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use skiff_oci::{Manifest, Reference};
-use skiff_registry::RegistryClient;
+use skiff_registry::{RegistryClient, UploadBody};
 
 use crate::destination::{BlobSink, DocumentKind, ImageDestination, ManifestPolicy, WritePlan};
 use crate::encoding::LayerEncoding;
@@ -54,6 +54,12 @@ impl ImageDestination for RegistryDestination {
         ManifestPolicy::Keep
     }
 
+    /// A layer's upload streams from the source as it is read, so the client cannot send
+    /// it again after its `PUT` broke: the pipeline restarts the layer from the source.
+    fn restarts_failed_blobs(&self) -> bool {
+        true
+    }
+
     /// Uncompressed layers (from `docker save` archives, say) are pushed gzip-compressed,
     /// as skopeo pushes them: registries and their clients expect compressed layers.
     fn default_layer_encoding(&self) -> Option<LayerEncoding> {
@@ -81,12 +87,10 @@ impl ImageDestination for RegistryDestination {
                         .await?
                         .is_none()
                     {
-                        let body =
-                            futures_util::stream::once(std::future::ready(
-                                Ok::<_, std::io::Error>(Bytes::from(doc.bytes.clone())),
-                            ));
+                        // In memory, so the client can send it again on any failure.
+                        let body = UploadBody::bytes(doc.bytes.clone());
                         self.client
-                            .push_blob(self.repo(), &doc.digest, doc.bytes.len() as u64, body)
+                            .upload_blob(self.repo(), &doc.digest, doc.bytes.len() as u64, body)
                             .await?;
                     }
                 }
@@ -159,8 +163,10 @@ impl BlobSink for PushSink {
             .tx
             .as_ref()
             .ok_or_else(|| std::io::Error::other("upload already finished"))?;
-        tx.blocking_send(Ok(Bytes::copy_from_slice(bytes)))
-            .map_err(|_| std::io::Error::other("the registry upload stopped"))
+        if tx.blocking_send(Ok(Bytes::copy_from_slice(bytes))).is_err() {
+            return Err(self.upload_failure());
+        }
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> std::io::Result<()> {
@@ -173,6 +179,21 @@ impl BlobSink for PushSink {
             .block_on(upload)
             .map_err(std::io::Error::other)?
             .map_err(std::io::Error::other)
+    }
+}
+
+impl PushSink {
+    /// Why the upload stopped taking the body: its own error (a [`RegistryError`] inside
+    /// the `io::Error`, so the pipeline can tell a broken connection from a refusal).
+    ///
+    /// [`RegistryError`]: skiff_registry::RegistryError
+    fn upload_failure(&mut self) -> std::io::Error {
+        drop(self.tx.take());
+        match self.upload.take().map(|u| self.handle.block_on(u)) {
+            Some(Ok(Err(e))) => std::io::Error::other(e),
+            Some(Err(join)) => std::io::Error::other(join),
+            Some(Ok(Ok(()))) | None => std::io::Error::other("the registry upload stopped"),
+        }
     }
 }
 

@@ -68,10 +68,15 @@ pub enum TransportError {
 }
 
 impl TransportError {
-    /// Wraps an I/O error with what was being done. A decoder's limit carried by the
-    /// error (it travels through readers and sinks as an `io::Error`) becomes
-    /// [`TransportError::DecodeLimit`], so that it is reported as the limit it is.
+    /// Wraps an I/O error with what was being done. A decoder's limit or a registry's
+    /// error carried by it (both travel through readers and sinks as an `io::Error`)
+    /// becomes [`TransportError::DecodeLimit`] or [`TransportError::Registry`], so that it
+    /// is reported — and retried or not — as what it is.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        let source = match registry_error_inside(source) {
+            Ok(e) => return TransportError::Registry(e),
+            Err(source) => source,
+        };
         match skiff_codec::limit_exceeded(&source) {
             Some(limit) => TransportError::DecodeLimit {
                 what: context.into(),
@@ -101,6 +106,12 @@ impl TransportError {
         }
     }
 
+    /// Whether the operation may succeed if tried again (see
+    /// [`RegistryError::is_transient`]); local failures are not retried.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TransportError::Registry(e) if e.is_transient())
+    }
+
     /// Whether what was not found was looked for on this machine (a path of `oci:`,
     /// `oci-archive:`, `dir:` or `docker-archive:`), not in a registry: a hint to list a
     /// registry's tags fits only the latter.
@@ -117,6 +128,20 @@ impl TransportError {
     /// A broken invariant of skiff (a bug), with what broke.
     pub(crate) fn internal(what: impl Into<String>) -> Self {
         TransportError::Internal(what.into())
+    }
+}
+
+/// The registry error an `io::Error` carries (a push sink reports its upload's failure
+/// that way), or the `io::Error` unchanged.
+fn registry_error_inside(source: std::io::Error) -> Result<RegistryError, std::io::Error> {
+    if !source.get_ref().is_some_and(|e| e.is::<RegistryError>()) {
+        return Err(source);
+    }
+    let kind = source.kind();
+    match source.into_inner().map(|e| e.downcast::<RegistryError>()) {
+        Some(Ok(e)) => Ok(*e),
+        Some(Err(other)) => Err(std::io::Error::new(kind, other)),
+        None => Err(std::io::Error::from(kind)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! streaming alike, so they live below all three.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use skiff_oci::Platform;
 
@@ -26,6 +27,12 @@ pub struct CopyOptions {
     pub layer_encoding: Option<LayerEncoding>,
     /// `--tmpdir`: where re-encoded layers wait for the destination.
     pub scratch_dir: Option<PathBuf>,
+    /// `--retry-times`: how often a layer whose upload broke off is sent again from its
+    /// start (destinations that cannot resume, see
+    /// [`crate::ImageDestination::restarts_failed_blobs`]).
+    pub retry_times: u32,
+    /// `--retry-delay`: a fixed wait between those attempts instead of the backoff.
+    pub retry_delay: Option<Duration>,
 }
 
 impl Default for CopyOptions {
@@ -38,6 +45,8 @@ impl Default for CopyOptions {
             format: None,
             layer_encoding: None,
             scratch_dir: None,
+            retry_times: 3,
+            retry_delay: None,
         }
     }
 }

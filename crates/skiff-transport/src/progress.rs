@@ -36,6 +36,17 @@ pub enum Event {
         /// Its size.
         size: u64,
     },
+    /// A layer's transfer broke off and starts again from its first byte.
+    BlobRetrying {
+        /// Its digest.
+        digest: Digest,
+        /// The attempt about to start (2 for the first retry).
+        attempt: u32,
+        /// How many attempts there are at most.
+        of: u32,
+        /// Why the previous attempt failed.
+        reason: String,
+    },
     /// A layer is complete and verified.
     BlobDone {
         /// Its digest.

@@ -13,87 +13,27 @@
 //! made before the worker finishes shares the inode, so it sees the final content and
 //! metadata.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
 use rustix::io::Errno;
 
+use crate::dir_times::DirTimes;
 use crate::entry::{EntryMeta, Kind};
+use crate::metadata::{self, FileMeta, OpError, Xattrs};
 use crate::path::CleanPath;
-use crate::pipeline::Warnings;
 use crate::root::{self, Dirs, Root};
+use crate::upper::Upper;
+use crate::warnings::Warnings;
+use crate::whiteout::{self, WhiteoutError};
 use crate::writers::{FileJob, FileTarget, NewFile, Pool};
 use crate::xattr::{self, ShiftError};
 use crate::{UnpackError, UnpackOptions};
-
-/// Extended attributes as (name, value) pairs.
-pub(crate) type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// Metadata to put on a regular file after its content (order matters: chown clears
-/// setuid/setgid and file capabilities, writing can clear them too).
-pub(crate) struct FileMeta {
-    pub(crate) owner: Option<(u32, u32)>,
-    pub(crate) mode: u32,
-    pub(crate) xattrs: Xattrs,
-    pub(crate) mtime: (i64, u32),
-}
-
-fn ts((sec, nsec): (i64, u32)) -> Timestamps {
-    let t = Timespec {
-        tv_sec: sec,
-        tv_nsec: nsec as _,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
-    }
-}
-
-/// Sets a written file's owner, mode, xattrs and mtime through its fd (owner before mode:
-/// chown clears setuid/setgid). Runs on the worker that wrote the file's last piece.
-pub(crate) fn finish_file(
-    file: &File,
-    meta: &FileMeta,
-    warnings: &Warnings,
-) -> Result<(), (&'static str, io::Error)> {
-    if let Some((u, g)) = meta.owner {
-        rfs::fchown(
-            file,
-            Some(rfs::Uid::from_raw(u)),
-            Some(rfs::Gid::from_raw(g)),
-        )
-        .map_err(|e| ("chown", e.into()))?;
-    }
-    rfs::fchmod(file, Mode::from_raw_mode(meta.mode)).map_err(|e| ("chmod", e.into()))?;
-    for (k, v) in &meta.xattrs {
-        if let Err(e) = rfs::fsetxattr(file, k.as_slice(), v, XattrFlags::empty()) {
-            xattr_failed(k, e, warnings).map_err(|e| ("setxattr", e))?;
-        }
-    }
-    rfs::futimens(file, &ts(meta.mtime)).map_err(|e| ("set mtime", e.into()))
-}
-
-/// Xattrs the filesystem cannot hold are a warning (once per name), not a failure:
-/// tmpfs refuses `user.*`, some filesystems have no `security.*` support.
-fn xattr_failed(name: &[u8], e: Errno, warnings: &Warnings) -> io::Result<()> {
-    if matches!(e, Errno::OPNOTSUPP | Errno::PERM | Errno::ACCESS) {
-        warnings.once_dynamic(
-            format!("xattr:{}", String::from_utf8_lossy(name)),
-            format!(
-                "extended attribute {:?} could not be set here ({e}); skipped",
-                String::from_utf8_lossy(name)
-            ),
-        );
-        Ok(())
-    } else {
-        Err(e.into())
-    }
-}
 
 /// Counters for one layer.
 #[derive(Debug, Default, Clone)]
@@ -109,26 +49,17 @@ pub struct LayerCounts {
     pub file_bytes: u64,
 }
 
-struct DirMeta {
-    mode: u32,
-    mtime: (i64, u32),
-}
-
 /// State of one layer being applied.
 pub(crate) struct LayerApply<'a> {
     layer: &'a str,
     opts: &'a UnpackOptions,
     dirs: Dirs<'a>,
-    /// Paths this layer created, and their ancestors: whiteouts never remove them
-    /// (layer.md: a whiteout only hides lower layers' content).
-    upper: HashSet<Vec<u8>>,
+    /// Paths this layer created, and their ancestors.
+    upper: Upper,
     /// Paths of small files handed to the writers to create, since they last finished.
     pending: HashSet<Vec<u8>>,
-    /// Directory entries: mode and mtime applied at layer end, after their contents.
-    dir_meta: HashMap<Vec<u8>, DirMeta>,
-    /// Lower-layer directories whose contents changed: their mtime is restored at the
-    /// end (as umoci does), since the layer did not ask for a new one.
-    touched: HashMap<Vec<u8>, (i64, u32)>,
+    /// Directory modes and mtimes applied at the layer end.
+    times: DirTimes,
     pool: &'a Pool<'a>,
     warnings: &'a Warnings,
     pub(crate) counts: LayerCounts,
@@ -159,24 +90,34 @@ impl<'a> LayerApply<'a> {
             layer,
             opts,
             dirs: Dirs::new(root, implicit_owner),
-            upper: HashSet::new(),
+            upper: Upper::default(),
             pending: HashSet::new(),
-            dir_meta: HashMap::new(),
-            touched: HashMap::new(),
+            times: DirTimes::default(),
             pool,
             warnings,
             counts: LayerCounts::default(),
         })
     }
 
-    fn io(&self, e: &EntryMeta, op: &'static str) -> impl Fn(io::Error) -> UnpackError + '_ {
-        let entry = e.raw.clone();
-        move |source| UnpackError::Io {
+    /// Wraps a failed filesystem call of entry `e` into an error naming layer and entry
+    /// (the names are copied only when there is an error: this runs for every entry).
+    fn op<'s>(&'s self, e: &'s EntryMeta) -> impl Fn(OpError) -> UnpackError + 's {
+        move |(op, source)| UnpackError::Io {
             layer: self.layer.to_string(),
-            entry: entry.clone(),
+            entry: e.raw.clone(),
             op,
             source,
         }
+    }
+
+    /// Like [`op`](Self::op), for a call whose operation the caller names.
+    fn io<'s>(
+        &'s self,
+        e: &'s EntryMeta,
+        op: &'static str,
+    ) -> impl Fn(io::Error) -> UnpackError + 's {
+        let wrap = self.op(e);
+        move |source| wrap((op, source))
     }
 
     fn owner(&self, e: &EntryMeta) -> Result<Option<(u32, u32)>, UnpackError> {
@@ -240,15 +181,10 @@ impl<'a> LayerApply<'a> {
         Ok(fd)
     }
 
+    /// Notes a lower-layer directory whose contents are about to change.
     fn note_touched(&mut self, dir: &CleanPath, fd: BorrowedFd<'_>) {
-        if self.upper.contains(dir.as_bytes()) || self.touched.contains_key(dir.as_bytes()) {
-            return;
-        }
-        if let Ok(st) = rfs::fstat(fd) {
-            self.touched.insert(
-                dir.as_bytes().to_vec(),
-                (st.st_mtime, st.st_mtime_nsec as u32),
-            );
+        if !self.upper.contains(dir.as_bytes()) {
+            self.times.note_lower(dir, fd);
         }
     }
 
@@ -265,16 +201,6 @@ impl<'a> LayerApply<'a> {
                 op: "open parent directory",
                 source: err,
             },
-        }
-    }
-
-    fn mark_upper(&mut self, path: &CleanPath) {
-        let mut p = Some(path.clone());
-        while let Some(cur) = p {
-            if !self.upper.insert(cur.as_bytes().to_vec()) {
-                break;
-            }
-            p = cur.parent();
         }
     }
 
@@ -344,7 +270,7 @@ impl<'a> LayerApply<'a> {
             }
             Kind::Whiteout | Kind::Opaque | Kind::Skip => {}
         }
-        self.mark_upper(&e.path);
+        self.upper.mark(&e.path);
         Ok(())
     }
 
@@ -499,7 +425,7 @@ impl<'a> LayerApply<'a> {
                 {
                     // An existing directory keeps its contents; its metadata is replaced,
                     // xattrs included (umoci clears them too).
-                    self.clear_xattrs(e, dir, name)?;
+                    metadata::clear_xattrs_at(dir, name).map_err(self.op(e))?;
                 } else {
                     self.replace(e, dir, name)?;
                     rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
@@ -510,35 +436,7 @@ impl<'a> LayerApply<'a> {
         }
         self.counts.dirs += 1;
         self.meta_at(e, dir, name, false)?;
-        self.dir_meta.insert(
-            e.path.as_bytes().to_vec(),
-            DirMeta {
-                mode: e.mode,
-                mtime: e.mtime,
-            },
-        );
-        Ok(())
-    }
-
-    fn clear_xattrs(
-        &self,
-        e: &EntryMeta,
-        dir: BorrowedFd<'_>,
-        name: &[u8],
-    ) -> Result<(), UnpackError> {
-        let p = root::proc_path(dir, name).map_err(self.io(e, "listxattr"))?;
-        let mut buf = vec![0u8; 64 << 10];
-        let n = match rfs::llistxattr(p.as_c_str(), &mut buf) {
-            Ok(n) => n,
-            Err(Errno::OPNOTSUPP) => return Ok(()),
-            Err(err) => return Err(self.io(e, "listxattr")(err.into())),
-        };
-        for key in buf[..n].split(|&b| b == 0).filter(|k| !k.is_empty()) {
-            match rfs::lremovexattr(p.as_c_str(), key) {
-                Ok(()) | Err(Errno::NODATA) | Err(Errno::OPNOTSUPP) | Err(Errno::PERM) => {}
-                Err(err) => return Err(self.io(e, "removexattr")(err.into())),
-            }
-        }
+        self.times.entry(e.path.as_bytes(), e.mode, e.mtime);
         Ok(())
     }
 
@@ -556,22 +454,11 @@ impl<'a> LayerApply<'a> {
             root::chown_at(dir, name, u, g).map_err(self.io(e, "chown"))?;
         }
         if chmod {
-            rfs::chmodat(dir, name, Mode::from_raw_mode(e.mode), AtFlags::empty())
-                .map_err(|err| self.io(e, "chmod")(err.into()))?;
+            metadata::chmod_at(dir, name, e.mode).map_err(self.op(e))?;
         }
-        let xattrs = self.xattrs(e)?;
-        if !xattrs.is_empty() {
-            let p = root::proc_path(dir, name).map_err(self.io(e, "setxattr"))?;
-            for (k, v) in &xattrs {
-                if let Err(err) = rfs::lsetxattr(p.as_c_str(), k.as_slice(), v, XattrFlags::empty())
-                {
-                    xattr_failed(k, err, self.warnings).map_err(self.io(e, "setxattr"))?;
-                }
-            }
-        }
+        metadata::set_xattrs_at(dir, name, &self.xattrs(e)?, self.warnings).map_err(self.op(e))?;
         if e.kind != Kind::Dir {
-            rfs::utimensat(dir, name, &ts(e.mtime), AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|err| self.io(e, "set mtime")(err.into()))?;
+            metadata::set_mtime_at(dir, name, e.mtime).map_err(self.op(e))?;
         }
         Ok(())
     }
@@ -582,26 +469,11 @@ impl<'a> LayerApply<'a> {
             return Ok(());
         }
         let root = self.dirs.root_fd();
-        if let Some((u, g)) = self.owner(e)? {
-            rfs::fchown(
-                root,
-                Some(rfs::Uid::from_raw(u)),
-                Some(rfs::Gid::from_raw(g)),
-            )
-            .map_err(|err| self.io(e, "chown")(err.into()))?;
+        if let Some(owner) = self.owner(e)? {
+            metadata::fchown(root, owner).map_err(self.op(e))?;
         }
-        for (k, v) in &self.xattrs(e)? {
-            if let Err(err) = rfs::fsetxattr(root, k.as_slice(), v, XattrFlags::empty()) {
-                xattr_failed(k, err, self.warnings).map_err(self.io(e, "setxattr"))?;
-            }
-        }
-        self.dir_meta.insert(
-            Vec::new(),
-            DirMeta {
-                mode: e.mode,
-                mtime: e.mtime,
-            },
-        );
+        metadata::set_xattrs_fd(root, &self.xattrs(e)?, self.warnings).map_err(self.op(e))?;
+        self.times.entry(b"", e.mode, e.mtime);
         Ok(())
     }
 
@@ -658,161 +530,35 @@ impl<'a> LayerApply<'a> {
         }
     }
 
-    /// `.wh.NAME` removes NAME, `.wh..wh..opq` empties its directory — but only of
-    /// lower-layer content: whatever this layer already put there stays, whatever it
-    /// puts there later is created afterwards (umoci's "upper paths" rule).
+    /// `.wh.NAME` and `.wh..wh..opq` (see [`whiteout`]).
     fn whiteout(&mut self, e: &EntryMeta) -> Result<(), UnpackError> {
         self.counts.whiteouts += 1;
         let opaque = e.kind == Kind::Opaque;
-        let (dir_path, name): (CleanPath, Vec<u8>) = if opaque {
-            (e.path.clone(), Vec::new())
-        } else {
-            (
-                e.path.parent().unwrap_or_default(),
-                e.path.split().1.to_vec(),
-            )
-        };
-        // The directory holding the whited-out name; if it does not exist there is
-        // nothing to hide.
-        let parent = if opaque {
-            dir_path.parent().unwrap_or_default()
-        } else {
-            dir_path.clone()
-        };
-        let Some((pfd, miss)) = self
-            .dirs
-            .open_existing(&parent)
-            .map_err(|err| self.resolve_err(e, err))?
-        else {
-            return Ok(());
-        };
-        if miss {
-            self.note_touched(&parent, pfd.as_fd());
-        }
-        self.dirs.invalidate();
-        let pfd = pfd.as_fd();
-        if opaque {
-            if e.path.is_root() {
-                return self.empty_lower(e, self.dirs.root_fd(), b"", &CleanPath::default());
-            }
-            let dname = e.path.split().1.to_vec();
-            if root::lstat_type(pfd, &dname).map_err(self.io(e, "stat"))?
-                != Some(FileType::Directory)
-            {
-                return Ok(());
-            }
-            return self.empty_lower(e, pfd, &dname, &e.path);
-        }
-        let Some(ty) = root::lstat_type(pfd, &name).map_err(self.io(e, "stat"))? else {
-            return Ok(());
-        };
-        if !self.upper.contains(e.path.as_bytes()) {
-            return root::remove_any(pfd, &name).map_err(self.io(e, "remove (whiteout)"));
-        }
-        if ty == FileType::Directory {
-            self.empty_lower(e, pfd, &name, &e.path)?;
-        }
-        Ok(())
+        whiteout::apply(
+            &mut self.dirs,
+            &self.upper,
+            &mut self.times,
+            &e.path,
+            opaque,
+        )
+        .map_err(|err| match err {
+            WhiteoutError::Resolve(err) => self.resolve_err(e, err),
+            WhiteoutError::Io(op, err) => self.io(e, op)(err),
+        })
     }
 
-    /// Removes the lower-layer children of `dir/name` (whose path is `path`), recursing
-    /// into children this layer created.
-    fn empty_lower(
-        &self,
-        e: &EntryMeta,
-        dir: BorrowedFd<'_>,
-        name: &[u8],
-        path: &CleanPath,
-    ) -> Result<(), UnpackError> {
-        let fd =
-            root::open_dir_nofollow(dir, name).map_err(self.io(e, "open directory (whiteout)"))?;
-        for (child, ty) in
-            root::list_dir(fd.as_fd()).map_err(self.io(e, "read directory (whiteout)"))?
-        {
-            let cpath = path.join(&child);
-            if !self.upper.contains(cpath.as_bytes()) {
-                root::remove_any(fd.as_fd(), &child).map_err(self.io(e, "remove (whiteout)"))?;
-            } else if ty == FileType::Directory {
-                self.empty_lower(e, fd.as_fd(), &child, &cpath)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Ends the layer: waits for the writers, then applies directory modes and mtimes
-    /// (after their contents, which would otherwise bump them) and restores the mtimes of
-    /// lower directories this layer only passed through.
+    /// Ends the layer: waits for the writers, then applies directory modes and mtimes.
     pub(crate) fn finish(mut self) -> Result<LayerCounts, UnpackError> {
         self.pool.wait()?;
-        self.dirs.invalidate();
-        let fail = |path: &[u8], op, source| UnpackError::Io {
-            layer: self.layer.into(),
-            entry: String::from_utf8_lossy(path).into_owned(),
-            op,
-            source,
-        };
-        type Todo = (Vec<u8>, Option<u32>, (i64, u32));
-        let mut todo: Vec<Todo> = self
-            .dir_meta
-            .drain()
-            .map(|(p, m)| (p, Some(m.mode), m.mtime))
-            .collect();
-        let dm: HashSet<&[u8]> = todo.iter().map(|(p, _, _)| p.as_slice()).collect();
-        let restores: Vec<_> = self
-            .touched
-            .iter()
-            .filter(|(p, _)| !dm.contains(p.as_slice()))
-            .map(|(p, t)| (p.clone(), None, *t))
-            .collect();
-        todo.extend(restores);
-        for (path, mode, mtime) in todo {
-            let path = CleanPath::new(&path).unwrap_or_default();
-            let (pfd, name) = if path.is_root() {
-                (None, Vec::new())
-            } else {
-                let parent = path.parent().unwrap_or_default();
-                match self
-                    .dirs
-                    .open_existing(&parent)
-                    .map_err(|err| fail(path.as_bytes(), "open directory", err))?
-                {
-                    Some((fd, _)) => (Some(fd), path.split().1.to_vec()),
-                    None => continue,
-                }
-            };
-            match &pfd {
-                None => {
-                    let root = self.dirs.root_fd();
-                    if let Some(mode) = mode {
-                        rfs::fchmod(root, Mode::from_raw_mode(mode))
-                            .map_err(|err| fail(b"/", "chmod", err.into()))?;
-                    }
-                    rfs::futimens(root, &ts(mtime))
-                        .map_err(|err| fail(b"/", "set mtime", err.into()))?;
-                }
-                Some(fd) => {
-                    let fd = fd.as_fd();
-                    // The path may have been replaced by a non-directory later in the layer.
-                    if root::lstat_type(fd, &name)
-                        .map_err(|err| fail(path.as_bytes(), "stat", err))?
-                        != Some(FileType::Directory)
-                    {
-                        continue;
-                    }
-                    if let Some(mode) = mode {
-                        rfs::chmodat(
-                            fd,
-                            name.as_slice(),
-                            Mode::from_raw_mode(mode),
-                            AtFlags::empty(),
-                        )
-                        .map_err(|err| fail(path.as_bytes(), "chmod", err.into()))?;
-                    }
-                    rfs::utimensat(fd, name.as_slice(), &ts(mtime), AtFlags::SYMLINK_NOFOLLOW)
-                        .map_err(|err| fail(path.as_bytes(), "set mtime", err.into()))?;
-                }
-            }
-        }
+        let layer = self.layer;
+        self.times
+            .apply(&mut self.dirs)
+            .map_err(|(entry, op, source)| UnpackError::Io {
+                layer: layer.into(),
+                entry,
+                op,
+                source,
+            })?;
         Ok(self.counts)
     }
 }

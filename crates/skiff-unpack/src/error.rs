@@ -42,7 +42,7 @@ pub enum UnpackError {
     },
 
     /// The layer decompresses to far more than it weighs: a decompression bomb.
-    #[error("layer {layer}: decompressed/compressed ratio exceeded {limit} after {decompressed} bytes (a decompression bomb?)")]
+    #[error("layer {layer}: decompressed/compressed ratio exceeded {limit} after {decompressed} bytes (a decompression bomb?); if you trust the image, raise the limit with --max-ratio")]
     RatioExceeded {
         layer: String,
         limit: u64,
@@ -50,7 +50,7 @@ pub enum UnpackError {
     },
 
     /// The uncompressed layer is larger than `Limits::max_layer_bytes`.
-    #[error("layer {layer}: uncompressed size exceeds the limit of {limit} bytes")]
+    #[error("layer {layer}: uncompressed size exceeds the limit of {limit} bytes; if you trust the image, raise it with --max-layer-bytes")]
     LayerTooLarge { layer: String, limit: u64 },
 
     /// The layer has more entries than `Limits::max_entries`.
@@ -76,7 +76,7 @@ pub enum UnpackError {
     },
 
     /// An owner outside the id map.
-    #[error("layer {layer}: entry {entry:?}: {kind} {id} is outside the id map")]
+    #[error("layer {layer}: entry {entry:?}: {kind} {id} is outside the id map; map it with --uidmap/--gidmap, or use --unprivileged (container ids 0-65535)")]
     IdNotMapped {
         layer: String,
         entry: String,
@@ -123,6 +123,11 @@ pub enum UnpackError {
     #[error("invalid id map {spec:?}: {reason}")]
     IdMap { spec: String, reason: &'static str },
 
+    /// The caller cancelled the unpack ([`Cancel`](crate::Cancel)); the writers have
+    /// stopped, and the rootfs is partly written.
+    #[error("unpacking was cancelled")]
+    Cancelled,
+
     /// A worker thread died; this is a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -146,7 +151,7 @@ impl UnpackError {
             | Invalid { layer, .. }
             | Read { layer, .. }
             | Io { layer, .. } => Some(layer),
-            Root { .. } | IdMap { .. } | Internal(_) => None,
+            Root { .. } | IdMap { .. } | Cancelled | Internal(_) => None,
         }
     }
 }

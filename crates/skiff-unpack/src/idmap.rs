@@ -71,6 +71,26 @@ impl IdMap {
         Ok(Self::from_ranges(parse_list(uidmap)?, parse_list(gidmap)?))
     }
 
+    /// The explicit uid ranges, or None when every uid maps to itself (an `lxc.idmap`
+    /// is written only for explicit ranges).
+    pub fn uid_ranges(&self) -> Option<&[IdRange]> {
+        explicit(&self.uids)
+    }
+
+    /// The explicit gid ranges, or None when every gid maps to itself.
+    pub fn gid_ranges(&self) -> Option<&[IdRange]> {
+        explicit(&self.gids)
+    }
+
+    /// The host owner of the container's root directory, when it is someone other than
+    /// the host's root: what files skiff adds to a rootfs must be owned by.
+    pub fn container_root(&self) -> Option<(u32, u32)> {
+        match (self.uid(0), self.gid(0)) {
+            (Some(u), Some(g)) if (u, g) != (0, 0) => Some((u, g)),
+            _ => None,
+        }
+    }
+
     /// Whether this map changes nothing.
     pub fn is_identity(&self) -> bool {
         self.uids == [ALL] && self.gids == [ALL]
@@ -85,6 +105,10 @@ impl IdMap {
     pub fn gid(&self, id: u64) -> Option<u32> {
         map(&self.gids, id)
     }
+}
+
+fn explicit(ranges: &[IdRange]) -> Option<&[IdRange]> {
+    (ranges != [ALL]).then_some(ranges)
 }
 
 fn map(ranges: &[IdRange], id: u64) -> Option<u32> {
@@ -155,5 +179,9 @@ mod tests {
             assert!(IdMap::parse(&[bad.into()], &[]).is_err(), "{bad}");
         }
         assert!(IdMap::parse(&["0:0:10".into(), "5:100:1".into()], &[]).is_err());
+        assert_eq!(p.uid_ranges().map(<[_]>::len), Some(2));
+        assert_eq!(p.gid_ranges(), None);
+        assert_eq!(p.container_root(), Some((1000, 0)));
+        assert_eq!(IdMap::identity().container_root(), None);
     }
 }

@@ -33,7 +33,9 @@
 //!   entry counts and path lengths are refused.
 //!
 //! Errors name the layer and the entry. On error the rootfs is left partly written:
-//! unpack into a fresh directory and discard it on failure (the CLI does).
+//! unpack into a fresh directory and discard it on failure (skiff-rootfs does). To stop
+//! an unpack from outside, raise the [`Cancel`] in [`Hooks`]: the call returns once
+//! every thread has stopped writing, so the tree can then be removed safely.
 //!
 //! ## Speed
 //! Each layer is decompressed (zlib-rs / zstd) and parsed on its own thread, one layer
@@ -52,17 +54,24 @@
 //! alike; benchmark on a fresh filesystem.
 
 mod apply;
+mod control;
 mod decompress;
+mod dir_times;
 mod entry;
 mod error;
 mod idmap;
 mod limits;
 mod lookahead;
+mod metadata;
 mod path;
 mod pipeline;
 mod root;
+mod root_files;
 mod slab;
 mod tar_end;
+mod upper;
+mod warnings;
+mod whiteout;
 mod writers;
 mod xattr;
 
@@ -72,6 +81,7 @@ use skiff_oci::media_type::Compression;
 use skiff_oci::Digest;
 
 pub use apply::LayerCounts;
+pub use control::{Cancel, Hooks, Observer, UnpackEvent};
 pub use error::UnpackError;
 pub use idmap::{IdMap, IdRange};
 pub use limits::Limits;
@@ -167,8 +177,21 @@ pub fn unpack_layers(
     layers: impl IntoIterator<Item = LayerSource> + Send,
     options: &UnpackOptions,
 ) -> Result<UnpackReport, UnpackError> {
+    unpack_layers_with(rootfs, layers, options, &Hooks::default())
+}
+
+/// [`unpack_layers`], followed and stoppable through `hooks`: progress events go to its
+/// observer, and once its [`Cancel`] is raised every thread stops at its next check and
+/// the call returns [`UnpackError::Cancelled`] — only after they all stopped, so the
+/// caller may then remove the partly written tree.
+pub fn unpack_layers_with(
+    rootfs: &Path,
+    layers: impl IntoIterator<Item = LayerSource> + Send,
+    options: &UnpackOptions,
+    hooks: &Hooks,
+) -> Result<UnpackReport, UnpackError> {
     let root = Root::open(rootfs)?;
-    let (stats, warnings) = pipeline::run(&root, layers.into_iter().collect(), options)?;
+    let (stats, warnings) = pipeline::run(&root, layers.into_iter().collect(), options, hooks)?;
     Ok(UnpackReport {
         layers: stats.len(),
         entries: stats.iter().map(|s| s.counts.entries).sum(),
@@ -176,17 +199,4 @@ pub fn unpack_layers(
         warnings,
         per_layer: stats,
     })
-}
-
-/// Applies one layer onto an open root. Warnings are discarded; use [`unpack_layers`]
-/// to get them.
-pub fn apply_layer(
-    root: &Root,
-    layer: LayerSource,
-    options: &UnpackOptions,
-) -> Result<LayerStats, UnpackError> {
-    let (mut stats, _) = pipeline::run(root, vec![layer], options)?;
-    stats
-        .pop()
-        .ok_or_else(|| UnpackError::Internal("no layer stats".into()))
 }

@@ -24,6 +24,8 @@ struct State {
     total: usize,
     /// The applying side stopped (finished or failed): producers give up.
     closed: bool,
+    /// Producers blocked in `acquire` (so that a test can wait for one to block).
+    waiting: usize,
 }
 
 /// The shared budget; producers [`acquire`](Lookahead::acquire) before queuing a batch,
@@ -41,6 +43,7 @@ impl Lookahead {
                 queued: vec![0; layers],
                 total: 0,
                 closed: false,
+                waiting: 0,
             }),
             changed: Condvar::new(),
         }
@@ -65,10 +68,12 @@ impl Lookahead {
                 st.total += bytes;
                 return true;
             }
+            st.waiting += 1;
             st = self
                 .changed
                 .wait(st)
                 .unwrap_or_else(PoisonError::into_inner);
+            st.waiting -= 1;
         }
     }
 
@@ -97,6 +102,12 @@ impl Lookahead {
 mod tests {
     use super::*;
 
+    impl Lookahead {
+        fn waiting(&self) -> usize {
+            self.lock().waiting
+        }
+    }
+
     #[test]
     fn the_layer_being_applied_is_never_starved_by_those_ahead() {
         let budget = Lookahead::new(3);
@@ -121,7 +132,10 @@ mod tests {
             let budget = budget.clone();
             std::thread::spawn(move || budget.acquire(1, 1))
         };
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Wait for the event — the producer blocked in acquire — not for a while.
+        while budget.waiting() == 0 {
+            std::thread::yield_now();
+        }
         budget.close();
         assert!(!waiting.join().unwrap());
     }

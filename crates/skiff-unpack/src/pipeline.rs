@@ -15,36 +15,45 @@
 //! layers ([`Lookahead`]), so a large layer gets a long head start without a small one
 //! costing the same. Large files are cut into pieces the writers write in parallel, so
 //! the calling thread never waits on file content, and small files are created by the
-//! writers. Memory is bounded by that budget plus the writer queue (`threads` batches
-//! of at most 256 KiB of content, see `writers`), whatever the image size; slabs are
+//! writers. Memory is bounded by that budget plus the writer queue (`threads` batches,
+//! each closed once it holds `writers::WRITE_BATCH_BYTES` of content, so at most that
+//! plus one [`CHUNK`]), whatever the image size; slabs are
 //! reused ([`SlabPool`]) so that the allocator's per-thread arenas do not double it.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::ops::Range;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use skiff_codec::LimitExceeded;
 use skiff_oci::{Algorithm, Digest};
 
 use crate::apply::LayerApply;
+use crate::control::{Cancel, Hooks, UnpackEvent};
 use crate::decompress::LayerStream;
 use crate::entry::{self, EntryMeta, Kind};
 use crate::lookahead::Lookahead;
 use crate::slab::{SlabPool, SLAB_BYTES};
 use crate::tar_end::{DataEnd, TarEnd};
+use crate::warnings::Warnings;
 use crate::writers::Pool;
 use crate::{LayerSource, LayerStats, Limits, Root, UnpackError, UnpackOptions};
 
 /// Largest piece of file content in one message; files up to this size travel whole.
 pub(crate) const CHUNK: usize = 256 << 10;
-/// Messages are sent in batches of up to this many bytes of content (or `BATCH_LEN`
-/// messages): one channel handoff per small file cost ~10% of the time in thread
-/// wake-ups, and a batch's content shares one slab, which should be well filled.
-pub(crate) const BATCH_BYTES: usize = 512 << 10;
-const BATCH_LEN: usize = 1024;
+/// A decompression thread sends its parsed messages in batches of up to this many bytes
+/// of content (or [`MESSAGE_BATCH_LEN`] messages): one channel handoff per small file cost
+/// ~10% of the time in thread wake-ups, and a batch's content shares one slab, which
+/// should be well filled. (The writer pool batches its jobs too, by its own, smaller
+/// bound: `writers::WRITE_BATCH_BYTES`.)
+pub(crate) const MESSAGE_BATCH_BYTES: usize = 512 << 10;
+const MESSAGE_BATCH_LEN: usize = 1024;
+/// The applying thread reports progress after this many entries…
+const PROGRESS_ENTRIES: u64 = 256;
+/// …or this many bytes of file content, whichever comes first.
+const PROGRESS_BYTES: u64 = 4 << 20;
 /// Layers decompressing ahead of the one being applied (how far, in bytes, is the
 /// [`Lookahead`] budget's business).
 const LOOKAHEAD: usize = 1;
@@ -69,45 +78,24 @@ impl Msg<Range<usize>> {
     }
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Warnings collected during unpacking, each kind reported once.
-#[derive(Default)]
-pub(crate) struct Warnings(Mutex<(Vec<String>, HashSet<String>)>);
-
-impl Warnings {
-    pub(crate) fn once(&self, kind: &'static str, msg: String) {
-        self.once_dynamic(kind.to_string(), msg)
-    }
-    pub(crate) fn once_dynamic(&self, kind: String, msg: String) {
-        let mut w = lock(&self.0);
-        if w.1.insert(kind) {
-            w.0.push(msg);
-        }
-    }
-    pub(crate) fn take(&self) -> Vec<String> {
-        std::mem::take(&mut lock(&self.0).0)
-    }
-}
-
 /// Applies `layers` in order onto `root`.
 pub(crate) fn run(
     root: &Root,
     layers: Vec<LayerSource>,
     opts: &UnpackOptions,
+    hooks: &Hooks,
 ) -> Result<(Vec<LayerStats>, Vec<String>), UnpackError> {
     let warnings = Warnings::default();
     let budget = Lookahead::new(layers.len());
     let slabs = Arc::new(SlabPool::default());
     let stats = std::thread::scope(|s| {
-        let pool = Pool::start(s, opts.threads, &warnings);
+        let pool = Pool::start(s, opts.threads, &warnings, &hooks.cancel);
         let budget = &budget;
         let spawn = |(index, layer): (usize, LayerSource)| {
             let (tx, rx) = channel::<Batch>();
             let name = layer.name.clone();
             let limits = &opts.limits;
+            let cancel = &hooks.cancel;
             let out = Batcher {
                 tx,
                 layer: index,
@@ -118,7 +106,7 @@ pub(crate) fn run(
                 pending: Vec::new(),
                 bytes: 0,
             };
-            s.spawn(move || produce(layer, limits, out));
+            s.spawn(move || produce(layer, limits, cancel, out));
             (index, name, rx)
         };
         let mut it = layers.into_iter().enumerate();
@@ -136,7 +124,17 @@ pub(crate) fn run(
                     budget,
                     buf: Vec::new().into_iter(),
                 };
-                stats.push(apply_one(root, &name, incoming, opts, &pool, &warnings)?);
+                hooks.emit(|| UnpackEvent::LayerStarted {
+                    index,
+                    name: name.clone(),
+                });
+                let layer = Layer { index, name: &name };
+                let applied = apply_one(root, layer, incoming, opts, &pool, &warnings, hooks)?;
+                hooks.emit(|| UnpackEvent::LayerApplied {
+                    index,
+                    stats: applied.clone(),
+                });
+                stats.push(applied);
             }
             Ok::<_, UnpackError>(())
         };
@@ -169,13 +167,20 @@ impl Incoming<'_> {
     }
 }
 
+/// Which layer: its position and name.
+struct Layer<'a> {
+    index: usize,
+    name: &'a str,
+}
+
 fn apply_one(
     root: &Root,
-    name: &str,
+    Layer { index, name }: Layer<'_>,
     mut rx: Incoming<'_>,
     opts: &UnpackOptions,
     pool: &Pool,
     warnings: &Warnings,
+    hooks: &Hooks,
 ) -> Result<LayerStats, UnpackError> {
     let gone = || {
         UnpackError::Internal(format!(
@@ -183,15 +188,29 @@ fn apply_one(
         ))
     };
     let mut la = LayerApply::new(root, name, opts, pool, warnings)?;
+    let (mut next_entries, mut next_bytes) = (PROGRESS_ENTRIES, PROGRESS_BYTES);
     loop {
         match rx.recv().ok_or_else(gone)? {
             Msg::Entry(meta, data) => {
+                if hooks.cancel.is_cancelled() {
+                    return Err(UnpackError::Cancelled);
+                }
                 let mut chunks = || match rx.recv() {
                     Some(Msg::Chunk(c)) => Ok(c),
                     Some(Msg::Failed(e)) => Err(e),
                     _ => Err(gone()),
                 };
                 la.apply(*meta, data, &mut chunks)?;
+                let (entries, bytes) = (la.counts.entries, la.counts.file_bytes);
+                if entries >= next_entries || bytes >= next_bytes {
+                    next_entries = entries + PROGRESS_ENTRIES;
+                    next_bytes = bytes.saturating_add(PROGRESS_BYTES);
+                    hooks.emit(|| UnpackEvent::Applying {
+                        index,
+                        entries,
+                        bytes,
+                    });
+                }
             }
             Msg::Chunk(_) => {
                 return Err(UnpackError::Internal(format!(
@@ -216,8 +235,8 @@ fn apply_one(
 type Batch = (Vec<Msg>, usize);
 
 /// The decompression thread of one layer.
-fn produce(layer: LayerSource, limits: &Limits, mut out: Batcher<'_>) {
-    if let Err(e) = produce_inner(layer, limits, &mut out) {
+fn produce(layer: LayerSource, limits: &Limits, cancel: &Cancel, mut out: Batcher<'_>) {
+    if let Err(e) = produce_inner(layer, limits, cancel, &mut out) {
         out.pending.push(Msg::Failed(e));
     }
     out.flush();
@@ -283,13 +302,18 @@ fn send(out: &mut Batcher, msg: Msg<Range<usize>>) -> bool {
         _ => 512,
     };
     out.pending.push(msg);
-    if out.bytes >= BATCH_BYTES || out.pending.len() >= BATCH_LEN {
+    if out.bytes >= MESSAGE_BATCH_BYTES || out.pending.len() >= MESSAGE_BATCH_LEN {
         return out.flush();
     }
     true
 }
 
-fn produce_inner(layer: LayerSource, limits: &Limits, tx: &mut Batcher) -> Result<(), UnpackError> {
+fn produce_inner(
+    layer: LayerSource,
+    limits: &Limits,
+    cancel: &Cancel,
+    tx: &mut Batcher,
+) -> Result<(), UnpackError> {
     let name = layer.name;
     let mut last = String::from("(start of layer)");
     let read_err = |entry: &str, e: io::Error| match skiff_codec::limit_exceeded(&e) {
@@ -329,6 +353,9 @@ fn produce_inner(layer: LayerSource, limits: &Limits, tx: &mut Batcher) -> Resul
                 .entry_size()
                 .map_err(|e| read_err(&last, e))?;
             data_end.set(entry.raw_file_position() + size);
+            if cancel.is_cancelled() {
+                return Err(UnpackError::Cancelled);
+            }
             count += 1;
             if count > limits.max_entries {
                 return Err(UnpackError::TooManyEntries {

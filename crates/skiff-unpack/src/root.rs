@@ -71,12 +71,23 @@ const DIR_PATH: OFlags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::CLO
 const MAX_HOPS: u32 = 40;
 const CACHE: usize = 16;
 
-/// Opens `path` (relative, cleaned) in the root, following symlinks inside the root only.
+/// Opens directory `path` (relative, cleaned) in the root, following symlinks inside the
+/// root only.
 fn open_in_root(root: BorrowedFd<'_>, path: &[u8]) -> io::Result<OwnedFd> {
+    open_in_root_with(root, path, DIR_PATH)
+}
+
+/// Opens `path` (relative, cleaned) in the root with `flags`, following symlinks inside
+/// the root only.
+pub(crate) fn open_in_root_with(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    flags: OFlags,
+) -> io::Result<OwnedFd> {
     let path: &[u8] = if path.is_empty() { b"." } else { path };
     let mut tries = 0;
     loop {
-        match rfs::openat2(root, path, DIR_PATH, Mode::empty(), RESOLVE) {
+        match rfs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), RESOLVE) {
             // EAGAIN: a concurrent rename raced the lookup; the kernel asks us to retry.
             Err(Errno::AGAIN) if tries < 16 => tries += 1,
             r => return r.map_err(Into::into),

@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
-/// Room for one batch: a batch is sent once it holds `BATCH_BYTES`, and the entry that
+/// Room for one message batch: a batch is sent once it holds
+/// [`MESSAGE_BATCH_BYTES`](crate::pipeline::MESSAGE_BATCH_BYTES), and the entry that
 /// crosses that line is at most one chunk.
-pub(crate) const SLAB_BYTES: usize = crate::pipeline::BATCH_BYTES + crate::pipeline::CHUNK;
+pub(crate) const SLAB_BYTES: usize = crate::pipeline::MESSAGE_BATCH_BYTES + crate::pipeline::CHUNK;
 
 /// Slabs not in use.
 #[derive(Default)]

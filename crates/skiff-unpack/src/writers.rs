@@ -4,7 +4,7 @@
 //! The applying thread gathers jobs into batches and hands over a batch at a time: one
 //! handoff per small file spent ~7% of the CPU time in futex wake-ups and lock
 //! contention (most files in an image are a few KiB). A batch closes at
-//! [`BATCH_JOBS`] jobs or [`BATCH_BYTES`] bytes, so the writers never wait long for
+//! [`WRITE_BATCH_JOBS`] jobs or [`WRITE_BATCH_BYTES`] bytes, so the writers never wait long for
 //! work and the queue holds little memory: at most `threads` batches wait, each a few
 //! slabs at worst.
 
@@ -20,15 +20,18 @@ use std::thread::Scope;
 
 use bytes::Bytes;
 
-use crate::apply::{finish_file, FileMeta};
-use crate::pipeline::{lock, Warnings};
+use crate::control::Cancel;
+use crate::metadata::{finish_file, FileMeta};
 use crate::root::create_file;
+use crate::warnings::{lock, Warnings};
 use crate::UnpackError;
 
-/// A batch closes once it holds this many jobs…
-const BATCH_JOBS: usize = 64;
-/// …or this many bytes of content.
-const BATCH_BYTES: usize = 256 << 10;
+/// A batch of writer jobs closes once it holds this many jobs…
+const WRITE_BATCH_JOBS: usize = 64;
+/// …or this many bytes of content. Smaller than the decompression threads' message
+/// batches (`pipeline::MESSAGE_BATCH_BYTES`): writers should get work soon, while a
+/// message batch should fill its slab.
+const WRITE_BATCH_BYTES: usize = 256 << 10;
 
 /// A regular file whose content the workers write, shared by the pieces of it.
 pub(crate) struct FileTarget {
@@ -144,7 +147,7 @@ struct Batch {
 impl Batch {
     fn new(layer: &str) -> Self {
         Batch {
-            jobs: Vec::with_capacity(BATCH_JOBS),
+            jobs: Vec::with_capacity(WRITE_BATCH_JOBS),
             bytes: 0,
             layer: layer.into(),
         }
@@ -182,7 +185,14 @@ pub(crate) struct Pool<'w> {
 }
 
 impl<'w> Pool<'w> {
-    pub(crate) fn start<'s>(s: &'s Scope<'s, 'w>, threads: usize, warnings: &'w Warnings) -> Self {
+    /// Starts `threads` writers. Once `cancel` is raised they drop the batches they
+    /// receive unwritten, so that the unpack stops soon.
+    pub(crate) fn start<'s>(
+        s: &'s Scope<'s, 'w>,
+        threads: usize,
+        warnings: &'w Warnings,
+        cancel: &'w Cancel,
+    ) -> Self {
         let state: Arc<(Mutex<PoolState>, Condvar)> = Arc::default();
         let mut pool = Pool {
             tx: None,
@@ -201,7 +211,10 @@ impl<'w> Pool<'w> {
             s.spawn(move || loop {
                 let msg = lock(&rx).recv();
                 let Ok(batch) = msg else { break };
-                let written = batch.write(warnings);
+                let written = match cancel.is_cancelled() {
+                    true => Err(UnpackError::Cancelled),
+                    false => batch.write(warnings),
+                };
                 drop(batch); // frees the slabs before anyone is told
                 let (m, cv) = &*state;
                 let mut st = lock(m);
@@ -225,7 +238,7 @@ impl<'w> Pool<'w> {
             let batch = open.get_or_insert_with(|| Batch::new(layer));
             batch.bytes += job.len();
             batch.jobs.push(job);
-            batch.jobs.len() >= BATCH_JOBS || batch.bytes >= BATCH_BYTES
+            batch.jobs.len() >= WRITE_BATCH_JOBS || batch.bytes >= WRITE_BATCH_BYTES
         };
         if full {
             self.flush()?;

@@ -216,10 +216,6 @@ pub struct LxcCreateArgs {
     /// Where containers live (lxc.lxcpath).
     #[arg(short = 'P', long = "lxcpath", value_name = "LXCPATH")]
     pub lxcpath: Option<PathBuf>,
-    /// Start the entrypoint as PID 1 with lxc-start (lxc.init.cmd) instead of through
-    /// lxc-execute (lxc.execute.cmd).
-    #[arg(long)]
-    pub init: bool,
     /// Extra LXC config line KEY=VALUE (repeatable), e.g. lxc.net.0.type=none.
     #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,

@@ -13,6 +13,7 @@ mod failure;
 mod options;
 mod output;
 mod render;
+mod render_unpack;
 mod rootfs;
 mod tty;
 

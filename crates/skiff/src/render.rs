@@ -26,7 +26,8 @@ pub fn reporter(quiet: bool) -> std::sync::Arc<dyn Reporter> {
     }
 }
 
-fn short(d: &skiff_oci::Digest) -> String {
+/// A digest shortened for progress lines, as skopeo shows it.
+pub(crate) fn short(d: &skiff_oci::Digest) -> String {
     format!(
         "{}:{}",
         d.algorithm().name(),
@@ -87,6 +88,21 @@ impl Reporter for Bars {
                     .multi
                     .println(format!("Copying blob {} done", short(&digest)));
             }
+            Event::BlobRetrying {
+                digest,
+                attempt,
+                of,
+                reason,
+            } => {
+                // The next BlobStarted draws a fresh bar for the new attempt.
+                if let Some(b) = bars.remove(&digest.to_string()) {
+                    b.finish_and_clear();
+                    self.multi.remove(&b);
+                }
+                let _ = self
+                    .multi
+                    .println(retry_line(&digest, attempt, of, &reason));
+            }
             Event::Committing => {
                 let _ = self.multi.println("Writing manifest to image destination");
             }
@@ -102,6 +118,8 @@ struct Lines {
 struct LineState {
     total: u64,
     done: u64,
+    /// Bytes of each layer in flight, so a layer sent again is not counted twice.
+    in_flight: HashMap<String, u64>,
     last: Instant,
 }
 
@@ -111,15 +129,18 @@ impl Lines {
             state: Mutex::new(LineState {
                 total: 0,
                 done: 0,
+                in_flight: HashMap::new(),
                 last: Instant::now(),
             }),
         }
     }
 }
 
-const LINE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often plain (non-terminal) progress prints a summary line.
+pub(crate) const LINE_INTERVAL: Duration = Duration::from_secs(2);
 
-fn mib(b: u64) -> f64 {
+/// Bytes as MiB for progress lines.
+pub(crate) fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
 
@@ -135,8 +156,9 @@ impl Reporter for Lines {
             Event::BlobStarted { digest, .. } => {
                 stderr_line(&format!("Copying blob {}", short(&digest)))
             }
-            Event::BlobProgress { delta, .. } => {
+            Event::BlobProgress { digest, delta } => {
                 s.done = s.done.saturating_add(delta);
+                *s.in_flight.entry(digest.to_string()).or_default() += delta;
                 if s.last.elapsed() >= LINE_INTERVAL {
                     s.last = Instant::now();
                     let line = match s.done.saturating_mul(100).checked_div(s.total) {
@@ -156,9 +178,28 @@ impl Reporter for Lines {
                 short(&digest)
             )),
             Event::BlobDone { digest } => {
+                s.in_flight.remove(&digest.to_string());
                 stderr_line(&format!("Copying blob {} done", short(&digest)))
+            }
+            Event::BlobRetrying {
+                digest,
+                attempt,
+                of,
+                reason,
+            } => {
+                let sent = s.in_flight.remove(&digest.to_string()).unwrap_or(0);
+                s.done = s.done.saturating_sub(sent);
+                stderr_line(&retry_line(&digest, attempt, of, &reason));
             }
             Event::Committing => stderr_line("Writing manifest to image destination"),
         }
     }
+}
+
+/// "Retrying blob …": a layer sent again from its start, and why.
+fn retry_line(digest: &skiff_oci::Digest, attempt: u32, of: u32, reason: &str) -> String {
+    format!(
+        "Retrying blob {} from its start (attempt {attempt} of {of}): {reason}",
+        short(digest)
+    )
 }

@@ -963,6 +963,83 @@ fn too_many_requests_is_waited_out_and_a_missing_tag_exits_2() {
 }
 
 #[test]
+fn a_push_whose_upload_breaks_off_sends_the_layer_again() {
+    let src = RegistryServer::start(Setup::Open).unwrap();
+    let image = sample(Format::Oci, "push-retry");
+    push_image(&src.host(), "app", "v1", &image, None).unwrap();
+    let dest = RegistryServer::start(Setup::Open).unwrap();
+    // The PUT of one layer's upload breaks off once, mid-body: the HTTP client cannot
+    // replay a layer that streams from the source, so the pipeline sends it again.
+    let cut = &image.layers[1].digest;
+    let proxy = FaultProxy::start(
+        &dest.host(),
+        vec![Fault::CloseOnRequest {
+            method: "PUT".into(),
+            path_contains: format!("digest={}", cut.replace(':', "%3A")),
+            times: 1,
+        }],
+    )
+    .unwrap();
+    let stderr = skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--retry-delay=10ms",
+        &format!("docker://{}/app:v1", src.host()),
+        &format!("docker://{}/app:v1", proxy.host()),
+    ]);
+    assert!(
+        stderr.contains(&format!("Retrying blob {}", &cut[..19])),
+        "the broken upload was retried visibly: {stderr}"
+    );
+    let puts = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"))
+        .count();
+    assert_eq!(
+        puts,
+        image.layers.len() + 1 + 1,
+        "each blob once, plus the one that was cut"
+    );
+    // The pushed image is complete: every layer pulls back byte-identical.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("back.tar");
+    skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/app:v1", dest.host()),
+        &format!("oci-archive:{}", out.display()),
+    ]);
+    for layer in &image.layers {
+        assert_eq!(
+            tar_read(&out, &format!("blobs/sha256/{}", &layer.digest[7..])),
+            layer.data
+        );
+    }
+    // A push that keeps failing gives up after --retry-times and says why.
+    let broken = FaultProxy::start(
+        &dest.host(),
+        vec![Fault::CloseOnRequest {
+            method: "PUT".into(),
+            path_contains: "/blobs/uploads/".into(),
+            times: 1000,
+        }],
+    )
+    .unwrap();
+    let out = skiff(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--retry-times=1",
+        "--retry-delay=10ms",
+        &format!("docker://{}/app:v1", src.host()),
+        &format!("docker://{}/other:v1", broken.host()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
 fn an_existing_layout_gains_a_tag_and_reuses_blobs() {
     let reg = RegistryServer::start(Setup::Open).unwrap();
     let one = sample(Format::Oci, "one");

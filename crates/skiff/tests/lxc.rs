@@ -173,3 +173,13 @@ fn unpack_writes_the_config_proxmox_would() {
         lxc.init.cwd: /srv\nlxc.init.uid: 1000\nlxc.init.gid: 1000\nlxc.signal.halt: SIGTERM\n";
     assert_eq!(text, expected);
 }
+
+/// `--init` wrote `lxc.init.cmd`, which LXC 5.0.2 splits on spaces: it is not offered.
+#[test]
+fn lxc_create_offers_no_init_option() {
+    let out = skiff(&["lxc", "create", "--init", "c", "oci:/nonexistent:t"]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses the flag");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--init"));
+    let help = skiff(&["lxc", "create", "--help"]);
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("--init"));
+}

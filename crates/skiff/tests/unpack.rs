@@ -276,3 +276,163 @@ fn an_existing_non_empty_rootfs_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
     assert_eq!(std::fs::read(rootfs.join("precious")).unwrap(), b"data");
 }
+
+/// Without a terminal, `unpack` says what it does as it goes (layers fetched and
+/// applied); with --quiet it says nothing.
+#[test]
+fn unpack_reports_progress_unless_quiet() {
+    let img = layered_image();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, "t", &img).unwrap();
+    let image = format!("oci:{}:t", layout.display());
+    let loud = dir.path().join("loud");
+    let stderr = skiff_ok(&["unpack", &image, loud.to_str().unwrap()]);
+    let short = |d: &str| format!("sha256:{}", &d[7..19]);
+    for line in [
+        "Unpacking 2 layer(s)".to_string(),
+        format!("Fetching layer 1/2 {}", short(&img.layers[0].digest)),
+        format!("Fetching layer 2/2 {}", short(&img.layers[1].digest)),
+        "Applied layer 1/2:".to_string(),
+        "Applied layer 2/2:".to_string(),
+        "Unpacked 2 layer(s)".to_string(),
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&line)),
+            "missing {line:?} in:\n{stderr}"
+        );
+    }
+    let applied = |n| stderr.find(&format!("Applied layer {n}/2")).unwrap();
+    assert!(applied(1) < applied(2), "in order:\n{stderr}");
+    let quiet = dir.path().join("quiet");
+    let stderr = skiff_ok(&["unpack", "-q", &image, quiet.to_str().unwrap()]);
+    assert_eq!(stderr, "", "--quiet prints nothing");
+}
+
+/// A refused layer names the flag that would let it through.
+#[test]
+fn limit_and_id_map_errors_name_their_flag() {
+    let img = layered_image();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, "t", &img).unwrap();
+    let image = format!("oci:{}:t", layout.display());
+    let cases: [(&[&str], &str); 3] = [
+        (&["--max-layer-bytes", "1024"], "--max-layer-bytes"),
+        (
+            &["--uidmap", "0:100000:10", "--gidmap", "0:100000:10"],
+            "--uidmap/--gidmap",
+        ),
+        (&["--uidmap", "0:4294967295:2"], "overflows"),
+    ];
+    for (i, (flags, expected)) in cases.into_iter().enumerate() {
+        let rootfs = dir.path().join(format!("r{i}"));
+        let mut args = vec!["unpack"];
+        args.extend_from_slice(flags);
+        args.push(&image);
+        args.push(rootfs.to_str().unwrap());
+        let out = skiff(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {stderr}");
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+        assert!(!rootfs.exists(), "{flags:?}: no partial rootfs");
+    }
+}
+
+/// A registry whose second layer of `layered_image` never arrives: every GET of it is
+/// told to come back in 30 s. Returns the registry (keep it alive), the proxy in front of
+/// it, and the image's reference through the proxy.
+fn stalled_second_layer() -> (RegistryServer, skiff_testbed::fault::FaultProxy, String) {
+    use skiff_testbed::fault::{Fault, FaultProxy};
+    let img = layered_image();
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    push_image(&reg.host(), "slow", "v1", &img, None).unwrap();
+    let proxy = FaultProxy::start(
+        &reg.host(),
+        vec![Fault::TooManyRequests {
+            path_contains: img.layers[1].digest.clone(),
+            times: 100,
+            retry_after_secs: 30,
+        }],
+    )
+    .unwrap();
+    let image = format!("docker://{}/slow:v1", proxy.host());
+    (reg, proxy, image)
+}
+
+/// Ctrl-C while a layer is still arriving: the unpacker stops before its staging tree is
+/// removed, and neither the staging tree nor the target remains.
+#[test]
+fn an_interrupted_unpack_leaves_nothing() {
+    use std::io::BufRead;
+    let (_reg, _proxy, image) = stalled_second_layer();
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args([
+            "unpack",
+            "--src-tls-verify=false",
+            &image,
+            work.join("rootfs").to_str().unwrap(),
+        ])
+        .env("HOME", scratch_home())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the event: the first layer is in the staging tree, the second is awaited.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Applied layer 1/2") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "skiff ended early: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    assert_eq!(
+        dir_names(&work).len(),
+        1,
+        "a staging directory while unpacking"
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(
+        dir_names(&work).is_empty(),
+        "no staging directory and no target: {:?}\n{seen}{rest}",
+        dir_names(&work)
+    );
+}
+
+/// --command-timeout while a layer is still arriving: the same clean end as Ctrl-C.
+#[test]
+fn a_timed_out_unpack_leaves_nothing() {
+    let (_reg, _proxy, image) = stalled_second_layer();
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let out = skiff(&[
+        "--command-timeout",
+        "5s",
+        "unpack",
+        "--src-tls-verify=false",
+        &image,
+        work.join("rootfs").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--command-timeout"), "{stderr}");
+    assert!(
+        stderr.contains("Applied layer 1/2"),
+        "the timeout hit the second layer: {stderr}"
+    );
+    assert!(dir_names(&work).is_empty(), "{:?}", dir_names(&work));
+}

@@ -94,6 +94,8 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         }),
         layer_encoding: layer_encoding(&args)?,
         scratch_dir: global.tmpdir.clone(),
+        retry_times: args.retry_times,
+        retry_delay: args.retry_delay,
     };
     let report = copy_image(src.as_ref(), dest, &options, render::reporter(args.quiet)).await?;
     if let Some(path) = &args.digestfile {
