@@ -7,7 +7,9 @@
 //! decompression bomb before it fills a disk; this crate is where that rule lives, so it
 //! holds everywhere with the same defaults and the same wording:
 //!
-//! * [`detect`] — the compression of a blob by its magic bytes, when no media type says.
+//! * [`detect`] — the compression of a blob by its magic bytes, when no media type says;
+//!   [`detect_archive`] — that of a whole archive file (also xz and bzip2, which
+//!   `docker save | xz` produces but no layer uses).
 //! * [`Decoder`] — a `Read` adapter (pull: unpack, re-encoding) and [`DecodingWriter`] —
 //!   a `Write` adapter (push: a destination that receives chunks), both enforcing
 //!   [`Limits`] and failing with an `io::Error` that carries a [`LimitExceeded`]
@@ -19,12 +21,14 @@
 //! ahead, so the ratio check is exact enough to catch a deflate bomb whose ratio sits near
 //! deflate's ~1032:1 ceiling.
 
+mod archive;
 mod detect;
 mod encode;
 mod limits;
 mod read;
 mod write;
 
+pub use archive::{detect_archive, ArchiveCompression, ARCHIVE_MAGIC_LEN};
 pub use detect::detect;
 pub use encode::{encoder, level_range, Encoder};
 pub use limits::{limit_exceeded, LimitExceeded, Limits};

@@ -5,6 +5,7 @@ use std::io::{self, BufRead, Read};
 
 use skiff_oci::media_type::Compression;
 
+use crate::archive::ArchiveCompression;
 use crate::limits::Limits;
 
 /// Counts the compressed bytes the decoder consumes (not those it reads ahead).
@@ -39,6 +40,8 @@ enum Inner<R: BufRead> {
     Plain(Consumed<R>),
     Gzip(flate2::bufread::MultiGzDecoder<Consumed<R>>),
     Zstd(zstd::stream::read::Decoder<'static, Consumed<R>>),
+    Xz(liblzma::bufread::XzDecoder<Consumed<R>>),
+    Bzip2(bzip2::bufread::MultiBzDecoder<Consumed<R>>),
 }
 
 /// Decompressed bytes of a blob, read from its compressed bytes; every read is checked
@@ -56,20 +59,44 @@ impl<R: BufRead> Decoder<R> {
     /// Decodes `input`, compressed as `compression` says. The caller chooses the
     /// buffering of `input` (its `BufReader` capacity is the decoder's read size).
     pub fn new(input: R, compression: Compression, limits: &Limits) -> io::Result<Self> {
+        let kind = match compression {
+            Compression::None => ArchiveCompression::None,
+            layer => ArchiveCompression::Layer(layer),
+        };
+        Self::for_archive(input, kind, limits)
+    }
+
+    /// Decodes a whole archive file, compressed as [`crate::detect_archive`] found:
+    /// besides the layer compressions, xz and bzip2 (concatenated streams included, as
+    /// `xz -d` and `bunzip2` read them).
+    pub fn for_archive(input: R, kind: ArchiveCompression, limits: &Limits) -> io::Result<Self> {
         let input = Consumed {
             inner: input,
             count: 0,
         };
-        let inner = match compression {
-            Compression::None => Inner::Plain(input),
-            Compression::Gzip => Inner::Gzip(flate2::bufread::MultiGzDecoder::new(input)),
-            Compression::Zstd => Inner::Zstd(zstd::stream::read::Decoder::with_buffer(input)?),
+        let inner = match kind {
+            ArchiveCompression::None | ArchiveCompression::Layer(Compression::None) => {
+                Inner::Plain(input)
+            }
+            ArchiveCompression::Layer(Compression::Gzip) => {
+                Inner::Gzip(flate2::bufread::MultiGzDecoder::new(input))
+            }
+            ArchiveCompression::Layer(Compression::Zstd) => {
+                Inner::Zstd(zstd::stream::read::Decoder::with_buffer(input)?)
+            }
+            ArchiveCompression::Xz => {
+                Inner::Xz(liblzma::bufread::XzDecoder::new_multi_decoder(input))
+            }
+            ArchiveCompression::Bzip2 => Inner::Bzip2(bzip2::bufread::MultiBzDecoder::new(input)),
         };
         Ok(Decoder {
             inner,
             decompressed: 0,
             limits: *limits,
-            compressed_input: compression != Compression::None,
+            compressed_input: !matches!(
+                kind,
+                ArchiveCompression::None | ArchiveCompression::Layer(Compression::None)
+            ),
         })
     }
 
@@ -79,6 +106,8 @@ impl<R: BufRead> Decoder<R> {
             Inner::Plain(c) => c.count,
             Inner::Gzip(d) => d.get_ref().count,
             Inner::Zstd(d) => d.get_ref().count,
+            Inner::Xz(d) => d.get_ref().count,
+            Inner::Bzip2(d) => d.get_ref().count,
         }
     }
 
@@ -94,6 +123,8 @@ impl<R: BufRead> Read for Decoder<R> {
             Inner::Plain(r) => r.read(buf)?,
             Inner::Gzip(d) => d.read(buf)?,
             Inner::Zstd(d) => d.read(buf)?,
+            Inner::Xz(d) => d.read(buf)?,
+            Inner::Bzip2(d) => d.read(buf)?,
         };
         self.decompressed += n as u64;
         self.limits

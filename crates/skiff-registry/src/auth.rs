@@ -17,6 +17,7 @@ use url::Url;
 use crate::challenge::Challenge;
 use crate::connect::connect_error;
 use crate::credentials::Credentials;
+use crate::debug::{self, ExchangeHook};
 use crate::error::RegistryError;
 use crate::response::{error_for, read_limited};
 
@@ -53,6 +54,7 @@ pub(crate) struct Auth {
     registry_token: Option<String>,
     scheme: Mutex<Scheme>,
     tokens: Mutex<HashMap<String, Token>>,
+    on_exchange: Option<ExchangeHook>,
 }
 
 impl Auth {
@@ -61,6 +63,7 @@ impl Auth {
         http: reqwest::Client,
         basic: Option<Credentials>,
         registry_token: Option<String>,
+        on_exchange: Option<ExchangeHook>,
     ) -> Self {
         Auth {
             registry: registry.to_string(),
@@ -69,6 +72,7 @@ impl Auth {
             registry_token,
             scheme: Mutex::new(Scheme::Unknown),
             tokens: Mutex::new(HashMap::new()),
+            on_exchange,
         }
     }
 
@@ -187,8 +191,7 @@ impl Auth {
         if let Some(c) = &self.basic {
             builder = builder.header(AUTHORIZATION, basic_header(c));
         }
-        let resp = builder
-            .send()
+        let resp = debug::send(&self.http, builder, self.on_exchange.as_ref())
             .await
             .map_err(|e| connect_error(url.as_str(), &e))?;
         let status = resp.status();

@@ -117,11 +117,12 @@ impl RegistryClient {
             http.clone(),
             basic,
             options.registry_token.clone(),
+            options.on_exchange.clone(),
         );
         Ok(RegistryClient {
             inner: Arc::new(Inner {
                 registry: registry.to_string(),
-                sender: Sender::new(http, auth, policy, bases),
+                sender: Sender::new(http, auth, policy, bases, options.on_exchange.clone()),
             }),
         })
     }

@@ -19,8 +19,9 @@ pub enum RegistryError {
         /// The registry's message.
         message: String,
     },
-    /// Authentication is required or the credentials were refused.
-    #[error("{what}: unauthorized: {message}")]
+    /// Authentication is required or the credentials were refused. The text always holds
+    /// skopeo's "authentication required", which scripts and skopeo's tests match.
+    #[error("{what}: unauthorized: {}", authentication_required(message))]
     Unauthorized {
         /// What was asked for.
         what: String,
@@ -192,4 +193,14 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// A 401's message as skopeo words it: docker-registry's own message is exactly
+/// "authentication required"; any other text is kept after those words.
+fn authentication_required(message: &str) -> String {
+    if message.contains("authentication required") {
+        message.to_string()
+    } else {
+        format!("authentication required ({message})")
+    }
 }

@@ -19,8 +19,10 @@
 //! * **TLS** with system roots plus per-registry CAs and client certificates
 //!   (`/etc/containers/certs.d`), and skopeo's `--tls-verify=false` (unverified TLS, then
 //!   plain HTTP).
-//! * **registries.conf** resolution of short names, mirrors and blocked registries
-//!   ([`registries_conf`]).
+//! * **registries.conf** for fully qualified names: location rewrites, mirrors, blocked
+//!   and insecure registries ([`registries_conf`]); short names are Docker Hub's.
+//! * **`--debug`**: every exchange told to [`ClientOptions::on_exchange`], secrets
+//!   removed (debug.rs).
 //!
 //! It knows nothing of files (beyond its configuration), tar, or the command line.
 
@@ -37,7 +39,9 @@ pub mod challenge;
 mod client;
 mod connect;
 pub mod credentials;
+mod debug;
 mod error;
+mod exact_trust;
 mod options;
 pub mod registries_conf;
 mod response;
@@ -49,6 +53,7 @@ mod upload;
 pub use blob_stream::BlobStream;
 pub use client::{ManifestHead, ManifestResponse, RegistryClient};
 pub use credentials::Credentials;
+pub use debug::{ExchangeHook, ExchangeNotice};
 pub use error::{ConnectKind, RegistryError};
 pub use options::ClientOptions;
 pub use retry::{backoff, RetryHook, RetryNotice, MAX_RETRY_AFTER};

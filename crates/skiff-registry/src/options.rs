@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::credentials::Credentials;
+use crate::debug::ExchangeHook;
 use crate::retry::RetryHook;
 
 /// Settings of a client, from the command line.
@@ -34,6 +35,8 @@ pub struct ClientOptions {
     /// Told before every wait for a retry or resume, so that a registry that is down
     /// does not look like a hang. `None`: retry silently.
     pub on_retry: Option<RetryHook>,
+    /// Told every HTTP exchange, secrets removed (`--debug`). `None`: silent.
+    pub on_exchange: Option<ExchangeHook>,
 }
 
 impl Default for ClientOptions {
@@ -50,6 +53,7 @@ impl Default for ClientOptions {
             user_agent: concat!("skiff/", env!("CARGO_PKG_VERSION")).to_string(),
             timeout: None,
             on_retry: None,
+            on_exchange: None,
         }
     }
 }

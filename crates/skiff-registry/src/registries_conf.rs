@@ -1,15 +1,17 @@
 //! containers-registries.conf(5), version 2: where an image name is really pulled from.
 //!
-//! skopeo reads `/etc/containers/registries.conf` (or `$HOME/.config/containers/
-//! registries.conf` when present) plus the drop-ins in `registries.conf.d/`, and uses them
-//! to turn short names into fully qualified ones (`unqualified-search-registries`,
-//! `[aliases]`), to rewrite locations (`[[registry]] prefix/location`), to refuse
-//! `blocked` registries, to allow plain HTTP (`insecure`) and to try mirrors before the
-//! primary location. This module implements that resolution as a pure function of the
-//! configuration, so it is tested without a network; the transport tries the resulting
-//! pull sources in order.
+//! skopeo reads `$CONTAINERS_REGISTRIES_CONF`, else `/etc/containers/registries.conf` (or
+//! `$HOME/.config/containers/registries.conf` when present) plus the drop-ins in
+//! `registries.conf.d/`, and uses them on fully qualified names only: to rewrite locations
+//! (`[[registry]] prefix/location`), to refuse `blocked` registries, to allow plain HTTP
+//! (`insecure`) and to try mirrors before the primary location. Short names are not
+//! resolved here: for `docker://` a name without a registry is Docker Hub's, always —
+//! `unqualified-search-registries` and `[aliases]` belong to podman and buildah, and
+//! honouring them made `docker://fedora` a different image than skopeo's. Those keys are
+//! therefore parsed over (serde skips them) and never consulted. This module implements the
+//! resolution as a pure function of the configuration, so it is tested without a network;
+//! the transport tries the resulting pull sources in order.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -87,19 +89,13 @@ impl RegistryEntry {
 #[serde(rename_all = "kebab-case")]
 struct File {
     #[serde(default)]
-    unqualified_search_registries: Option<Vec<String>>,
-    #[serde(default)]
     registry: Vec<RegistryEntry>,
-    #[serde(default)]
-    aliases: BTreeMap<String, String>,
 }
 
 /// The merged configuration.
 #[derive(Debug, Clone, Default)]
 pub struct RegistriesConf {
-    search: Option<Vec<String>>,
     registries: Vec<RegistryEntry>,
-    aliases: BTreeMap<String, String>,
 }
 
 /// One place to pull from, in the order to try.
@@ -115,12 +111,15 @@ pub struct PullSource {
 
 impl RegistriesConf {
     /// The system configuration: `--registries-conf PATH` when given (that file only, as
-    /// skopeo), else `$HOME/.config/containers/registries.conf` or
+    /// skopeo), else `$CONTAINERS_REGISTRIES_CONF` (the same, for scripts that set it), else `$HOME/.config/containers/registries.conf` or
     /// `/etc/containers/registries.conf`, each followed by its `registries.conf.d/*.conf`
     /// drop-ins in lexical order. Missing files are simply absent configuration.
     pub fn load(path_override: Option<&Path>) -> Result<RegistriesConf, ConfError> {
         let mut conf = RegistriesConf::default();
-        if let Some(p) = path_override {
+        let from_env = std::env::var_os("CONTAINERS_REGISTRIES_CONF")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        if let Some(p) = path_override.or(from_env.as_deref()) {
             conf.merge_file(p)?;
             return Ok(conf);
         }
@@ -162,16 +161,12 @@ impl RegistriesConf {
         self.merge_text(&text, &path.display().to_string())
     }
 
-    /// Later files override: search registries replace, registries with the same prefix
-    /// replace, aliases are merged key by key.
+    /// Later files override: registries with the same prefix replace earlier ones.
     fn merge_text(&mut self, text: &str, origin: &str) -> Result<(), ConfError> {
         let file: File = toml::from_str(text).map_err(|e| ConfError::Invalid {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
-        if file.unqualified_search_registries.is_some() {
-            self.search = file.unqualified_search_registries;
-        }
         for r in file.registry {
             if r.prefix().is_empty() {
                 return Err(ConfError::Invalid {
@@ -182,42 +177,7 @@ impl RegistriesConf {
             self.registries.retain(|old| old.prefix() != r.prefix());
             self.registries.push(r);
         }
-        self.aliases.extend(file.aliases);
         Ok(())
-    }
-
-    /// Turns an image name as the user wrote it into the fully qualified names to try:
-    /// an alias, else one per search registry for a short name (Docker Hub when none are
-    /// configured, as skopeo's default config does), else the name itself.
-    pub fn qualify(&self, input: &str) -> Result<Vec<Reference>, ConfError> {
-        if Reference::names_registry(input) {
-            return Ok(vec![Reference::parse(input)?]);
-        }
-        let parsed = Reference::parse_unnormalised_tag(input)?;
-        // The repository as written, without Docker Hub's implicit "library/".
-        let written = input.split(['@']).next().unwrap_or(input);
-        let written_repo = match written.rfind(':') {
-            Some(i) if !written[i..].contains('/') => &written[..i],
-            _ => written,
-        };
-        if let Some(target) = self.aliases.get(written_repo) {
-            let mut r = Reference::parse_unnormalised_tag(target)?;
-            if let Some(d) = parsed.digest() {
-                r = r.with_digest(d.clone());
-            } else if let Some(t) = parsed.tag() {
-                r = r.with_tag(t)?;
-            }
-            return Ok(vec![Reference::parse(&r.to_string())?]);
-        }
-        let registries = match &self.search {
-            Some(s) if !s.is_empty() => s.clone(),
-            _ => vec![skiff_oci::DEFAULT_REGISTRY.to_string()],
-        };
-        let suffix = &input[written_repo.len()..];
-        registries
-            .iter()
-            .map(|reg| Ok(Reference::parse(&format!("{reg}/{written_repo}{suffix}"))?))
-            .collect()
     }
 
     /// The places to pull a fully qualified reference from, mirrors first.
@@ -285,6 +245,18 @@ impl RegistriesConf {
         self.matching(registry).is_some_and(|e| e.insecure)
     }
 
+    /// What the configuration says about talking to `name` (`host[:port][/path]`) itself —
+    /// pushing, deleting, listing tags, logging in — where mirrors and location rewrites do
+    /// not apply (as in containers/image): refused when `blocked`, else whether it is
+    /// `insecure`.
+    pub fn access(&self, name: &str) -> Result<bool, ConfError> {
+        match self.matching(name) {
+            Some(e) if e.blocked => Err(ConfError::Blocked(e.prefix().to_string())),
+            Some(e) => Ok(e.insecure),
+            None => Ok(false),
+        }
+    }
+
     /// The `[[registry]]` with the longest prefix matching `name` (`host/path`).
     fn matching(&self, name: &str) -> Option<&RegistryEntry> {
         self.registries
@@ -349,33 +321,32 @@ insecure = true
         RegistriesConf::parse(CONF, "test").unwrap()
     }
 
-    fn names(v: Vec<Reference>) -> Vec<String> {
-        v.into_iter().map(|r| r.to_string()).collect()
+    #[test]
+    fn search_registries_and_aliases_are_parsed_but_never_consulted() {
+        // Debian's stock files carry both keys; they must not make the file invalid, and
+        // the transport resolves short names to docker.io before this module is asked.
+        let c = conf();
+        let s = c
+            .pull_sources(&Reference::parse("db:10.11").unwrap())
+            .unwrap();
+        assert_eq!(
+            s.last().unwrap().reference.to_string(),
+            "docker.io/library/db:10.11"
+        );
     }
 
     #[test]
-    fn short_names_use_search_registries_and_aliases() {
+    fn access_refuses_blocked_and_reports_insecure_without_rewriting() {
         let c = conf();
-        assert_eq!(
-            names(c.qualify("alpine:3").unwrap()),
-            [
-                "registry.example:5000/alpine:3",
-                "docker.io/library/alpine:3"
-            ]
-        );
-        assert_eq!(
-            names(c.qualify("db:10.11").unwrap()),
-            ["quay.io/team/mariadb:10.11"]
-        );
-        assert_eq!(
-            names(c.qualify("quay.io/x/y").unwrap()),
-            ["quay.io/x/y:latest"]
-        );
-        let none = RegistriesConf::default();
-        assert_eq!(
-            names(none.qualify("alpine").unwrap()),
-            ["docker.io/library/alpine:latest"]
-        );
+        assert!(c
+            .access("evil.example")
+            .unwrap_err()
+            .to_string()
+            .contains("blocked"));
+        assert!(c.access("evil.example/some/repo").is_err());
+        assert!(c.access("reg.insecure.example").unwrap());
+        assert!(!c.access("quay.io/team/app").unwrap());
+        assert!(!c.access("elsewhere.example").unwrap());
     }
 
     #[test]
@@ -428,8 +399,7 @@ insecure = true
 
     #[test]
     fn invalid_files_are_reported_with_their_path() {
-        let err =
-            RegistriesConf::parse("unqualified-search-registries = 3", "/etc/x.conf").unwrap_err();
+        let err = RegistriesConf::parse("registry = 3", "/etc/x.conf").unwrap_err();
         assert!(err.to_string().starts_with("/etc/x.conf"));
     }
 }

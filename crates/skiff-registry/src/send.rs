@@ -19,6 +19,7 @@ use url::Url;
 use crate::auth::Auth;
 use crate::challenge;
 use crate::connect::connect_error;
+use crate::debug::{self, ExchangeHook};
 use crate::error::RegistryError;
 use crate::response::header_string;
 use crate::retry::RetryPolicy;
@@ -130,6 +131,8 @@ pub(crate) struct Sender {
     /// Base URLs to try (https, then http for --tls-verify=false), and the one in use.
     bases: Vec<Url>,
     base: AtomicUsize,
+    /// `--debug`: told every exchange.
+    on_exchange: Option<ExchangeHook>,
 }
 
 impl Sender {
@@ -138,6 +141,7 @@ impl Sender {
         auth: Auth,
         policy: RetryPolicy,
         bases: Vec<Url>,
+        on_exchange: Option<ExchangeHook>,
     ) -> Self {
         Sender {
             http,
@@ -145,6 +149,7 @@ impl Sender {
             policy,
             bases,
             base: AtomicUsize::new(0),
+            on_exchange,
         }
     }
 
@@ -201,7 +206,7 @@ impl Sender {
                 })?;
                 builder = builder.body(body);
             }
-            let resp = match builder.send().await {
+            let resp = match debug::send(&self.http, builder, self.on_exchange.as_ref()).await {
                 Ok(r) => r,
                 Err(e) => {
                     // --tls-verify=false: fall back from https to plain http, as skopeo does.

@@ -1,7 +1,7 @@
-//! `docker://` as a source — with registries.conf resolution: a short name may stand for
-//! several fully qualified names (search registries), and each may be served by mirrors
-//! before its primary location. The endpoints are tried in order until one serves the
-//! manifest; that one then serves everything else of the image.
+//! `docker://` as a source — with registries.conf resolution: the fully qualified name (a
+//! short name is Docker Hub's, as in skopeo) may be served by mirrors before its primary
+//! location, which may itself be rewritten. The endpoints are tried in order until one
+//! serves the manifest; that one then serves everything else of the image.
 
 use std::sync::OnceLock;
 
@@ -28,35 +28,26 @@ pub struct DockerSource {
 }
 
 impl DockerSource {
-    /// Resolves `written` (the name as the user wrote it, without `docker://`) through
-    /// registries.conf into the endpoints to try, in order.
+    /// Resolves the fully qualified `reference` through registries.conf into the
+    /// endpoints to try, in order.
     pub fn open(
-        written: &str,
         reference: &Reference,
         conf: &RegistriesConf,
         options: &ClientOptions,
     ) -> Result<DockerSource> {
-        let candidates = if Reference::names_registry(written) {
-            vec![reference.clone()]
-        } else {
-            conf.qualify(written)
-                .map_err(|e| TransportError::InvalidName(written.to_string(), e.to_string()))?
-        };
+        let sources = conf
+            .pull_sources(reference)
+            .map_err(|e| TransportError::Unsupported(format!("docker://{reference}: {e}")))?;
         let mut endpoints = Vec::new();
-        for candidate in &candidates {
-            let sources = conf
-                .pull_sources(candidate)
-                .map_err(|e| TransportError::Unsupported(format!("docker://{candidate}: {e}")))?;
-            for s in sources {
-                let mut opts = options.clone();
-                if s.insecure && opts.tls_verify.is_none() {
-                    opts.tls_verify = Some(false);
-                }
-                endpoints.push(Endpoint {
-                    client: RegistryClient::new(s.reference.registry(), opts)?,
-                    reference: s.reference,
-                });
+        for s in sources {
+            let mut opts = options.clone();
+            if s.insecure && opts.tls_verify.is_none() {
+                opts.tls_verify = Some(false);
             }
+            endpoints.push(Endpoint {
+                client: RegistryClient::new(s.reference.registry(), opts)?,
+                reference: s.reference,
+            });
         }
         Ok(DockerSource {
             name: format!("docker://{reference}"),

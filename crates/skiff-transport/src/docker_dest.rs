@@ -9,7 +9,6 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use skiff_oci::media_type::Compression;
 use skiff_oci::{Manifest, Reference};
 use skiff_registry::{RegistryClient, UploadBody};
 
@@ -64,11 +63,7 @@ impl ImageDestination for RegistryDestination {
     /// Uncompressed layers (from `docker save` archives, say) are pushed gzip-compressed,
     /// as skopeo pushes them: registries and their clients expect compressed layers.
     fn default_layer_encoding(&self) -> Option<LayerEncoding> {
-        Some(LayerEncoding {
-            format: Compression::Gzip,
-            only_uncompressed: true,
-            level: None,
-        })
+        Some(LayerEncoding::gzip_uncompressed())
     }
 
     async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {

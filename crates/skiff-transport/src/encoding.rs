@@ -19,6 +19,16 @@ pub struct LayerEncoding {
 }
 
 impl LayerEncoding {
+    /// Uncompressed layers become gzip, others stay as they are: what skopeo does to the
+    /// layers of a `docker save` archive it pushes or writes to an OCI layout.
+    pub fn gzip_uncompressed() -> LayerEncoding {
+        LayerEncoding {
+            format: Compression::Gzip,
+            only_uncompressed: true,
+            level: None,
+        }
+    }
+
     /// Checks the level against what the algorithm accepts.
     pub fn validate(&self) -> Result<()> {
         let Some(range) = skiff_codec::level_range(self.format) else {

@@ -62,5 +62,5 @@ pub use destination::{
 pub use encoding::LayerEncoding;
 pub use error::{Place, TransportError};
 pub use name::ImageName;
-pub use open::{open_destination, open_source, qualify, OpenOptions};
+pub use open::{open_destination, open_source, registry_client, OpenOptions};
 pub use source::{BlobInfo, BlobStream, ImageSource};

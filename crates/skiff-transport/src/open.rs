@@ -25,13 +25,18 @@ pub struct OpenOptions {
     /// More names for an image written to `docker-archive:` (`--additional-tag`); other
     /// destinations ignore them, as skopeo's do.
     pub additional_tags: Vec<skiff_oci::Reference>,
+    /// Where a compressed archive source is decoded to (`--tmpdir`; default: the system's
+    /// temporary directory).
+    pub tmpdir: Option<std::path::PathBuf>,
+    /// Write uncompressed layers to `oci:` / `oci-archive:` as they are instead of
+    /// gzipping them (`--dest-oci-accept-uncompressed-layers`).
+    pub oci_accept_uncompressed_layers: bool,
 }
 
 /// Opens `name` for reading.
 pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn ImageSource>> {
     Ok(match name {
-        ImageName::Docker { reference, written } => Box::new(DockerSource::open(
-            written,
+        ImageName::Docker { reference, .. } => Box::new(DockerSource::open(
             reference,
             &options.registries,
             &options.registry,
@@ -48,15 +53,17 @@ pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn Im
                 )));
             }
             Box::new(LayoutSource::new(
-                LayoutFiles::open_tar(path)?,
+                LayoutFiles::open_tar(path, options.tmpdir.as_deref())?,
                 reference.clone(),
                 name.to_string(),
             )?)
         }
         ImageName::Dir { path } => Box::new(DirSource::new(path.clone())?),
-        ImageName::DockerArchive { path, selector } => {
-            Box::new(DockerArchiveSource::open(path.clone(), selector.clone())?)
-        }
+        ImageName::DockerArchive { path, selector } => Box::new(DockerArchiveSource::open(
+            path.clone(),
+            selector.clone(),
+            options.tmpdir.as_deref(),
+        )?),
     })
 }
 
@@ -68,13 +75,13 @@ pub fn open_destination(
 ) -> Result<Box<dyn ImageDestination>> {
     Ok(match name {
         ImageName::Docker { reference, .. } => {
-            let reference = qualify(reference, name, options)?;
-            let client = RegistryClient::new(reference.registry(), options.registry.clone())?;
-            Box::new(RegistryDestination::new(client, reference))
+            let client = registry_client(&reference.name(), reference.registry(), options)?;
+            Box::new(RegistryDestination::new(client, reference.clone()))
         }
-        ImageName::Oci { path, reference } => {
-            Box::new(LayoutDestination::new(path.clone(), reference.clone()))
-        }
+        ImageName::Oci { path, reference } => Box::new(
+            LayoutDestination::new(path.clone(), reference.clone())
+                .accept_uncompressed_layers(options.oci_accept_uncompressed_layers),
+        ),
         ImageName::OciArchive { path, reference } => {
             if path.is_dir() {
                 return Err(TransportError::Unsupported(format!(
@@ -82,7 +89,10 @@ pub fn open_destination(
                     path.display()
                 )));
             }
-            Box::new(ArchiveDestination::new(path.clone(), reference.clone()))
+            Box::new(
+                ArchiveDestination::new(path.clone(), reference.clone())
+                    .accept_uncompressed_layers(options.oci_accept_uncompressed_layers),
+            )
         }
         ImageName::Dir { path } => Box::new(DirDestination::new(path.clone())?),
         ImageName::DockerArchive { path, selector } => {
@@ -103,26 +113,22 @@ pub fn open_destination(
     })
 }
 
-/// The one fully qualified reference a short name means for writing or deleting: the first
-/// registries.conf candidate (mirrors are for pulling only).
-pub fn qualify(
-    reference: &skiff_oci::Reference,
-    name: &ImageName,
+/// A client for talking to the registry of `name` (`host[:port]/repository`, or a bare
+/// host for login) itself — pushing, deleting, listing tags, logging in: refused when
+/// registries.conf blocks it, and without TLS verification where it marks it `insecure`
+/// (unless `--tls-verify` says otherwise). Mirrors and rewrites are for pulling only.
+pub fn registry_client(
+    name: &str,
+    registry: &str,
     options: &OpenOptions,
-) -> Result<skiff_oci::Reference> {
-    let ImageName::Docker { written, .. } = name else {
-        return Ok(reference.clone());
-    };
-    let first = options
+) -> Result<RegistryClient> {
+    let insecure = options
         .registries
-        .qualify(written)
-        .map_err(|e| TransportError::InvalidName(written.clone(), e.to_string()))?
-        .into_iter()
-        .next();
-    let r = first.unwrap_or_else(|| reference.clone());
-    options
-        .registries
-        .pull_sources(&r)
-        .map_err(|e| TransportError::Unsupported(format!("docker://{r}: {e}")))?;
-    Ok(r)
+        .access(name)
+        .map_err(|e| TransportError::Unsupported(format!("docker://{name}: {e}")))?;
+    let mut opts = options.registry.clone();
+    if insecure && opts.tls_verify.is_none() {
+        opts.tls_verify = Some(false);
+    }
+    Ok(RegistryClient::new(registry, opts)?)
 }

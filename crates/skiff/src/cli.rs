@@ -37,6 +37,17 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
     }
 }
 
+/// Parses the process's command line: named as invoked (so `--version` and help say
+/// `skopeo` through that symlink), with Go-style boolean values and skopeo's hidden
+/// aliases rewritten first (see [`crate::argv`]).
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command().name(program_name());
+    let args = crate::argv::normalise(&command, argv());
+    let mut matches = command.try_get_matches_from(args)?;
+    Cli::from_arg_matches_mut(&mut matches)
+}
+
 /// The arguments, with the program name normalised for clap.
 pub fn argv() -> Vec<OsString> {
     let mut args: Vec<OsString> = std::env::args_os().collect();
@@ -46,11 +57,26 @@ pub fn argv() -> Vec<OsString> {
     args
 }
 
+/// What `--version` prints after the program name: as `skopeo`, skopeo's words with the
+/// version of skopeo's interface skiff implements (`skopeo version 1.9.3`: scripts take the
+/// third word to decide which flags exist) and skiff's own version as a further word; as
+/// `skiff`, its own.
+fn version_text() -> &'static str {
+    if program_name() == "skopeo" {
+        concat!("version 1.9.3 skiff/", env!("CARGO_PKG_VERSION"))
+    } else {
+        concat!("version ", env!("CARGO_PKG_VERSION"))
+    }
+}
+
 /// skiff: move OCI images between registries and local formats, and turn them into LXC
 /// and Proxmox VE containers.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None, propagate_version = true)]
+#[command(version = version_text(), disable_version_flag = true, about, long_about = None)]
 pub struct Cli {
+    /// Print the version (`-v` as skopeo spells it).
+    #[arg(short = 'v', long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
     /// Options every command accepts.
     #[command(flatten)]
     pub global: GlobalOptions,
@@ -62,7 +88,8 @@ pub struct Cli {
 /// skopeo's global options.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalOptions {
-    /// Print debugging information.
+    /// Print every HTTP exchange with registries on stderr: method, URL, status and the
+    /// telling headers (credentials, tokens and signatures removed).
     #[arg(long, global = true)]
     pub debug: bool,
     /// Accepted for compatibility: skiff does not evaluate signature policies yet, so every
@@ -245,6 +272,9 @@ pub struct InspectArgs {
     /// How often to retry a failed request.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry_times: u32,
+    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_delay: Option<Duration>,
     /// Registry options.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -258,6 +288,9 @@ pub struct ListTagsArgs {
     /// How often to retry a failed request.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry_times: u32,
+    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_delay: Option<Duration>,
     /// Registry options.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -271,6 +304,9 @@ pub struct DeleteArgs {
     /// How often to retry a failed request.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry_times: u32,
+    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_delay: Option<Duration>,
     /// Registry options.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -304,7 +340,7 @@ pub struct LoginArgs {
     #[arg(long, value_name = "PATH")]
     pub authfile: Option<PathBuf>,
     /// Require HTTPS and verify certificates (=false allows plain HTTP).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::argv::parse_go_bool)]
     pub tls_verify: Option<bool>,
     /// CA certificates (*.crt) and client certificate/key for the registry.
     #[arg(long, value_name = "DIR")]
@@ -362,8 +398,17 @@ pub struct CopyArgs {
     /// Store every layer uncompressed.
     #[arg(long, conflicts_with_all = ["dest_compress", "dest_compress_format", "dest_compress_level"])]
     pub dest_decompress: bool,
-    /// Another name (NAME:TAG) for the image in a docker-archive: destination; repeatable.
-    #[arg(long = "additional-tag", value_name = "NAME:TAG")]
+    /// Write uncompressed layers to oci: / oci-archive: as they are (by default they are
+    /// gzip-compressed, as skopeo does).
+    #[arg(long)]
+    pub dest_oci_accept_uncompressed_layers: bool,
+    /// Another name (NAME:TAG) for the image in a docker-archive: destination; repeatable,
+    /// or several separated by commas.
+    #[arg(
+        long = "additional-tag",
+        value_name = "NAME:TAG",
+        value_delimiter = ','
+    )]
     pub additional_tags: Vec<String>,
     /// Refuse any change of digests (fail instead of converting Docker manifests to OCI).
     #[arg(long)]
@@ -417,7 +462,7 @@ macro_rules! registry_args {
                   help = concat!("Bearer token for the ", $side, " registry"))]
             pub registry_token: Option<String>,
             #[arg(id = concat!($prefix, "tls-verify"), long = concat!($prefix, "tls-verify"), value_name = "BOOL",
-                  num_args = 0..=1, require_equals = true, default_missing_value = "true",
+                  num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::argv::parse_go_bool,
                   help = concat!("Require HTTPS and verify certificates for the ", $side, " (=false allows plain HTTP)"))]
             pub tls_verify: Option<bool>,
             #[arg(id = concat!($prefix, "cert-dir"), long = concat!($prefix, "cert-dir"), value_name = "DIR",

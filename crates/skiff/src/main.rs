@@ -6,6 +6,7 @@
 //! 2 image not found). Called through a symlink named `skopeo`, it presents itself as
 //! skopeo, so existing scripts (Proxmox VE's pull, LXC's lxc-oci template) can use it.
 
+mod argv;
 mod cli;
 mod commands;
 mod failure;
@@ -14,13 +15,12 @@ mod output;
 mod render;
 mod render_unpack;
 mod rootfs;
+mod tty;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse_from(cli::argv()) {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => return cli::usage_error(e),
     };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use skiff_oci::Platform;
-use skiff_registry::{ClientOptions, Credentials, RetryHook};
+use skiff_registry::{ClientOptions, Credentials, ExchangeHook, RetryHook};
 
 use crate::cli::GlobalOptions;
 use crate::failure::Failure;
@@ -34,15 +34,20 @@ impl RegistryFlags {
     }
 }
 
-/// Splits `USER[:PASSWORD]` as skopeo does (at the first colon).
+/// Splits `USER[:PASSWORD]` as skopeo does (at the first colon); a bare `USER` asks for
+/// the password on the terminal, as skopeo does.
 pub fn parse_creds(creds: &str) -> Result<Credentials, Failure> {
     match creds.split_once(':') {
         Some((u, p)) if !u.is_empty() => Ok(Credentials {
             username: u.to_string(),
             password: p.to_string(),
         }),
+        None if !creds.is_empty() => Ok(Credentials {
+            username: creds.to_string(),
+            password: crate::tty::read_password("Password: ")?,
+        }),
         _ => Err(
-            Failure::new("credentials must be given as USERNAME:PASSWORD").hint(format!(
+            Failure::new("credentials must be given as USERNAME[:PASSWORD]").hint(format!(
                 "e.g. --creds alice:secret, or log in once with `{} login`",
                 crate::cli::program_name()
             )),
@@ -92,6 +97,7 @@ impl RegistryFlags {
             user_agent,
             timeout: None,
             on_retry: (!self.quiet).then(retry_printer),
+            on_exchange: global.debug.then(exchange_printer),
         })
     }
 }
@@ -107,6 +113,21 @@ fn retry_printer() -> RetryHook {
             "{}: {notice}",
             crate::cli::program_name()
         );
+    })
+}
+
+/// `--debug`: prints each HTTP exchange (secrets already removed by the library) on
+/// stderr, every line marked, so it can be told apart from the command's own messages.
+fn exchange_printer() -> ExchangeHook {
+    ExchangeHook::new(|notice| {
+        use std::io::Write;
+        let program = crate::cli::program_name();
+        let mut text = String::new();
+        for line in notice.to_string().lines() {
+            text.push_str(&format!("{program}: debug: {line}\n"));
+        }
+        // One write per exchange, so parallel requests do not interleave line by line.
+        let _ = std::io::stderr().write_all(text.as_bytes());
     })
 }
 
@@ -132,5 +153,7 @@ pub fn open_options(
         registry: flags.client_options(global)?,
         registries: std::sync::Arc::new(registries),
         additional_tags: Vec::new(),
+        tmpdir: global.tmpdir.clone(),
+        oci_accept_uncompressed_layers: false,
     })
 }

@@ -176,10 +176,13 @@ fn docker_v2s2_is_converted_to_oci_with_layers_unchanged() {
     push_image(&reg.host(), "lib/dock", "1.0", &image, None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("dock.tar");
+    // The uncompressed layer stays so only when asked: by default it is gzipped, as
+    // skopeo does (tests/details.rs).
     skiff_ok(&[
         "copy",
         "-q",
         "--src-tls-verify=false",
+        "--dest-oci-accept-uncompressed-layers",
         &format!("docker://{}/lib/dock:1.0", reg.host()),
         &format!("oci-archive:{}", archive.display()),
     ]);

@@ -178,7 +178,8 @@ fn unpack_writes_the_config_proxmox_would() {
 #[test]
 fn lxc_create_offers_no_init_option() {
     let out = skiff(&["lxc", "create", "--init", "c", "oci:/nonexistent:t"]);
-    assert_eq!(out.status.code(), Some(2), "clap refuses the flag");
+    // A usage error exits 1, as skopeo's: 2 means "image not found" to scripts.
+    assert_eq!(out.status.code(), Some(1), "clap refuses the flag");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--init"));
     let help = skiff(&["lxc", "create", "--help"]);
     assert!(!String::from_utf8_lossy(&help.stdout).contains("--init"));

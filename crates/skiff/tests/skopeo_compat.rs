@@ -555,7 +555,7 @@ fn login_saves_checked_credentials_and_logout_removes_them() {
 }
 
 #[test]
-fn registries_conf_resolves_short_names_falls_back_from_dead_mirrors_and_blocks() {
+fn registries_conf_rewrites_falls_back_from_dead_mirrors_and_blocks() {
     let reg = RegistryServer::start(Setup::Open).unwrap();
     let img = image("conf", Format::Oci);
     push_image(&reg.host(), "library/tool", "v1", &img, None).unwrap();
@@ -569,13 +569,12 @@ fn registries_conf_resolves_short_names_falls_back_from_dead_mirrors_and_blocks(
     std::fs::write(
         &conf,
         format!(
-            r#"unqualified-search-registries = ["{host}"]
-
-[[registry]]
-location = "{host}"
+            r#"[[registry]]
+prefix = "docker.io/library/tool"
+location = "{host}/library/tool"
 insecure = true
 [[registry.mirror]]
-location = "{dead}"
+location = "{dead}/library/tool"
 insecure = true
 
 [[registry]]

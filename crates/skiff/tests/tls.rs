@@ -172,3 +172,46 @@ fn a_registry_that_requires_client_certificates_gets_the_one_in_the_cert_dir() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("client.key"), "{stderr}");
 }
+
+/// A home-lab registry: one self-signed `CA:TRUE` certificate, as `openssl req -x509`
+/// makes it, placed in the cert directory. skopeo accepts it, and so does skiff — only
+/// by its exact bytes: another self-signed certificate for the same host is refused.
+#[test]
+fn a_self_signed_ca_certificate_is_trusted_where_that_exact_certificate_is() {
+    let reg = tls_registry(Tls::SelfSigned);
+    let certs = reg.tls().unwrap().cert_dir.clone();
+    let (image, reference) = seed(&reg, &certs);
+    let trusted = skiff(&["inspect", "--cert-dir", certs.to_str().unwrap(), &reference]);
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert_eq!(digest_of(&trusted.stdout), image.manifest_digest);
+    let out = tempfile::tempdir().unwrap();
+    let archive = out.path().join("home-lab.tar");
+    skiff_ok(&[
+        "copy",
+        "-q",
+        "--src-cert-dir",
+        certs.to_str().unwrap(),
+        &reference,
+        &format!("oci-archive:{}", archive.display()),
+    ]);
+
+    // Another registry's self-signed certificate (same host names, other key) trusts
+    // nothing here.
+    let other = tls_registry(Tls::SelfSigned);
+    let other_certs = other.tls().unwrap().cert_dir.clone();
+    for cert_dir in [Some(&other_certs), None] {
+        let mut args = vec!["inspect", "--retry-times", "0"];
+        if let Some(d) = cert_dir {
+            args.extend(["--cert-dir", d.to_str().unwrap()]);
+        }
+        args.push(&reference);
+        let refused = skiff(&args);
+        let stderr = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+        assert_eq!(refused.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("certificate"), "{stderr}");
+    }
+}

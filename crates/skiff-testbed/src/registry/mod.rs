@@ -144,7 +144,11 @@ impl RegistryServer {
         let tls = match options.tls {
             Tls::Off => None,
             mode => {
-                let files = tls::write_tls_files(&dir.path().join("tls"))?;
+                let files = if mode == Tls::SelfSigned {
+                    tls::write_self_signed_files(&dir.path().join("tls"))?
+                } else {
+                    tls::write_tls_files(&dir.path().join("tls"))?
+                };
                 write!(
                     config,
                     "  tls:\n    certificate: {}\n    key: {}\n",

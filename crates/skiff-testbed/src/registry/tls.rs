@@ -23,6 +23,10 @@ pub enum Tls {
     On,
     /// HTTPS, and clients must present a certificate from that CA (`http.tls.clientcas`).
     ClientCertificates,
+    /// HTTPS with one self-signed certificate that is its own CA (`CA:TRUE`), as
+    /// `openssl req -x509` makes it: how home-lab registries are set up. The cert
+    /// directories hold that very certificate.
+    SelfSigned,
 }
 
 /// The files of a registry's CA.
@@ -41,6 +45,31 @@ pub struct TlsFiles {
 
 fn tls_err(e: rcgen::Error) -> io::Error {
     io::Error::other(format!("certificate generation: {e}"))
+}
+
+/// Creates one self-signed `CA:TRUE` server certificate under `dir` ([`Tls::SelfSigned`]);
+/// there is no client certificate, so both cert directories only trust the server.
+pub(crate) fn write_self_signed_files(dir: &Path) -> io::Result<TlsFiles> {
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .map_err(tls_err)?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "skiff-testbed self-signed registry");
+    let key = KeyPair::generate().map_err(tls_err)?;
+    let cert = params.self_signed(&key).map_err(tls_err)?;
+    let files = TlsFiles {
+        cert_dir: dir.join("certs.d"),
+        client_cert_dir: dir.join("certs.d"),
+        server_cert: dir.join("server.crt"),
+        server_key: dir.join("server.key"),
+        ca_cert: dir.join("server.crt"),
+    };
+    std::fs::create_dir_all(&files.cert_dir)?;
+    std::fs::write(&files.server_cert, cert.pem())?;
+    std::fs::write(&files.server_key, key.serialize_pem())?;
+    std::fs::write(files.cert_dir.join("domain.crt"), cert.pem())?;
+    Ok(files)
 }
 
 /// Creates a CA and the certificates signed by it under `dir`.

@@ -25,8 +25,11 @@ use crate::error::Result;
 use crate::layout::files::LayoutFiles;
 
 /// Every tag recorded in an archive, fully qualified (`list-tags docker-archive:FILE`).
-pub fn archive_tags(path: &std::path::Path) -> Result<Vec<String>> {
-    let files = LayoutFiles::open_tar(path)?;
+pub fn archive_tags(
+    path: &std::path::Path,
+    tmpdir: Option<&std::path::Path>,
+) -> Result<Vec<String>> {
+    let files = LayoutFiles::open_tar(path, tmpdir)?;
     Ok(read_items(&files)?
         .into_iter()
         .flat_map(|i| i.repo_tags.unwrap_or_default())

@@ -1,6 +1,6 @@
 //! `docker-archive:` as a source: an image of the archive, with a synthesised manifest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use skiff_oci::media_type::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_MANIFEST};
@@ -29,14 +29,19 @@ pub struct DockerArchiveSource {
 
 impl DockerArchiveSource {
     /// Opens `path` and selects an image: the only one when no selector is given.
-    pub fn open(path: PathBuf, selector: Option<ArchiveSelector>) -> Result<DockerArchiveSource> {
+    /// A compressed archive is decoded into a temporary file under `tmpdir` first.
+    pub fn open(
+        path: PathBuf,
+        selector: Option<ArchiveSelector>,
+        tmpdir: Option<&Path>,
+    ) -> Result<DockerArchiveSource> {
         let name = format!("docker-archive:{}", path.display());
         if !path.is_file() {
             return Err(TransportError::local_not_found(format!(
                 "{name}: no such archive"
             )));
         }
-        let files = LayoutFiles::open_tar(&path)?;
+        let files = LayoutFiles::open_tar(&path, tmpdir)?;
         let items = read_items(&files)?;
         let item = select(&items, selector.as_ref(), &name)?.clone();
         let config = files.read_small(&item.config)?;

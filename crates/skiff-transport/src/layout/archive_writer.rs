@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use super::{index, OCI_LAYOUT_CONTENT};
 use crate::atomic::{create_error, sibling, Cleanup};
 use crate::destination::{BlobSink, ImageDestination, ManifestPolicy, WritePlan};
+use crate::encoding::LayerEncoding;
 use crate::error::{Result, TransportError};
 use crate::plan_state::PlanState;
 
@@ -31,6 +32,8 @@ const BLOCK: u64 = 512;
 pub struct ArchiveDestination {
     target: PathBuf,
     reference: Option<String>,
+    /// Keep uncompressed layers as they are (`--dest-oci-accept-uncompressed-layers`).
+    accept_uncompressed: bool,
     /// The plan's layers, and the archive being written.
     state: PlanState<Staged>,
 }
@@ -47,8 +50,15 @@ impl ArchiveDestination {
         ArchiveDestination {
             target,
             reference,
+            accept_uncompressed: false,
             state: PlanState::default(),
         }
+    }
+
+    /// Keeps uncompressed layers uncompressed instead of gzipping them.
+    pub fn accept_uncompressed_layers(mut self, accept: bool) -> Self {
+        self.accept_uncompressed = accept;
+        self
     }
 
     fn header(name: &str, content: &Content<'_>) -> Result<tar::Header> {
@@ -83,6 +93,13 @@ impl ImageDestination for ArchiveDestination {
 
     fn manifest_policy(&self) -> ManifestPolicy {
         ManifestPolicy::RequireOci
+    }
+
+    /// Uncompressed layers are written gzip-compressed, as skopeo writes them, unless
+    /// `--dest-oci-accept-uncompressed-layers` (docker save → oci-archive for Proxmox then
+    /// gives small templates).
+    fn default_layer_encoding(&self) -> Option<LayerEncoding> {
+        (!self.accept_uncompressed).then(LayerEncoding::gzip_uncompressed)
     }
 
     async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {

@@ -34,9 +34,11 @@ pub enum LayoutFiles {
 }
 
 impl LayoutFiles {
-    /// Indexes a tar archive without reading its data: only headers are visited.
-    pub fn open_tar(path: &Path) -> Result<LayoutFiles> {
-        let file = File::open(path).map_err(|e| open_error(path, e))?;
+    /// Indexes a tar archive without reading its data: only headers are visited. A
+    /// compressed archive is decoded into a temporary file under `tmpdir` first
+    /// ([`super::decompress`]).
+    pub fn open_tar(path: &Path, tmpdir: Option<&Path>) -> Result<LayoutFiles> {
+        let file = super::decompress::open_uncompressed(path, tmpdir)?;
         let mut archive = tar::Archive::new(&file);
         let mut entries = HashMap::new();
         let mut links = HashMap::new();

@@ -15,6 +15,7 @@ use skiff_oci::Digest;
 use super::{index, OCI_LAYOUT_CONTENT};
 use crate::atomic::{create_error, replace_dir, sibling, Cleanup, FileSink};
 use crate::destination::{BlobSink, ImageDestination, ManifestPolicy, WritePlan};
+use crate::encoding::LayerEncoding;
 use crate::error::{Result, TransportError};
 use crate::plan_state::PlanState;
 
@@ -22,6 +23,8 @@ use crate::plan_state::PlanState;
 pub struct LayoutDestination {
     target: PathBuf,
     reference: Option<String>,
+    /// Keep uncompressed layers as they are (`--dest-oci-accept-uncompressed-layers`).
+    accept_uncompressed: bool,
     /// Set when a new layout is staged beside the target.
     staged: Option<Cleanup>,
     /// Blobs this copy added to an existing layout (removed again unless committed).
@@ -37,11 +40,18 @@ impl LayoutDestination {
         LayoutDestination {
             target,
             reference,
+            accept_uncompressed: false,
             staged: None,
             added: Arc::default(),
             state: PlanState::default(),
             committed: false,
         }
+    }
+
+    /// Keeps uncompressed layers uncompressed instead of gzipping them.
+    pub fn accept_uncompressed_layers(mut self, accept: bool) -> Self {
+        self.accept_uncompressed = accept;
+        self
     }
 
     fn root(&self) -> &Path {
@@ -67,6 +77,13 @@ impl ImageDestination for LayoutDestination {
 
     fn manifest_policy(&self) -> ManifestPolicy {
         ManifestPolicy::RequireOci
+    }
+
+    /// Uncompressed layers are written gzip-compressed, as skopeo writes them, unless
+    /// `--dest-oci-accept-uncompressed-layers` (docker save → oci-archive for Proxmox then
+    /// gives small templates).
+    fn default_layer_encoding(&self) -> Option<LayerEncoding> {
+        (!self.accept_uncompressed).then(LayerEncoding::gzip_uncompressed)
     }
 
     async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {

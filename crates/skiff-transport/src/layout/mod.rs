@@ -2,9 +2,11 @@
 //!
 //! Reading shares one implementation over [`files::LayoutFiles`], which hides whether the
 //! layout's files are directory entries or byte ranges of an uncompressed tar (an archive
-//! is indexed once and then read in place — never extracted to a temporary directory).
+//! is indexed once and then read in place — never extracted to a temporary directory; a
+//! compressed one is decoded to one temporary file first, see [`decompress`]).
 
 pub mod archive_writer;
+pub mod decompress;
 pub mod files;
 pub mod index;
 pub mod layout_writer;

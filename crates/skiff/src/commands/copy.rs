@@ -79,6 +79,7 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
     let src = open_source(&source, &open_options(global, &src_flags)?)?;
     let mut dest_options = open_options(global, &dest_flags)?;
     dest_options.additional_tags = additional_tags(&args.additional_tags)?;
+    dest_options.oci_accept_uncompressed_layers = args.dest_oci_accept_uncompressed_layers;
     let dest = open_destination(&destination, &dest_options)?;
     let options = CopyOptions {
         all,

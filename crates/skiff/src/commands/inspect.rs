@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
-use skiff_transport::{config_bytes, open_source, qualify, resolve_single, ImageName};
+use skiff_transport::{config_bytes, open_source, registry_client, resolve_single, ImageName};
 
 use crate::cli::{GlobalOptions, InspectArgs};
 use crate::failure::Failure;
@@ -14,7 +14,12 @@ use skiff_gotemplate::{self as template, Rendering};
 
 pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failure> {
     let name: ImageName = args.image.parse()?;
-    let open = open_options(global, &args.registry.flags(None, args.retry_times, None))?;
+    let open = open_options(
+        global,
+        &args
+            .registry
+            .flags(None, args.retry_times, args.retry_delay),
+    )?;
     let source = open_source(&name, &open)?;
     let top = source.top_manifest().await?;
     if args.raw && !args.config {
@@ -62,11 +67,10 @@ pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failur
             .collect(),
         env: optional(&config, "/config/Env")?,
     };
-    if let ImageName::Docker { reference, .. } = &name {
-        let r = qualify(reference, &name, &open)?;
+    if let ImageName::Docker { reference: r, .. } = &name {
         output.name = Some(r.name());
         if !args.no_tags {
-            let client = skiff_registry::RegistryClient::new(r.registry(), open.registry.clone())?;
+            let client = registry_client(&r.name(), r.registry(), &open)?;
             output.repo_tags = client.list_tags(r.repository()).await?;
         }
     }

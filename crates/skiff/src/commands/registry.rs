@@ -5,7 +5,7 @@ use std::io::Read;
 use skiff_oci::Reference;
 use skiff_registry::{credentials, Credentials, RegistryClient, RegistryError};
 use skiff_transport::docker_archive::archive_tags;
-use skiff_transport::{qualify, ImageName};
+use skiff_transport::{registry_client, ImageName};
 
 use crate::cli::program_name;
 use crate::cli::{DeleteArgs, GlobalOptions, ListTagsArgs, LoginArgs, LogoutArgs};
@@ -16,7 +16,7 @@ use crate::output::{print_json, print_line};
 /// `list-tags docker://REPO` (every page) or `list-tags docker-archive:FILE`.
 pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(), Failure> {
     if let Some(path) = args.image.strip_prefix("docker-archive:") {
-        let tags = archive_tags(std::path::Path::new(path))?;
+        let tags = archive_tags(std::path::Path::new(path), global.tmpdir.as_deref())?;
         return print_json(&serde_json::json!({ "Tags": tags }));
     }
     let rest = args.image.strip_prefix("docker://").ok_or_else(|| {
@@ -32,13 +32,27 @@ pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(),
             args.image
         )));
     }
-    let options = args
+    let flags = args
         .registry
-        .flags(None, args.retry_times, None)
-        .client_options(global)?;
-    let client = RegistryClient::new(reference.registry(), options)?;
+        .flags(None, args.retry_times, args.retry_delay);
+    let client = client_for(global, &flags, &reference)?;
     let tags = client.list_tags(reference.repository()).await?;
     print_json(&serde_json::json!({ "Repository": reference.name(), "Tags": tags }))
+}
+
+/// A client for the registry of `reference` (registries.conf's `blocked` and `insecure`
+/// applied), from a command's registry flags.
+fn client_for(
+    global: &GlobalOptions,
+    flags: &crate::options::RegistryFlags,
+    reference: &Reference,
+) -> Result<RegistryClient, Failure> {
+    let open = open_options(global, flags)?;
+    Ok(registry_client(
+        &reference.name(),
+        reference.registry(),
+        &open,
+    )?)
 }
 
 /// `delete docker://REF`: a tag is resolved to its digest first, as registries delete
@@ -48,9 +62,10 @@ pub async fn delete(global: &GlobalOptions, args: DeleteArgs) -> Result<(), Fail
     let ImageName::Docker { reference, .. } = &name else {
         return Err(Failure::new("delete takes docker://REFERENCE"));
     };
-    let open = open_options(global, &args.registry.flags(None, args.retry_times, None))?;
-    let reference = qualify(reference, &name, &open)?;
-    let client = RegistryClient::new(reference.registry(), open.registry)?;
+    let flags = args
+        .registry
+        .flags(None, args.retry_times, args.retry_delay);
+    let client = client_for(global, &flags, reference)?;
     let digest = match reference.digest() {
         Some(d) => d.clone(),
         None => {
@@ -122,9 +137,9 @@ pub async fn login(global: &GlobalOptions, args: LoginArgs) -> Result<(), Failur
         retry_times: 2,
         ..Default::default()
     };
-    let mut options = flags.client_options(global)?;
-    options.credentials = Some(creds.clone());
-    let client = RegistryClient::new(&registry, options)?;
+    let mut open = open_options(global, &flags)?;
+    open.registry.credentials = Some(creds.clone());
+    let client = registry_client(&registry, &registry, &open)?;
     client.ping().await.map_err(|e| {
         // Only the registry's own refusal says anything about the credentials; a network
         // or TLS failure gets the hint of its kind.
