@@ -77,6 +77,11 @@ pub struct Summary {
 }
 
 /// Syncs `jobs`, telling `observe` about each image as it finishes.
+///
+/// Two phases: first one image per destination repository, then all the others. Images
+/// of one repository usually share base layers, and a registry only finds a blob by HEAD
+/// once it is linked into that repository; copied all at once, every image would upload
+/// the shared layers again. After the first phase the later images find them there.
 pub async fn run(
     jobs: Vec<Job>,
     options: &SyncOptions,
@@ -85,44 +90,61 @@ pub async fn run(
     let total = jobs.len();
     let mut summary = Summary::default();
     let heads = DestinationHeads::default();
-    let mut results = futures_util::stream::iter(jobs.into_iter().enumerate())
-        .map(|(i, job)| {
-            let heads = &heads;
-            async move {
-                let outcome = if options.dry_run {
-                    Outcome::WouldCopy
-                } else {
-                    sync_one(&job, options, heads)
-                        .await
-                        .unwrap_or_else(Outcome::Failed)
-                };
-                ImageOutcome {
-                    position: (i + 1, total),
-                    source: job.source.to_string(),
-                    destination: job.destination.to_string(),
-                    outcome,
-                }
-            }
-        })
-        .buffer_unordered(options.parallel_images.max(1));
+    let mut repositories = std::collections::HashSet::new();
+    let (leaders, followers): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .enumerate()
+        .partition(|(_, job)| repositories.insert(repository_of(&job.destination)));
     let mut done = 0;
-    while let Some(result) = results.next().await {
-        done += 1;
-        match &result.outcome {
-            Outcome::Copied(_) => summary.copied += 1,
-            Outcome::Skipped(_) => summary.skipped += 1,
-            Outcome::WouldCopy => summary.would_copy += 1,
-            Outcome::Failed(_) => summary.failed += 1,
-        }
-        observe(&result);
-        if summary.failed > 0 && !options.keep_going {
-            // Dropping the stream drops the copies still running, uncommitted: their
-            // destinations stay as they were.
-            summary.not_attempted = total - done;
-            break;
+    for phase in [leaders, followers] {
+        let mut results = futures_util::stream::iter(phase)
+            .map(|(i, job)| {
+                let heads = &heads;
+                async move {
+                    let outcome = if options.dry_run {
+                        Outcome::WouldCopy
+                    } else {
+                        sync_one(&job, options, heads)
+                            .await
+                            .unwrap_or_else(Outcome::Failed)
+                    };
+                    ImageOutcome {
+                        position: (i + 1, total),
+                        source: job.source.to_string(),
+                        destination: job.destination.to_string(),
+                        outcome,
+                    }
+                }
+            })
+            .buffer_unordered(options.parallel_images.max(1));
+        while let Some(result) = results.next().await {
+            done += 1;
+            match &result.outcome {
+                Outcome::Copied(_) => summary.copied += 1,
+                Outcome::Skipped(_) => summary.skipped += 1,
+                Outcome::WouldCopy => summary.would_copy += 1,
+                Outcome::Failed(_) => summary.failed += 1,
+            }
+            observe(&result);
+            if summary.failed > 0 && !options.keep_going {
+                // Dropping the stream drops the copies still running, uncommitted: their
+                // destinations stay as they were.
+                summary.not_attempted = total - done;
+                return summary;
+            }
         }
     }
     summary
+}
+
+/// The repository a destination image belongs to, for the phases of [`run`]: the
+/// registry repository, or for a directory the image itself (`dir:` images share no
+/// blobs).
+fn repository_of(name: &ImageName) -> String {
+    match name {
+        ImageName::Docker { reference, .. } => reference.name(),
+        other => other.to_string(),
+    }
 }
 
 /// Copies one image unless its destination already holds it.
