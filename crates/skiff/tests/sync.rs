@@ -53,6 +53,14 @@ fn sync(args: &[&str]) -> (Output, String) {
     (out, stderr)
 }
 
+/// `sync --src yaml --dest dir [EXTRA…] YAML OUT`.
+fn yaml_to_dir(yaml: &Path, out: &Path, extra: &[&str]) -> (Output, String) {
+    let mut args = vec!["--src", "yaml", "--dest", "dir"];
+    args.extend_from_slice(extra);
+    args.extend([yaml.to_str().unwrap(), out.to_str().unwrap()]);
+    sync(&args)
+}
+
 fn sync_ok(args: &[&str]) -> String {
     let (out, stderr) = sync(args);
     assert!(out.status.success(), "skiff sync {args:?}: {stderr}");
@@ -197,55 +205,45 @@ fn dirs_cross_between_skopeo_and_skiff() {
     let (_t, root) = tmp();
     let by_skopeo = root.join("by-skopeo");
     let by_skiff = root.join("by-skiff");
-    let tls = "--src-tls-verify=false";
-    peer_ok(
-        "skopeo",
-        &[
-            "sync",
+    // The same command line for both tools, each writing its own tree.
+    let to_dir = |out: &Path| {
+        let out = out.to_str().unwrap().to_string();
+        [
             "--src",
             "docker",
             "--dest",
             "dir",
-            tls,
+            "--src-tls-verify=false",
             &source,
-            by_skopeo.to_str().unwrap(),
-        ],
-    );
-    sync_ok(&[
-        "--src",
-        "docker",
-        "--dest",
-        "dir",
-        tls,
-        &source,
-        by_skiff.to_str().unwrap(),
-    ]);
-    // skopeo's tree read by skiff, skiff's tree read by skopeo.
-    let from_skopeo = format!("{}/from-skopeo", dest.host());
-    let from_skiff = format!("{}/from-skiff", dest.host());
-    let err = sync_ok(&[
-        "--src",
-        "dir",
-        "--dest",
-        "docker",
-        "--dest-tls-verify=false",
-        by_skopeo.to_str().unwrap(),
-        &from_skopeo,
-    ]);
-    assert!(err.contains("3 copied"), "{err}");
-    peer_ok(
-        "skopeo",
-        &[
-            "sync",
+            &out,
+        ]
+        .map(String::from)
+    };
+    let from_dir = |tree: &Path, target: &str| {
+        let tree = tree.to_str().unwrap().to_string();
+        [
             "--src",
             "dir",
             "--dest",
             "docker",
             "--dest-tls-verify=false",
-            by_skiff.to_str().unwrap(),
-            &from_skiff,
-        ],
-    );
+            &tree,
+            target,
+        ]
+        .map(String::from)
+    };
+    fn refs(a: &[String]) -> Vec<&str> {
+        a.iter().map(String::as_str).collect()
+    }
+    let skopeo_sync = |a: &[String]| peer_ok("skopeo", &[&["sync"][..], &refs(a)].concat());
+    skopeo_sync(&to_dir(&by_skopeo));
+    sync_ok(&refs(&to_dir(&by_skiff)));
+    // skopeo's tree read by skiff, skiff's tree read by skopeo.
+    let from_skopeo = format!("{}/from-skopeo", dest.host());
+    let from_skiff = format!("{}/from-skiff", dest.host());
+    let err = sync_ok(&refs(&from_dir(&by_skopeo, &from_skopeo)));
+    assert!(err.contains("3 copied"), "{err}");
+    skopeo_sync(&from_dir(&by_skiff, &from_skiff));
     for (tag, digest) in &digests {
         assert_eq!(&remote_digest(&format!("{from_skopeo}/app:{tag}")), digest);
         assert_eq!(&remote_digest(&format!("{from_skiff}/app:{tag}")), digest);
@@ -270,14 +268,8 @@ fn yaml_source_with_tags_regex_and_semver() {
     )
     .unwrap();
     let out = root.join("out");
-    let err = sync_ok(&[
-        "--src",
-        "yaml",
-        "--dest",
-        "dir",
-        yaml.to_str().unwrap(),
-        out.to_str().unwrap(),
-    ]);
+    let (o, err) = yaml_to_dir(&yaml, &out, &[]);
+    assert!(o.status.success(), "{err}");
     assert!(err.contains("5 copied, 0 skipped, 0 failed"), "{err}");
     assert_eq!(
         dir_images(&out),
@@ -291,14 +283,7 @@ fn yaml_source_with_tags_regex_and_semver() {
     );
     // A misspelt key is refused, not ignored.
     std::fs::write(&yaml, format!("{}:\n  image:\n    other: []\n", reg.host())).unwrap();
-    let (o, err) = sync(&[
-        "--src",
-        "yaml",
-        "--dest",
-        "dir",
-        yaml.to_str().unwrap(),
-        out.to_str().unwrap(),
-    ]);
+    let (o, err) = yaml_to_dir(&yaml, &out, &[]);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("unknown field `image`"), "{err}");
 }
@@ -317,15 +302,7 @@ fn keep_going_past_a_missing_tag_then_exit_1() {
     )
     .unwrap();
     let out = root.join("out");
-    let (o, err) = sync(&[
-        "--src",
-        "yaml",
-        "--dest",
-        "dir",
-        "--keep-going",
-        yaml.to_str().unwrap(),
-        out.to_str().unwrap(),
-    ]);
+    let (o, err) = yaml_to_dir(&yaml, &out, &["--keep-going"]);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("2 copied, 0 skipped, 1 failed"), "{err}");
     assert!(err.contains("app:missing"), "{err}");
