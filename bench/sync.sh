@@ -3,7 +3,7 @@
 # image's own; default 300 MB of distinct gzip layers) from a local docker-registry, skiff
 # against `skopeo sync`, in one run: registry → registry, the same again with nothing
 # changed, and registry → dir. Prints wall times, ratios and peak RSS.
-# Usage: bench/sync.sh [BASE_BYTES] [OWN_BYTES_PER_IMAGE]
+# Usage: bench/sync.sh [BASE_BYTES] [OWN_BYTES_PER_IMAGE] [SKIFF_PARALLEL_IMAGES]
 # (a dir: image holds every blob it names, so the dir runs write 20 × (BASE + OWN) each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 base_bytes=${1:-40000000}
 own_bytes=${2:-13000000}
 images=20
+parallel=(); [ -n "${3:-}" ] && parallel=(--parallel-images "$3")
 scripts/install-deps.sh
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
 command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
@@ -69,16 +70,16 @@ run() { # KEY LABEL CMD...
 
 echo "registry -> registry"
 run skopeo1 "skopeo sync" skopeo sync --src yaml --dest docker --dest-tls-verify=false "$yaml" "$dst/skopeo"
-run skiff1 "skiff sync" "$skiff" sync --src yaml --dest docker --dest-tls-verify=false "$yaml" "$dst/skiff"
+run skiff1 "skiff sync" "$skiff" sync "${parallel[@]}" --src yaml --dest docker --dest-tls-verify=false "$yaml" "$dst/skiff"
 echo "registry -> registry, nothing changed"
 run skopeo2 "skopeo sync (again)" skopeo sync --src yaml --dest docker --dest-tls-verify=false "$yaml" "$dst/skopeo"
-run skiff2 "skiff sync (again)" "$skiff" sync --src yaml --dest docker --dest-tls-verify=false "$yaml" "$dst/skiff"
+run skiff2 "skiff sync (again)" "$skiff" sync "${parallel[@]}" --src yaml --dest docker --dest-tls-verify=false "$yaml" "$dst/skiff"
 echo "registry -> dir"
 run skopeo3 "skopeo sync" skopeo sync --src yaml --dest dir "$yaml" "$work/dir-skopeo"
 rm -rf "$work/dir-skopeo"
-run skiff3 "skiff sync" "$skiff" sync --src yaml --dest dir "$yaml" "$work/dir-skiff"
+run skiff3 "skiff sync" "$skiff" sync "${parallel[@]}" --src yaml --dest dir "$yaml" "$work/dir-skiff"
 echo "registry -> dir, nothing changed (skopeo refuses to write over an existing dir: image)"
-run skiff4 "skiff sync (again)" "$skiff" sync --src yaml --dest dir "$yaml" "$work/dir-skiff"
+run skiff4 "skiff sync (again)" "$skiff" sync "${parallel[@]}" --src yaml --dest dir "$yaml" "$work/dir-skiff"
 rm -rf "$work/dir-skiff"
 echo
 row "registry -> registry" "${wall[skopeo1]}" "${wall[skiff1]}" "${rss[skopeo1]}" "${rss[skiff1]}"

@@ -95,14 +95,16 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
         copy: CopyOptions {
             all: args.all,
             platform: platform(global),
-            parallel: args.image_parallel_copies.unwrap_or(defaults.parallel),
+            parallel: args
+                .image_parallel_copies
+                .unwrap_or(CopyOptions::default().parallel),
             preserve_digests: args.preserve_digests,
             format: args.format.map(|f| match f {
                 FormatArg::Oci => ManifestFormat::Oci,
                 FormatArg::V2s2 => ManifestFormat::DockerV2Schema2,
             }),
-            layer_encoding: None,
             scratch_dir: global.tmpdir.clone(),
+            ..defaults
         },
         destination: open_options(global, &dest_flags)?,
         parallel_images: args
