@@ -211,12 +211,19 @@ impl Sender {
                 Err(e) => {
                     // --tls-verify=false: fall back from https to plain http, as skopeo does.
                     let i = self.base.load(Ordering::Relaxed);
-                    if same
-                        && hops == 0
-                        && i + 1 < self.bases.len()
-                        && (e.is_connect() || e.is_request())
-                        && req.can_repeat()
-                    {
+                    let fallback =
+                        hops == 0 && (e.is_connect() || e.is_request()) && req.can_repeat();
+                    // A request sent concurrently with the one that fell back (parallel
+                    // layers or images) failed on the base given up meanwhile: it moves
+                    // to the base in use instead of failing.
+                    let superseded = self.bases[..i.min(self.bases.len())]
+                        .iter()
+                        .any(|b| same_origin(&url, b));
+                    if fallback && superseded {
+                        url = rebase(&url, self.base());
+                        continue;
+                    }
+                    if fallback && same && i + 1 < self.bases.len() {
                         self.base.store(i + 1, Ordering::Relaxed);
                         url = rebase(&url, self.base());
                         continue;

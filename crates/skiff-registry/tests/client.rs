@@ -117,3 +117,20 @@ async fn missing_things_are_not_found_and_deletes_work() {
     client.delete_manifest("app", &digest).await.unwrap();
     assert!(client.head_manifest("app", "v1").await.unwrap().is_none());
 }
+
+/// With --tls-verify=false every request starts on https; requests sent together on a
+/// fresh client (parallel layers, parallel images of a sync) must all end up on plain
+/// http, not only the one that fell back first.
+#[tokio::test]
+async fn concurrent_requests_all_follow_the_http_fallback() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let img = small_image("fallback");
+    push_image(&reg.host(), "app", "v1", &img, None).unwrap();
+    for _ in 0..5 {
+        let client = RegistryClient::new(&reg.host(), insecure()).unwrap();
+        let heads = (0..8).map(|_| client.head_manifest("app", "v1"));
+        for head in futures_util::future::join_all(heads).await {
+            assert!(head.unwrap().is_some());
+        }
+    }
+}

@@ -131,6 +131,8 @@ pub struct GlobalOptions {
 pub enum Command {
     /// Copy an image from one location to another (docker://, oci:, oci-archive:, dir:, docker-archive:).
     Copy(Box<CopyArgs>),
+    /// Copy every image of a repository, a directory or a YAML list to a registry or a directory.
+    Sync(Box<SyncArgs>),
     /// Print an image's manifest, config or summary (as skopeo inspect).
     Inspect(InspectArgs),
     /// List the tags of a repository (every page) or of a docker-archive.
@@ -434,6 +436,105 @@ pub struct CopyArgs {
     /// Destination registry options.
     #[command(flatten)]
     pub dest: DestRegistryArgs,
+}
+
+/// `sync --src KIND --dest KIND SOURCE DESTINATION`, with skopeo's flags.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// docker: REGISTRY/REPOSITORY[:TAG] (no tag: every tag); dir: a directory of dir:
+    /// images; yaml: a YAML file listing images per registry.
+    pub source: String,
+    /// docker: REGISTRY[/NAMESPACE]; dir: a directory.
+    pub destination: String,
+    /// What SOURCE is.
+    #[arg(short = 's', long = "src", value_name = "TRANSPORT")]
+    pub src_kind: SyncSourceArg,
+    /// What DESTINATION is.
+    #[arg(short = 'd', long = "dest", value_name = "TRANSPORT")]
+    pub dest_kind: SyncDestArg,
+    /// Copy every platform of a manifest list and keep the list.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Name images at DESTINATION by their full source name (registry and path).
+    #[arg(long)]
+    pub scoped: bool,
+    /// Append this to every destination name.
+    #[arg(long, value_name = "SUFFIX", default_value = "")]
+    pub append_suffix: String,
+    /// List the images that would be copied; copy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Go on after an image fails (the sync still exits 1 at the end).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Refuse any change of digests.
+    #[arg(long)]
+    pub preserve_digests: bool,
+    /// Do not copy signatures (skiff copies none yet, so this is always the case).
+    #[arg(long)]
+    pub remove_signatures: bool,
+    /// Manifest format to write (default: the source's).
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<FormatArg>,
+    /// How often to retry a failed request or interrupted transfer.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry_times: u32,
+    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_delay: Option<Duration>,
+    /// Images copied at once (skiff; skopeo copies one after the other).
+    #[arg(long, value_name = "N")]
+    pub parallel_images: Option<usize>,
+    /// How many layers of one image move at once.
+    #[arg(long, value_name = "N")]
+    pub image_parallel_copies: Option<usize>,
+    /// Not supported by skiff sync yet (refused rather than ignored).
+    #[arg(long, value_name = "PATH")]
+    pub digestfile: Option<PathBuf>,
+    /// Signing is not supported by skiff sync yet (refused rather than ignored).
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub sign_by: Option<String>,
+    /// Signing is not supported by skiff sync yet (refused rather than ignored).
+    #[arg(long, value_name = "PATH")]
+    pub sign_by_sigstore_private_key: Option<PathBuf>,
+    /// Signing is not supported by skiff sync yet (refused rather than ignored).
+    #[arg(long, value_name = "PATH")]
+    pub sign_by_sigstore: Option<PathBuf>,
+    /// Signing is not supported by skiff sync yet (refused rather than ignored).
+    #[arg(long, value_name = "PATH")]
+    pub sign_passphrase_file: Option<PathBuf>,
+    /// Signing is not supported by skiff sync yet (refused rather than ignored).
+    #[arg(long, value_name = "REFERENCE")]
+    pub sign_identity: Option<String>,
+    /// Credentials file for both sides.
+    #[arg(long, value_name = "PATH")]
+    pub authfile: Option<PathBuf>,
+    /// Source registry options.
+    #[command(flatten)]
+    pub src: SrcRegistryArgs,
+    /// Destination registry options.
+    #[command(flatten)]
+    pub dest: DestRegistryArgs,
+}
+
+/// skopeo sync's source transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncSourceArg {
+    /// A registry repository.
+    Docker,
+    /// A directory of dir: images.
+    Dir,
+    /// A YAML file.
+    Yaml,
+}
+
+/// skopeo sync's destination transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncDestArg {
+    /// A registry (and namespace).
+    Docker,
+    /// A directory.
+    Dir,
 }
 
 /// Defines one side's registry options (`--src-*`, `--dest-*`, or unprefixed for

@@ -6,6 +6,7 @@ mod inspect;
 mod lxc;
 mod manifest_digest;
 mod registry;
+mod sync;
 mod unpack;
 
 use crate::cli::{Cli, Command};
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let work = async move {
         match cli.command {
             Command::Copy(args) => copy::run(&cli.global, *args).await,
+            Command::Sync(args) => sync::run(&cli.global, *args).await,
             Command::Inspect(args) => inspect::run(&cli.global, args).await,
             Command::ListTags(args) => registry::list_tags(&cli.global, args).await,
             Command::Delete(args) => registry::delete(&cli.global, args).await,
@@ -50,6 +52,7 @@ fn sides(command: &Command) -> Sides {
         Command::Copy(args) => Sides::none()
             .side(&args.source, "src-")
             .side(&args.destination, "dest-"),
+        Command::Sync(args) => sync::sides(args),
         Command::Unpack(args) => Sides::none().side(&args.image, "src-"),
         Command::Lxc(crate::cli::LxcCommand::Create(args)) => {
             Sides::none().side(&args.image, "src-")

@@ -1,0 +1,173 @@
+//! `sync --src docker|dir|yaml --dest docker|dir SOURCE DESTINATION`: flags to
+//! skiff-sync's options, one line per image, and the summary.
+
+use skiff_sync::{DestKind, ImageOutcome, Naming, Outcome, SourceKind, SyncError, SyncOptions};
+use skiff_transport::{CopyOptions, ManifestFormat};
+
+use crate::cli::{program_name, FormatArg, GlobalOptions, SyncArgs, SyncDestArg, SyncSourceArg};
+use crate::failure::{Failure, Sides};
+use crate::options::{open_options, platform};
+use crate::output::stderr_line;
+
+impl From<SyncError> for Failure {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Transport(e) => Failure::from(e),
+            other => Failure::new(other.to_string()),
+        }
+    }
+}
+
+/// The registries a sync talks to, for hints that name `--src-*` or `--dest-*`.
+pub fn sides(args: &SyncArgs) -> Sides {
+    let mut sides = Sides::none();
+    if args.src_kind == SyncSourceArg::Docker {
+        sides = sides.side(&format!("docker://{}", args.source), "src-");
+    }
+    if args.dest_kind == SyncDestArg::Docker {
+        sides = sides.side(&format!("docker://{}/x", args.destination), "dest-");
+    }
+    sides
+}
+
+/// Flags skiff accepts for compatibility but cannot honour yet: refused with the reason,
+/// never silently ignored.
+fn refuse_unsupported(args: &SyncArgs) -> Result<(), Failure> {
+    let signing = [
+        ("--sign-by", args.sign_by.is_some()),
+        (
+            "--sign-by-sigstore-private-key",
+            args.sign_by_sigstore_private_key.is_some(),
+        ),
+        ("--sign-by-sigstore", args.sign_by_sigstore.is_some()),
+        (
+            "--sign-passphrase-file",
+            args.sign_passphrase_file.is_some(),
+        ),
+        ("--sign-identity", args.sign_identity.is_some()),
+    ];
+    if let Some((flag, _)) = signing.iter().find(|(_, given)| *given) {
+        return Err(Failure::new(format!(
+            "{flag}: {} sync cannot sign images yet; sign after syncing, or use skopeo for this step",
+            program_name()
+        )));
+    }
+    if args.digestfile.is_some() {
+        return Err(Failure::new(format!(
+            "--digestfile is not supported by {} sync yet",
+            program_name()
+        )));
+    }
+    if args.src_kind == SyncSourceArg::Dir && args.dest_kind == SyncDestArg::Dir {
+        return Err(Failure::new(
+            "sync from dir to dir is not supported (as in skopeo): copy the directory instead",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> {
+    refuse_unsupported(&args)?;
+    let src_flags = args
+        .src
+        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
+    let dest_flags = args
+        .dest
+        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
+    let source_options = open_options(global, &src_flags)?;
+    let naming = Naming {
+        kind: match args.dest_kind {
+            SyncDestArg::Docker => DestKind::Docker,
+            SyncDestArg::Dir => DestKind::Dir,
+        },
+        base: args.destination.clone(),
+        scoped: args.scoped,
+        append_suffix: args.append_suffix.clone(),
+    };
+    let kind = match args.src_kind {
+        SyncSourceArg::Docker => SourceKind::Docker,
+        SyncSourceArg::Dir => SourceKind::Dir,
+        SyncSourceArg::Yaml => SourceKind::Yaml,
+    };
+    let jobs = skiff_sync::jobs(kind, &args.source, &naming, &source_options).await?;
+    let defaults = CopyOptions::default();
+    let options = SyncOptions {
+        copy: CopyOptions {
+            all: args.all,
+            platform: platform(global),
+            parallel: args.image_parallel_copies.unwrap_or(defaults.parallel),
+            preserve_digests: args.preserve_digests,
+            format: args.format.map(|f| match f {
+                FormatArg::Oci => ManifestFormat::Oci,
+                FormatArg::V2s2 => ManifestFormat::DockerV2Schema2,
+            }),
+            scratch_dir: global.tmpdir.clone(),
+            retry_times: args.retry_times,
+            retry_delay: args.retry_delay,
+            ..defaults
+        },
+        destination: open_options(global, &dest_flags)?,
+        parallel_images: args
+            .parallel_images
+            .unwrap_or(skiff_sync::DEFAULT_PARALLEL_IMAGES),
+        keep_going: args.keep_going,
+        dry_run: args.dry_run,
+    };
+    let total = jobs.len();
+    let summary = skiff_sync::run(jobs, &options, &mut render).await;
+    let mut line = format!(
+        "{} copied, {} skipped, {} failed",
+        summary.copied, summary.skipped, summary.failed
+    );
+    if args.dry_run {
+        line = format!(
+            "{} of {total} images would be synced (dry run)",
+            summary.would_copy
+        );
+    }
+    if summary.not_attempted > 0 {
+        line.push_str(&format!(
+            ", {} not attempted (--keep-going continues past failures)",
+            summary.not_attempted
+        ));
+    }
+    stderr_line(&line);
+    if summary.failed > 0 {
+        return Err(Failure::new(format!(
+            "{} of {total} images failed to sync",
+            summary.failed
+        )));
+    }
+    Ok(())
+}
+
+/// One line per image on stderr, as it finishes (images finish out of order).
+fn render(image: &ImageOutcome) {
+    let (n, total) = image.position;
+    let route = format!("{} -> {}", image.source, image.destination);
+    let line = match &image.outcome {
+        Outcome::Copied(r) => format!(
+            "copied {n}/{total}: {route} ({} layers, {} bytes; {} layers already there)",
+            r.layers_copied, r.bytes_copied, r.layers_reused
+        ),
+        Outcome::Skipped(d) => format!("skipped {n}/{total}: {route} (up to date at {d})"),
+        Outcome::WouldCopy => format!("would sync {n}/{total}: {route}"),
+        Outcome::Failed(e) => format!("failed {n}/{total}: {route}: {}", with_causes(e)),
+    };
+    stderr_line(&line);
+}
+
+/// An error with the causes its message does not already spell out.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        next = cause.source();
+    }
+    text
+}
