@@ -105,6 +105,30 @@ impl Gpg {
         std::fs::read(out).unwrap()
     }
 
+    /// Signs `reference` (already in a registry reached without TLS) with `fpr` by letting
+    /// skopeo copy it onto itself: the lookaside that registries.d `regd` names keeps the
+    /// signatures it had and gains one.
+    pub fn skopeo_sign_in_registry(&self, regd: &Path, reference: &str, fpr: &str) {
+        let image = format!("docker://{reference}");
+        let o = self.skopeo(&[
+            "--insecure-policy",
+            "--registries.d",
+            regd.to_str().unwrap(),
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--sign-by",
+            fpr,
+            &image,
+            &image,
+        ]);
+        assert!(
+            o.status.success(),
+            "skopeo sign {reference}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
     /// Whether `skopeo standalone-verify` accepts.
     pub fn skopeo_verifies(&self, manifest: &Path, reference: &str, fpr: &str, sig: &Path) -> bool {
         self.skopeo(&[

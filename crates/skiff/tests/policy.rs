@@ -60,26 +60,11 @@ impl Signed {
         self.work.path().join("registries.d").display().to_string()
     }
 
-    /// skopeo signs `repo` with `fpr` by copying it onto itself.
+    /// skopeo signs `repo` with `fpr` into the lookaside.
     fn sign(&self, repo: &str, fpr: &str) {
-        let image = self.reference(repo);
-        let o = self.gpg.skopeo(&[
-            "--insecure-policy",
-            "--registries.d",
-            &self.regd(),
-            "copy",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            "--sign-by",
-            fpr,
-            &image,
-            &image,
-        ]);
-        assert!(
-            o.status.success(),
-            "skopeo sign {repo}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let reference = format!("{}/{repo}:v1", self.registry.host());
+        self.gpg
+            .skopeo_sign_in_registry(&self.work.path().join("registries.d"), &reference, fpr);
     }
 
     /// A policy trusting alice's key for this registry and rejecting everything else.
@@ -112,6 +97,21 @@ impl Signed {
         }
         found
     }
+}
+
+/// A registry holding busybox as app:v1, and the source name of that image.
+fn busybox_registry() -> (RegistryServer, String) {
+    let registry = RegistryServer::start(Setup::Open).expect("docker-registry must be installed");
+    push_image(
+        &registry.host(),
+        "app",
+        "v1",
+        &busybox_image(Format::Oci),
+        None,
+    )
+    .unwrap();
+    let source = format!("docker://{}/app:v1", registry.host());
+    (registry, source)
 }
 
 fn policy_file(dir: &Path, json: &str) -> PathBuf {
@@ -156,16 +156,7 @@ fn unpack(global: &[&str], source: &str, rootfs: &Path) -> Result<(), String> {
 
 #[test]
 fn reject_refuses_copy_and_unpack_and_accept_anything_passes() {
-    let registry = RegistryServer::start(Setup::Open).expect("docker-registry must be installed");
-    push_image(
-        &registry.host(),
-        "app",
-        "v1",
-        &busybox_image(Format::Oci),
-        None,
-    )
-    .unwrap();
-    let source = format!("docker://{}/app:v1", registry.host());
+    let (_registry, source) = busybox_registry();
     let work = tempfile::tempdir().unwrap();
     let reject = policy_file(work.path(), r#"{"default": [{"type": "reject"}]}"#);
     let reject = reject.to_str().unwrap();
@@ -212,16 +203,7 @@ fn reject_refuses_copy_and_unpack_and_accept_anything_passes() {
 
 #[test]
 fn a_missing_or_broken_policy_file_is_refused_unless_insecure() {
-    let registry = RegistryServer::start(Setup::Open).expect("docker-registry must be installed");
-    push_image(
-        &registry.host(),
-        "app",
-        "v1",
-        &busybox_image(Format::Oci),
-        None,
-    )
-    .unwrap();
-    let source = format!("docker://{}/app:v1", registry.host());
+    let (_registry, source) = busybox_registry();
     let work = tempfile::tempdir().unwrap();
     let missing = work.path().join("nowhere.json");
     let missing = missing.to_str().unwrap();

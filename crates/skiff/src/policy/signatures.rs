@@ -64,9 +64,11 @@ async fn lookaside(
                 read_file(&path)?
             }
             "http" | "https" => http_get(&client, &url).await?,
-            other => return Err(unreadable(format!(
+            other => {
+                return Err(unreadable(format!(
                 "lookaside {url}: the {other}:// scheme is not supported (file, http, https are)"
-            ))),
+            )))
+            }
         };
         let Some(blob) = blob else { break };
         found.push(decode(&blob, url.as_str())?);
