@@ -166,6 +166,26 @@ fn reject_refuses_copy_and_unpack_and_accept_anything_passes() {
     let e = unpack(&["--policy", reject], &source, &work.path().join("r1")).unwrap_err();
     assert!(e.contains(reject) && e.contains("reject"), "{e}");
 
+    let lxcpath = work.path().join("lxc");
+    let o = skiff(&[
+        "--policy",
+        reject,
+        "lxc",
+        "create",
+        "--src-tls-verify=false",
+        "-P",
+        lxcpath.to_str().unwrap(),
+        "c1",
+        &source,
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains(reject), "{e}");
+    assert!(
+        !lxcpath.join("c1").exists(),
+        "a refused lxc create left a container"
+    );
+
     // --insecure-policy wins over --policy, as in skopeo.
     copy(
         &["--insecure-policy", "--policy", reject],
