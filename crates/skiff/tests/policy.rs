@@ -326,3 +326,75 @@ fn dir_sources_carry_their_signatures_in_signature_files() {
     let e = copy(&global, &source, &s.work.path().join("out2")).unwrap_err();
     assert!(e.contains("has none"), "{e}");
 }
+
+/// Serves `dir` over HTTP on a free port (Python's http.server, stopped on drop).
+struct HttpDir(std::process::Child, String);
+
+impl HttpDir {
+    fn start(dir: &Path) -> HttpDir {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "0",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 must be installed");
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 12345 (http://127.0.0.1:12345/) ..."
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap();
+        HttpDir(child, format!("http://127.0.0.1:{port}"))
+    }
+}
+
+impl Drop for HttpDir {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn lookaside_signatures_are_read_over_http_too() {
+    let s = Signed::new(&["app", "unsigned"]);
+    s.sign("app", &s.alice_fpr);
+    let server = HttpDir::start(&s.work.path().join("lookaside"));
+    let regd = s.work.path().join("http-registries.d");
+    std::fs::create_dir(&regd).unwrap();
+    std::fs::write(
+        regd.join("default.yaml"),
+        format!("default-docker:\n  lookaside: {}/\n", server.1),
+    )
+    .unwrap();
+    let policy = s.signed_by_alice();
+    let global = [
+        "--policy",
+        policy.to_str().unwrap(),
+        "--registries.d",
+        regd.to_str().unwrap(),
+    ];
+    copy(&global, &s.reference("app"), &s.work.path().join("out")).unwrap();
+    let e = copy(
+        &global,
+        &s.reference("unsigned"),
+        &s.work.path().join("out2"),
+    )
+    .unwrap_err();
+    assert!(e.contains("has none"), "{e}");
+}
