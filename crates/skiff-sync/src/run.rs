@@ -9,8 +9,8 @@ use skiff_oci::{Digest, ManifestKind};
 use skiff_registry::RegistryClient;
 use skiff_transport::progress::Silent;
 use skiff_transport::{
-    copy_image, open_destination, open_source, registry_client, CopyOptions, CopyReport, ImageName,
-    ImageSource, OpenOptions, TransportError,
+    copy_image, open_destination, registry_client, CopyOptions, CopyReport, ImageName, ImageSource,
+    OpenOptions, TransportError,
 };
 
 use crate::source::Job;
@@ -23,6 +23,9 @@ pub const DEFAULT_PARALLEL_IMAGES: usize = 4;
 /// How a sync runs.
 #[derive(Clone)]
 pub struct SyncOptions {
+    /// How each source image is opened: [`skiff_transport::open_source`], or that wrapped
+    /// by the caller (the binary puts every source behind the signature policy).
+    pub open_source: SourceOpener,
     /// The choices of each copy (`--all`, `--format`, `--preserve-digests`, …).
     pub copy: CopyOptions,
     /// How the destination is opened.
@@ -34,6 +37,11 @@ pub struct SyncOptions {
     /// `--dry-run`: list what would be copied, copy nothing.
     pub dry_run: bool,
 }
+
+/// Opens one source image of a sync.
+pub type SourceOpener = Arc<
+    dyn Fn(&ImageName, &OpenOptions) -> Result<Box<dyn ImageSource>, TransportError> + Send + Sync,
+>;
 
 /// What happened to one image.
 #[derive(Debug)]
@@ -153,7 +161,7 @@ async fn sync_one(
     options: &SyncOptions,
     heads: &DestinationHeads,
 ) -> Result<Outcome, TransportError> {
-    let source = open_source(&job.source, &job.source_options)?;
+    let source = (options.open_source)(&job.source, &job.source_options)?;
     let wanted = wanted_digests(source.as_ref(), &options.copy).await?;
     if let Some(current) = heads
         .current(&job.destination, &options.destination)

@@ -19,6 +19,7 @@
 //! This crate is dev-only: production code never depends on it.
 
 pub mod fault;
+pub mod gpg;
 pub mod image;
 pub mod push;
 pub mod registry;

@@ -62,6 +62,11 @@ pub enum TransportError {
     /// A local image whose layout is damaged or not what its format promises.
     #[error("{0}")]
     Corrupt(String),
+    /// A check the caller put in front of a source (the binary's signature policy) refused
+    /// the image, or could not decide, which refuses it too. The pipeline does not know
+    /// about trust; it only carries the reason, typed, to the caller's report.
+    #[error(transparent)]
+    Refused(Box<dyn std::error::Error + Send + Sync>),
     /// An invariant of skiff itself broke: a bug to report, not a problem of the image.
     #[error("internal error (a bug in skiff, please report it): {0}")]
     Internal(String),

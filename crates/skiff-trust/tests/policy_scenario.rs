@@ -15,29 +15,6 @@ use skiff_testbed::{busybox_image, push_image, RegistryServer, Setup};
 use skiff_trust::registries_d::{lookaside_signature_url, RegistriesD};
 use skiff_trust::{evaluate, ImageUnderTest, Policy, PolicyScope, Signature};
 
-/// Signs `reference` (already in the registry) with `fpr` by copying it onto itself, which
-/// keeps the existing lookaside signatures and adds one.
-fn skopeo_sign(gpg: &Gpg, regd: &Path, reference: &str, fpr: &str) {
-    let image = format!("docker://{reference}");
-    let o = gpg.skopeo(&[
-        "--insecure-policy",
-        "--registries.d",
-        regd.to_str().unwrap(),
-        "copy",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        "--sign-by",
-        fpr,
-        &image,
-        &image,
-    ]);
-    assert!(
-        o.status.success(),
-        "skopeo sign {reference}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// What skiff-trust decides for `reference`, reading manifest and signatures like a pull.
 fn skiff_allows(
     gpg: &Gpg,
@@ -149,7 +126,7 @@ fn per_repository_keys_decide_like_skopeo() {
     for (repo, signers) in signed_by {
         push_image(&host, repo, "v1", &image, None).unwrap();
         for s in *signers {
-            skopeo_sign(&gpg, &regd_dir, &format!("{host}/{repo}:v1"), &fpr(s));
+            gpg.skopeo_sign_in_registry(&regd_dir, &format!("{host}/{repo}:v1"), &fpr(s));
         }
     }
 

@@ -92,14 +92,18 @@ pub struct GlobalOptions {
     /// telling headers (credentials, tokens and signatures removed).
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Accepted for compatibility: skiff does not evaluate signature policies yet, so every
-    /// image is accepted, as with skopeo's --insecure-policy.
+    /// Run without a policy check: accept any image, signed or not, and even when no
+    /// policy.json exists.
     #[arg(long, global = true)]
     pub insecure_policy: bool,
-    /// Accepted for compatibility (signature policy file); see --insecure-policy.
+    /// The trust policy file (containers-policy.json(5)) deciding which images copy, unpack
+    /// and lxc create may use; default $HOME/.config/containers/policy.json, else
+    /// /etc/containers/policy.json.
     #[arg(long, global = true, value_name = "PATH")]
     pub policy: Option<PathBuf>,
-    /// Accepted for compatibility (lookaside signature configuration directory).
+    /// The registries.d directory (containers-registries.d(5)) naming where signatures are
+    /// looked up; default $HOME/.config/containers/registries.d, else
+    /// /etc/containers/registries.d.
     #[arg(long = "registries.d", global = true, value_name = "DIR")]
     pub registries_d: Option<PathBuf>,
     /// Use this registries.conf instead of the system's.

@@ -231,6 +231,9 @@ fn hint(e: &TransportError, sides: &Sides) -> Option<String> {
                 Some("name the transport: docker://HOST/REPOSITORY:TAG for a registry, or oci:DIR, oci-archive:FILE, dir:DIR, docker-archive:FILE".into())
             }
         }
+        TransportError::Refused(_) => Some(
+            "the signature policy decides which images may be used: check it and the image's signatures (--policy FILE, --registries.d DIR)".into(),
+        ),
         TransportError::Internal(_) => Some(format!(
             "this is a bug in {program}, not a problem of the image: please report it with the command line"
         )),

@@ -12,6 +12,7 @@ mod commands;
 mod failure;
 mod options;
 mod output;
+mod policy;
 mod render;
 mod render_unpack;
 mod rootfs;

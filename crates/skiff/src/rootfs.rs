@@ -61,7 +61,11 @@ pub async fn unpack_to(
 ) -> Result<Unpacked, Failure> {
     let name: ImageName = image.parse()?;
     let open = open_options(global, &src.flags(None, 3, None).quiet(quiet))?;
-    let source: Arc<dyn ImageSource> = Arc::from(open_source(&name, &open)?);
+    let source: Arc<dyn ImageSource> = Arc::from(crate::policy::gate(
+        global,
+        &name,
+        open_source(&name, &open)?,
+    )?);
     let reporter = crate::render_unpack::reporter(quiet);
     let unpacked = unpack_image(source, &platform(global), rootfs, options, reporter).await?;
     for w in &unpacked.report.warnings {

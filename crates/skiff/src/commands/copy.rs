@@ -76,7 +76,11 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         .dest
         .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay)
         .quiet(args.quiet);
-    let src = open_source(&source, &open_options(global, &src_flags)?)?;
+    let src = crate::policy::gate(
+        global,
+        &source,
+        open_source(&source, &open_options(global, &src_flags)?)?,
+    )?;
     let mut dest_options = open_options(global, &dest_flags)?;
     dest_options.additional_tags = additional_tags(&args.additional_tags)?;
     dest_options.oci_accept_uncompressed_layers = args.dest_oci_accept_uncompressed_layers;

@@ -1,13 +1,16 @@
 //! `sync --src docker|dir|yaml --dest docker|dir SOURCE DESTINATION`: flags to
 //! skiff-sync's options, one line per image, and the summary.
 
+use std::sync::Arc;
+
 use skiff_sync::{DestKind, ImageOutcome, Naming, Outcome, SourceKind, SyncError, SyncOptions};
-use skiff_transport::{CopyOptions, ManifestFormat};
+use skiff_transport::{open_source, CopyOptions, ImageName, ManifestFormat, OpenOptions};
 
 use crate::cli::{program_name, FormatArg, GlobalOptions, SyncArgs, SyncDestArg, SyncSourceArg};
 use crate::failure::{Failure, Sides};
 use crate::options::{open_options, platform};
 use crate::output::stderr_line;
+use crate::policy::Gatekeeper;
 
 impl From<SyncError> for Failure {
     fn from(e: SyncError) -> Self {
@@ -91,7 +94,13 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
     };
     let jobs = skiff_sync::jobs(kind, &args.source, &naming, &source_options).await?;
     let defaults = CopyOptions::default();
+    // One policy for the whole run, loaded before anything is opened; every source
+    // image passes it before any of its layers moves, as with copy.
+    let keeper = Gatekeeper::new(global)?;
     let options = SyncOptions {
+        open_source: Arc::new(move |name: &ImageName, options: &OpenOptions| {
+            Ok(keeper.gate(name, open_source(name, options)?))
+        }),
         copy: CopyOptions {
             all: args.all,
             platform: platform(global),

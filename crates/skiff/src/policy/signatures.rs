@@ -1,0 +1,132 @@
+//! Where the signatures of a source image are found: a registry image's in the lookaside
+//! its registries.d scope names (file:// or http(s)://), a `dir:` image's beside it as
+//! `signature-N` files (skopeo's layout). Other transports carry none here, which a policy
+//! that requires signatures then rejects.
+
+use std::path::Path;
+
+use skiff_oci::{Digest, Manifest, Reference};
+use skiff_transport::{ImageName, TransportError};
+use skiff_trust::registries_d::{lookaside_signature_url, RegistriesD};
+use skiff_trust::Signature;
+use url::Url;
+
+/// A signature is a few hundred bytes; anything this large is not one, and is not read
+/// into memory.
+const MAX_SIGNATURE: u64 = 4 << 20;
+
+/// Signatures are numbered from 1 without gaps; this many is far beyond any real image and
+/// stops a lookaside that answers every URL.
+const MAX_SIGNATURES: usize = 128;
+
+/// All signatures stored for the image `name` whose top manifest is `manifest`.
+pub async fn fetch(
+    name: &ImageName,
+    manifest: &Manifest,
+    registries_d: &Path,
+) -> Result<Vec<Signature>, TransportError> {
+    match name {
+        ImageName::Docker { reference, .. } => {
+            let config = RegistriesD::load_dir(registries_d).map_err(refused)?;
+            match config.lookaside(reference, false) {
+                Some(base) => lookaside(&base, reference, manifest.digest()).await,
+                None => Ok(Vec::new()),
+            }
+        }
+        ImageName::Dir { path } => {
+            let mut found = Vec::new();
+            for index in 1..=MAX_SIGNATURES {
+                let file = path.join(format!("signature-{index}"));
+                let Some(blob) = read_file(&file)? else { break };
+                found.push(decode(&blob, &file.display().to_string())?);
+            }
+            Ok(found)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// `BASE/REPOSITORY@sha256=HEX/signature-N` for N = 1, 2, … until one is missing.
+async fn lookaside(
+    base: &Url,
+    reference: &Reference,
+    digest: &Digest,
+) -> Result<Vec<Signature>, TransportError> {
+    let client = reqwest::Client::new();
+    let mut found = Vec::new();
+    for index in 1..=MAX_SIGNATURES {
+        let url = lookaside_signature_url(base, reference, digest, index);
+        let blob = match url.scheme() {
+            "file" => {
+                let path = url
+                    .to_file_path()
+                    .map_err(|()| unreadable(format!("lookaside {url} is not a local file URL")))?;
+                read_file(&path)?
+            }
+            "http" | "https" => http_get(&client, &url).await?,
+            other => {
+                return Err(unreadable(format!(
+                "lookaside {url}: the {other}:// scheme is not supported (file, http, https are)"
+            )))
+            }
+        };
+        let Some(blob) = blob else { break };
+        found.push(decode(&blob, url.as_str())?);
+    }
+    Ok(found)
+}
+
+/// A file's bytes, `None` when it does not exist.
+fn read_file(path: &Path) -> Result<Option<Vec<u8>>, TransportError> {
+    let io = |e| TransportError::io(format!("reading signature {}", path.display()), e);
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+        Ok(m) if m.len() > MAX_SIGNATURE => return Err(too_large(&path.display().to_string())),
+        Ok(_) => {}
+    }
+    std::fs::read(path).map(Some).map_err(io)
+}
+
+/// A lookaside signature over HTTP: 404 ends the list, any other failure is an error.
+async fn http_get(client: &reqwest::Client, url: &Url) -> Result<Option<Vec<u8>>, TransportError> {
+    let failed = |e: reqwest::Error| unreadable(format!("reading signature {url}: {e}"));
+    let mut response = client.get(url.clone()).send().await.map_err(failed)?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !response.status().is_success() {
+        return Err(unreadable(format!(
+            "reading signature {url}: HTTP {}",
+            response.status()
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > MAX_SIGNATURE {
+            return Err(too_large(url.as_str()));
+        }
+    }
+    Ok(Some(body))
+}
+
+fn decode(blob: &[u8], origin: &str) -> Result<Signature, TransportError> {
+    Signature::from_blob(blob)
+        .map_err(|e| unreadable(format!("signature {origin} cannot be read: {e}")))
+}
+
+fn too_large(origin: &str) -> TransportError {
+    unreadable(format!(
+        "signature {origin} is larger than {MAX_SIGNATURE} bytes; it is not a signature"
+    ))
+}
+
+/// Signatures that cannot be read leave the policy undecided, which refuses the image.
+fn unreadable(message: String) -> TransportError {
+    refused(message)
+}
+
+fn refused(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> TransportError {
+    TransportError::Refused(e.into())
+}
