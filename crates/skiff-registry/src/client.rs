@@ -21,7 +21,7 @@ use crate::send::{Request, Sender, UploadBody};
 use crate::tls;
 
 /// The largest manifest accepted (the distribution spec suggests 4 MiB).
-const MAX_MANIFEST: usize = 16 << 20;
+pub const MAX_MANIFEST: usize = 16 << 20;
 /// A connection that delivers nothing for this long is given up (and resumed).
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Tag list pages followed at most: a registry whose `Link` never ends is refused.

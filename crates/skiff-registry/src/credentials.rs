@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
+use skiff_oci::local_file::{read_capped_string, MAX_CONFIG_FILE};
 
 /// A username and password (or identity token).
 #[derive(Clone, PartialEq, Eq)]
@@ -126,7 +127,7 @@ fn normalise_key(key: &str) -> String {
 }
 
 fn read_json(path: &Path) -> Result<Option<Map<String, Value>>, CredentialsError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_capped_string(path, MAX_CONFIG_FILE) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use skiff_oci::local_file::open_regular;
 
 use crate::blob::BlobStream;
 use crate::error::{Result, TransportError};
@@ -36,7 +37,7 @@ pub enum LayoutFiles {
 impl LayoutFiles {
     /// Indexes a tar archive without reading its data: only headers are visited.
     pub fn open_tar(path: &Path) -> Result<LayoutFiles> {
-        let file = File::open(path).map_err(|e| open_error(path, e))?;
+        let file = open_regular(path).map_err(|e| open_error(path, e))?;
         let mut archive = tar::Archive::new(&file);
         let mut entries = HashMap::new();
         let mut links = HashMap::new();
@@ -158,7 +159,7 @@ impl LayoutFiles {
     pub fn reader(&self, name: &str) -> Result<Box<dyn std::io::Read + Send>> {
         match self {
             LayoutFiles::Dir(p) => {
-                let f = File::open(p.join(name)).map_err(|e| open_error(&p.join(name), e))?;
+                let f = open_regular(&p.join(name)).map_err(|e| open_error(&p.join(name), e))?;
                 Ok(Box::new(f))
             }
             LayoutFiles::Tar {
@@ -202,7 +203,7 @@ impl LayoutFiles {
         match self {
             LayoutFiles::Dir(p) => {
                 let path = p.join(name);
-                let file = File::open(&path).map_err(|e| {
+                let file = open_regular(&path).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
                         missing()
                     } else {
@@ -247,7 +248,7 @@ impl LayoutFiles {
         match self {
             LayoutFiles::Dir(p) => {
                 let path = p.join(name);
-                let file = File::open(&path).map_err(|e| {
+                let file = open_regular(&path).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
                         TransportError::local_not_found(format!("{} has no {name}", p.display()))
                     } else {
