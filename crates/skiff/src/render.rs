@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use skiff_transport::progress::{Event, Reporter, Silent};
 
-use crate::output::stderr_line;
+use crate::output::{stderr_line, terminal_safe};
 
 /// Chooses the renderer for stderr.
 pub fn reporter(quiet: bool) -> std::sync::Arc<dyn Reporter> {
@@ -101,7 +101,7 @@ impl Reporter for Bars {
                 }
                 let _ = self
                     .multi
-                    .println(retry_line(&digest, attempt, of, &reason));
+                    .println(terminal_safe(&retry_line(&digest, attempt, of, &reason)));
             }
             Event::Committing => {
                 let _ = self.multi.println("Writing manifest to image destination");
