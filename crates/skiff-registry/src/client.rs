@@ -375,6 +375,9 @@ impl RegistryClient {
             url.query_pairs_mut().append_pair("n", &n.to_string());
         }
         let mut tags = Vec::new();
+        // Pages already fetched: a `Link` back onto one of them would loop forever (a
+        // hostile registry made skiff send hundreds of requests a second).
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_TAG_PAGES {
             let req = Request::new(Method::GET, url.clone(), &scope, &what);
             let resp = self.sender().execute(req).await?;
@@ -383,6 +386,9 @@ impl RegistryClient {
             }
             let next = header_string(resp.headers(), "link").and_then(|l| next_link(&l));
             let page_url = resp.url().clone();
+            // The URL as answered (after any http fallback or redirect), so a loop is seen
+            // whichever spelling the Link uses.
+            seen.insert(page_url.clone());
             let bytes = read_limited(resp, MAX_MANIFEST, &what).await?;
             let page: Page =
                 serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
@@ -397,7 +403,15 @@ impl RegistryClient {
                         .map_err(|e| RegistryError::InvalidResponse {
                             what: what.clone(),
                             message: format!("bad Link {link:?}: {e}"),
-                        })?
+                        })?;
+                    if seen.contains(&url) {
+                        return Err(RegistryError::InvalidResponse {
+                            what,
+                            message: format!(
+                                "tag list Link leads back to a page already read ({url})"
+                            ),
+                        });
+                    }
                 }
                 None => return Ok(tags),
             }

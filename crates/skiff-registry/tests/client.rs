@@ -117,3 +117,41 @@ async fn missing_things_are_not_found_and_deletes_work() {
     client.delete_manifest("app", &digest).await.unwrap();
     assert!(client.head_manifest("app", "v1").await.unwrap().is_none());
 }
+
+/// A registry whose tags `Link` points back at the same page is refused after one request,
+/// not followed until the page limit.
+#[tokio::test]
+async fn a_tag_list_link_loop_is_refused() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let request = String::from_utf8_lossy(&buf);
+            let response = if request.starts_with("GET /v2/ ") {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_string()
+            } else {
+                if request.starts_with("GET /v2/r/tags/list") {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                let body = r#"{"name":"r","tags":["a"]}"#;
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Link: </v2/r/tags/list?n=1>; rel=\"next\"\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    let client = RegistryClient::new(&host, insecure()).unwrap();
+    let err = client.list_tags_paged("r", Some(1)).await.unwrap_err();
+    assert!(err.to_string().contains("already read"), "{err}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

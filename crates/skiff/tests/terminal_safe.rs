@@ -10,7 +10,10 @@ fn escape_sequences_in_messages_are_shown_escaped() {
     let out = skiff(&["inspect", "oci:/nonexistent/\x1b]0;pwned\x07\x1b[2J:t"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(!stderr.contains('\x1b') && !stderr.contains('\x07'), "{stderr:?}");
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\x07'),
+        "{stderr:?}"
+    );
     assert!(stderr.contains("\\x1b]0;pwned\\x07\\x1b[2J"), "{stderr}");
 }
 
