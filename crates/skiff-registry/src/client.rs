@@ -22,7 +22,11 @@ use crate::tls;
 
 /// The largest manifest accepted (the distribution spec suggests 4 MiB).
 pub const MAX_MANIFEST: usize = 16 << 20;
-/// A connection that delivers nothing for this long is given up (and resumed).
+/// A connection not established in this long is given up (and retried): an address that
+/// drops packets would otherwise hang until the kernel's own timeout of minutes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection that delivers nothing for this long is given up (and resumed). This also
+/// bounds a registry or token endpoint that accepts but never sends its headers.
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Tag list pages followed at most: a registry whose `Link` never ends is refused.
 const MAX_TAG_PAGES: usize = 10_000;
@@ -84,7 +88,7 @@ impl RegistryClient {
         let http = tls::client_builder(host, &options)?
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(options.user_agent.clone())
-            .connect_timeout(Duration::from_secs(30))
+            .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(options.timeout.unwrap_or(DEFAULT_READ_TIMEOUT))
             .build()
             .map_err(|e| {

@@ -155,3 +155,37 @@ async fn a_tag_list_link_loop_is_refused() {
     assert!(err.to_string().contains("already read"), "{err}");
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// A registry that accepts connections but never answers is given up after the idle
+/// timeout (and its retries), with a message that says so, instead of hanging.
+#[tokio::test]
+async fn a_registry_that_never_answers_times_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let client = RegistryClient::new(
+        &host,
+        ClientOptions {
+            timeout: Some(std::time::Duration::from_millis(500)),
+            retry_times: 1,
+            retry_delay: Some(std::time::Duration::from_millis(10)),
+            ..insecure()
+        },
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        client.get_manifest("r", "t"),
+    )
+    .await
+    .expect("the client gave up by itself")
+    .unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    assert!(err.to_string().contains("time"), "{err}");
+}
