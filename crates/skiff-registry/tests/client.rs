@@ -189,3 +189,51 @@ async fn a_registry_that_never_answers_times_out() {
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
     assert!(err.to_string().contains("time"), "{err}");
 }
+
+/// A token endpoint that never answers is given up after the idle timeout too.
+#[tokio::test]
+async fn a_token_endpoint_that_never_answers_times_out() {
+    use std::io::{Read, Write};
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let realm = format!("http://{}/token", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let registry = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = registry.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in registry.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let response = format!(
+                "HTTP/1.1 401 Unauthorized\r\n\
+                 WWW-Authenticate: Bearer realm=\"{realm}\",service=\"s\"\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    let client = RegistryClient::new(
+        &host,
+        ClientOptions {
+            timeout: Some(std::time::Duration::from_millis(500)),
+            retry_times: 1,
+            retry_delay: Some(std::time::Duration::from_millis(10)),
+            ..insecure()
+        },
+    )
+    .unwrap();
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        client.get_manifest("r", "t"),
+    )
+    .await
+    .expect("the client gave up by itself")
+    .unwrap_err();
+    assert!(err.to_string().contains("time"), "{err}");
+    assert!(err.to_string().contains("token"), "{err}");
+}
