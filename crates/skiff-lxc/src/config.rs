@@ -141,8 +141,10 @@ pub fn write_container(
     Ok(config)
 }
 
-/// Container names become directory names and `lxc.uts.name`: keep them simple.
-fn validate_name(name: &str) -> Result<(), LxcError> {
+/// Container names become directory names and `lxc.uts.name`: keep them simple. Callers
+/// check a name before writing anything (a name like `x/../../esc` would otherwise place a
+/// whole rootfs outside LXCPATH before [`write_container`] refuses it).
+pub fn validate_name(name: &str) -> Result<(), LxcError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

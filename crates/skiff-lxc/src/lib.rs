@@ -23,7 +23,9 @@ mod quote;
 mod rootfs;
 mod spec;
 
-pub use config::{lxc_config, pve_config_fragment, write_container, LxcConfigOptions};
+pub use config::{
+    lxc_config, pve_config_fragment, validate_name, write_container, LxcConfigOptions,
+};
 pub use error::LxcError;
 pub use quote::pve_shell_quote;
 pub use spec::{ContainerSpec, ResolvedUser};

@@ -21,6 +21,7 @@
 pub mod convert;
 mod digest;
 mod error;
+pub mod local_file;
 mod manifest;
 pub mod media_type;
 mod platform;

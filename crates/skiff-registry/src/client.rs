@@ -21,8 +21,12 @@ use crate::send::{Request, Sender, UploadBody};
 use crate::tls;
 
 /// The largest manifest accepted (the distribution spec suggests 4 MiB).
-const MAX_MANIFEST: usize = 16 << 20;
-/// A connection that delivers nothing for this long is given up (and resumed).
+pub const MAX_MANIFEST: usize = 16 << 20;
+/// A connection not established in this long is given up (and retried): an address that
+/// drops packets would otherwise hang until the kernel's own timeout of minutes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection that delivers nothing for this long is given up (and resumed). This also
+/// bounds a registry or token endpoint that accepts but never sends its headers.
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Tag list pages followed at most: a registry whose `Link` never ends is refused.
 const MAX_TAG_PAGES: usize = 10_000;
@@ -84,7 +88,7 @@ impl RegistryClient {
         let http = tls::client_builder(host, &options)?
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(options.user_agent.clone())
-            .connect_timeout(Duration::from_secs(30))
+            .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(options.timeout.unwrap_or(DEFAULT_READ_TIMEOUT))
             .build()
             .map_err(|e| {
@@ -376,6 +380,9 @@ impl RegistryClient {
             url.query_pairs_mut().append_pair("n", &n.to_string());
         }
         let mut tags = Vec::new();
+        // Pages already fetched: a `Link` back onto one of them would loop forever (a
+        // hostile registry made skiff send hundreds of requests a second).
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_TAG_PAGES {
             let req = Request::new(Method::GET, url.clone(), &scope, &what);
             let resp = self.sender().execute(req).await?;
@@ -384,6 +391,9 @@ impl RegistryClient {
             }
             let next = header_string(resp.headers(), "link").and_then(|l| next_link(&l));
             let page_url = resp.url().clone();
+            // The URL as answered (after any http fallback or redirect), so a loop is seen
+            // whichever spelling the Link uses.
+            seen.insert(page_url.clone());
             let bytes = read_limited(resp, MAX_MANIFEST, &what).await?;
             let page: Page =
                 serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
@@ -398,7 +408,15 @@ impl RegistryClient {
                         .map_err(|e| RegistryError::InvalidResponse {
                             what: what.clone(),
                             message: format!("bad Link {link:?}: {e}"),
-                        })?
+                        })?;
+                    if seen.contains(&url) {
+                        return Err(RegistryError::InvalidResponse {
+                            what,
+                            message: format!(
+                                "tag list Link leads back to a page already read ({url})"
+                            ),
+                        });
+                    }
                 }
                 None => return Ok(tags),
             }

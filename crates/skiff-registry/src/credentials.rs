@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
+use skiff_oci::local_file::{read_capped_string, MAX_CONFIG_FILE};
 
 /// A username and password (or identity token).
 #[derive(Clone, PartialEq, Eq)]
@@ -70,8 +71,8 @@ pub fn read_paths(auth_file: Option<&Path>) -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE") {
         paths.push(PathBuf::from(p));
     }
-    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
-        paths.push(PathBuf::from(d).join("containers/auth.json"));
+    if let Some(d) = runtime_dir(std::env::var_os("XDG_RUNTIME_DIR")) {
+        paths.push(d.join("containers/auth.json"));
     }
     if let Some(h) = std::env::var_os("HOME") {
         let h = PathBuf::from(h);
@@ -90,13 +91,20 @@ pub fn write_path(auth_file: Option<&Path>) -> PathBuf {
     if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE") {
         return PathBuf::from(p);
     }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) => PathBuf::from(d).join("containers/auth.json"),
+    match runtime_dir(std::env::var_os("XDG_RUNTIME_DIR")) {
+        Some(d) => d.join("containers/auth.json"),
         // SAFETY: getuid has no preconditions.
         None => PathBuf::from(format!("/run/containers/{}/auth.json", unsafe {
             libc::getuid()
         })),
     }
+}
+
+/// `$XDG_RUNTIME_DIR` when it is usable. The XDG base-directory spec says a relative (or
+/// empty) value is invalid and must be ignored; taking it would put credentials under the
+/// current directory (`./containers/auth.json`), where nobody looks for them.
+fn runtime_dir(value: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    value.map(PathBuf::from).filter(|d| d.is_absolute())
 }
 
 /// Normalises an `auths` key: scheme, trailing slash and Docker Hub's legacy
@@ -119,7 +127,7 @@ fn normalise_key(key: &str) -> String {
 }
 
 fn read_json(path: &Path) -> Result<Option<Map<String, Value>>, CredentialsError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_capped_string(path, MAX_CONFIG_FILE) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
@@ -438,6 +446,18 @@ mod tests {
             username: u.into(),
             password: p.into(),
         }
+    }
+
+    #[test]
+    fn relative_or_empty_runtime_dir_is_ignored() {
+        assert_eq!(runtime_dir(None), None);
+        assert_eq!(runtime_dir(Some("".into())), None);
+        assert_eq!(runtime_dir(Some("run/user".into())), None);
+        assert_eq!(runtime_dir(Some("./x".into())), None);
+        assert_eq!(
+            runtime_dir(Some("/run/user/1000".into())),
+            Some(PathBuf::from("/run/user/1000"))
+        );
     }
 
     #[test]

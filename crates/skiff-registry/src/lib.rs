@@ -51,7 +51,7 @@ mod tls;
 mod upload;
 
 pub use blob_stream::BlobStream;
-pub use client::{ManifestHead, ManifestResponse, RegistryClient};
+pub use client::{ManifestHead, ManifestResponse, RegistryClient, MAX_MANIFEST};
 pub use credentials::Credentials;
 pub use debug::{ExchangeHook, ExchangeNotice};
 pub use error::{ConnectKind, RegistryError};

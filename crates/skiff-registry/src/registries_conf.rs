@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use skiff_oci::local_file::{read_capped_string, MAX_CONFIG_FILE};
 use skiff_oci::Reference;
 
 /// Why the configuration could not be used, or a name is refused by it.
@@ -154,7 +155,7 @@ impl RegistriesConf {
     }
 
     fn merge_file(&mut self, path: &Path) -> Result<(), ConfError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfError::Invalid {
+        let text = read_capped_string(path, MAX_CONFIG_FILE).map_err(|e| ConfError::Invalid {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;

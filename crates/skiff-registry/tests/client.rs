@@ -134,3 +134,109 @@ async fn concurrent_requests_all_follow_the_http_fallback() {
         }
     }
 }
+
+/// A registry whose tags `Link` points back at the same page is refused after one request,
+/// not followed until the page limit.
+#[tokio::test]
+async fn a_tag_list_link_loop_is_refused() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let request = String::from_utf8_lossy(&buf);
+            let response = if request.starts_with("GET /v2/ ") {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_string()
+            } else {
+                if request.starts_with("GET /v2/r/tags/list") {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                let body = r#"{"name":"r","tags":["a"]}"#;
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Link: </v2/r/tags/list?n=1>; rel=\"next\"\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    let client = RegistryClient::new(&host, insecure()).unwrap();
+    let err = client.list_tags_paged("r", Some(1)).await.unwrap_err();
+    assert!(err.to_string().contains("already read"), "{err}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// A server that accepts connections and never sends a byte; returns its address.
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// Asks `host` for a manifest with a 500 ms idle timeout and one retry, and returns the
+/// error the client gave up with (the test fails if it does not give up by itself).
+async fn give_up(host: &str) -> skiff_registry::RegistryError {
+    let client = RegistryClient::new(
+        host,
+        ClientOptions {
+            timeout: Some(std::time::Duration::from_millis(500)),
+            retry_times: 1,
+            retry_delay: Some(std::time::Duration::from_millis(10)),
+            ..insecure()
+        },
+    )
+    .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        client.get_manifest("r", "t"),
+    )
+    .await
+    .expect("the client gave up by itself")
+    .unwrap_err()
+}
+
+/// A registry that accepts connections but never answers is given up after the idle
+/// timeout (and its retries), with a message that says so, instead of hanging.
+#[tokio::test]
+async fn a_registry_that_never_answers_times_out() {
+    let err = give_up(&silent_server()).await;
+    assert!(err.to_string().contains("time"), "{err}");
+}
+
+/// A token endpoint that never answers is given up after the idle timeout too.
+#[tokio::test]
+async fn a_token_endpoint_that_never_answers_times_out() {
+    use std::io::{Read, Write};
+    let realm = format!("http://{}/token", silent_server());
+    let registry = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = registry.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in registry.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let response = format!(
+                "HTTP/1.1 401 Unauthorized\r\n\
+                 WWW-Authenticate: Bearer realm=\"{realm}\",service=\"s\"\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    let err = give_up(&host).await;
+    assert!(err.to_string().contains("time"), "{err}");
+    assert!(err.to_string().contains("token"), "{err}");
+}

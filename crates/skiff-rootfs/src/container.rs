@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use skiff_lxc::{pve_config_fragment, write_container, ContainerSpec, LxcConfigOptions};
+use skiff_lxc::{
+    pve_config_fragment, validate_name, write_container, ContainerSpec, LxcConfigOptions,
+};
 use skiff_oci::ImageConfiguration;
 use skiff_transport::atomic::Cleanup;
 use skiff_unpack::IdMap;
@@ -30,8 +32,11 @@ pub struct NewContainer {
 }
 
 impl NewContainer {
-    /// Refuses an existing container and creates `LXCPATH/NAME`.
+    /// Refuses an invalid name or an existing container, then creates `LXCPATH/NAME`. The
+    /// name is checked first: it becomes a path, so `.`, `a/b` or `x/../../esc` would put
+    /// the rootfs somewhere else.
     pub fn reserve(lxcpath: &Path, name: &str) -> Result<Self, RootfsError> {
+        validate_name(name)?;
         let dir = lxcpath.join(name);
         if dir.join("config").exists() {
             return Err(RootfsError::ContainerExists {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use skiff_transport::progress::{BlobRetry, Event, Reporter, Silent};
 
-use crate::output::stderr_line;
+use crate::output::{stderr_line, terminal_safe};
 
 /// Chooses the renderer for stderr.
 pub fn reporter(quiet: bool) -> std::sync::Arc<dyn Reporter> {
@@ -94,7 +94,7 @@ impl Reporter for Bars {
                     b.finish_and_clear();
                     self.multi.remove(&b);
                 }
-                let _ = self.multi.println(retry_line(&retry));
+                let _ = self.multi.println(terminal_safe(&retry_line(&retry)));
             }
             Event::Committing => {
                 let _ = self.multi.println("Writing manifest to image destination");

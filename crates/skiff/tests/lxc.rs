@@ -184,3 +184,38 @@ fn lxc_create_offers_no_init_option() {
     let help = skiff(&["lxc", "create", "--help"]);
     assert!(!String::from_utf8_lossy(&help.stdout).contains("--init"));
 }
+
+/// A name that is not a plain directory name is refused before anything is fetched or
+/// written: `.`, `a/b` and `x/../../esc` used to leave rootfs trees outside -P DIR.
+#[test]
+fn lxc_create_refuses_a_bad_name_before_writing_anything() {
+    let src = tempfile::tempdir().unwrap();
+    let layout = src.path().join("layout");
+    let img = busybox_builder(Format::Oci).build();
+    skiff_testbed::image::write_oci_layout(&layout, "v1", &img).unwrap();
+    let image = format!("oci:{}:v1", layout.display());
+    let outer = tempfile::tempdir().unwrap();
+    let lxcpath = outer.path().join("a/b/lxc");
+    let lxcpath_s = lxcpath.to_str().unwrap();
+    for name in [".", "..", "a/b", "x/../../esc", "", &"n".repeat(300)] {
+        let out = skiff(&create_args(lxcpath_s, name, &image, &[]));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name:?}: {stderr}");
+        assert!(stderr.contains("invalid container name"), "{stderr}");
+        let left: Vec<_> = walk(outer.path());
+        assert!(left.is_empty(), "{name:?} left {left:?}");
+    }
+}
+
+/// Every path under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}

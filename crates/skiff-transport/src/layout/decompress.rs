@@ -10,6 +10,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use skiff_codec::{detect_archive, ArchiveCompression, Decoder, Limits, ARCHIVE_MAGIC_LEN};
+use skiff_oci::local_file::open_regular;
 
 use crate::error::{Result, TransportError};
 
@@ -21,7 +22,8 @@ const READ_BUFFER: usize = 1 << 20;
 pub fn open_uncompressed(path: &Path, tmpdir: Option<&Path>) -> Result<File> {
     let io =
         |what: &str, e: std::io::Error| TransportError::io(format!("{what} {}", path.display()), e);
-    let mut file = File::open(path).map_err(|e| io("reading", e))?;
+    // Only a regular file: a FIFO or device named as an archive would block or never end.
+    let mut file = open_regular(path).map_err(|e| io("reading", e))?;
     let mut head = Vec::with_capacity(ARCHIVE_MAGIC_LEN);
     (&mut file)
         .take(ARCHIVE_MAGIC_LEN as u64)

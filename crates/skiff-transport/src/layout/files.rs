@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use skiff_oci::local_file::open_regular;
 
 use crate::blob::BlobStream;
 use crate::error::{Result, TransportError};
@@ -160,7 +161,7 @@ impl LayoutFiles {
     pub fn reader(&self, name: &str) -> Result<Box<dyn std::io::Read + Send>> {
         match self {
             LayoutFiles::Dir(p) => {
-                let f = File::open(p.join(name)).map_err(|e| open_error(&p.join(name), e))?;
+                let f = open_regular(&p.join(name)).map_err(|e| open_error(&p.join(name), e))?;
                 Ok(Box::new(f))
             }
             LayoutFiles::Tar {
@@ -204,7 +205,7 @@ impl LayoutFiles {
         match self {
             LayoutFiles::Dir(p) => {
                 let path = p.join(name);
-                let file = File::open(&path).map_err(|e| {
+                let file = open_regular(&path).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
                         missing()
                     } else {
@@ -249,7 +250,7 @@ impl LayoutFiles {
         match self {
             LayoutFiles::Dir(p) => {
                 let path = p.join(name);
-                let file = File::open(&path).map_err(|e| {
+                let file = open_regular(&path).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
                         TransportError::local_not_found(format!("{} has no {name}", p.display()))
                     } else {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use skiff_oci::Digest;
 
+use super::files::MAX_DOCUMENT;
 use super::{index, OCI_LAYOUT_CONTENT};
 use crate::atomic::{create_error, replace_dir, sibling, Cleanup, FileSink};
 use crate::destination::{BlobSink, ImageDestination, ManifestPolicy, WritePlan};
@@ -102,7 +103,7 @@ impl ImageDestination for LayoutDestination {
                 }
                 let index_path = self.target.join("index.json");
                 if index_path.is_file() {
-                    let bytes = std::fs::read(&index_path)
+                    let bytes = skiff_oci::local_file::read_capped(&index_path, MAX_DOCUMENT)
                         .map_err(io(format!("reading {}", index_path.display())))?;
                     Some(index::parse(&bytes, &self.describe())?)
                 } else {

@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use skiff_oci::local_file::{read_capped, MAX_CONFIG_FILE};
 
 pub use requirement::{KeySource, Requirement, SignedBy, SigstoreSigned};
 pub use scope::PolicyScope;
@@ -108,7 +109,7 @@ impl Policy {
 
     /// Loads and validates a policy file.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let bytes = std::fs::read(path).map_err(|source| PolicyError::Read {
+        let bytes = read_capped(path, MAX_CONFIG_FILE).map_err(|source| PolicyError::Read {
             path: path.to_path_buf(),
             source,
         })?;

@@ -13,6 +13,9 @@ use crate::failure::Failure;
 use crate::options::open_options;
 use crate::output::{print_json, print_line};
 
+/// The longest password (or token) `login --password-stdin` accepts.
+const MAX_PASSWORD: u64 = 64 << 10;
+
 /// `list-tags docker://REPO` (every page) or `list-tags docker-archive:FILE`.
 pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(), Failure> {
     if let Some(path) = args.image.strip_prefix("docker-archive:") {
@@ -118,10 +121,19 @@ pub async fn login(global: &GlobalOptions, args: LoginArgs) -> Result<(), Failur
         }
         (Some(p), false) => p.clone(),
         (None, true) => {
+            // A password is short; an endless or huge stdin would otherwise be read whole
+            // and written into auth.json.
             let mut s = String::new();
-            std::io::stdin()
+            let read = std::io::stdin()
+                .take(MAX_PASSWORD + 1)
                 .read_to_string(&mut s)
                 .map_err(|e| Failure::new(format!("reading the password from stdin: {e}")))?;
+            if read as u64 > MAX_PASSWORD {
+                return Err(Failure::new(format!(
+                    "the password on stdin is longer than {MAX_PASSWORD} bytes"
+                ))
+                .hint("pipe only the password (or token) into --password-stdin"));
+            }
             s.trim_end_matches(['\n', '\r']).to_string()
         }
         (None, false) => {
