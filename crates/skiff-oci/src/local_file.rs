@@ -12,7 +12,8 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Opens `path` for reading, refusing anything that is not a regular file (after symlinks).
-/// O_NONBLOCK has no effect on reads of regular files, so the handle behaves as usual.
+/// The open itself is non-blocking (a FIFO without a writer would block it forever); reads
+/// of a regular file do not change with O_NONBLOCK, so the handle behaves as usual.
 pub fn open_regular(path: &Path) -> std::io::Result<File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
