@@ -2,11 +2,10 @@
 //! delete, manifest-digest, login, logout.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, RegistryArgs};
+use super::{RegistryArgs, RetryArgs};
 
 /// `inspect IMAGE`.
 #[derive(Debug, Args)]
@@ -27,12 +26,9 @@ pub struct InspectArgs {
     /// scripts use: fields, index, range, if, with, printf, json, join, upper, lower).
     #[arg(short = 'f', long, value_name = "TEMPLATE")]
     pub format: Option<String>,
-    /// How often to retry a failed request.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub retry_times: u32,
-    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub retry_delay: Option<Duration>,
+    /// Retries.
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Registry options.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -43,12 +39,9 @@ pub struct InspectArgs {
 pub struct ListTagsArgs {
     /// docker://REPOSITORY (no tag) or docker-archive:FILE.
     pub image: String,
-    /// How often to retry a failed request.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub retry_times: u32,
-    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub retry_delay: Option<Duration>,
+    /// Retries.
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Registry options.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -59,12 +52,9 @@ pub struct ListTagsArgs {
 pub struct DeleteArgs {
     /// The image to delete.
     pub image: String,
-    /// How often to retry a failed request.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub retry_times: u32,
-    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub retry_delay: Option<Duration>,
+    /// Retries.
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Registry options.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -64,3 +64,14 @@ macro_rules! registry_args {
 registry_args!(SrcRegistryArgs, "src-", "source");
 registry_args!(DestRegistryArgs, "dest-", "destination");
 registry_args!(RegistryArgs, "", "registry");
+
+/// `--retry-times` and `--retry-delay`, as every command that talks to a registry takes them.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// How often to retry a failed request or interrupted transfer.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry_times: u32,
+    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub retry_delay: Option<Duration>,
+}

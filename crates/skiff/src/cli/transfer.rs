@@ -1,11 +1,10 @@
 //! Flags of the commands that move images: copy and sync, and their value enums.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 
-use super::{parse_duration, DestRegistryArgs, SrcRegistryArgs};
+use super::{DestRegistryArgs, RetryArgs, SrcRegistryArgs};
 
 /// `copy SOURCE-IMAGE DESTINATION-IMAGE`.
 #[derive(Debug, Args)]
@@ -66,12 +65,9 @@ pub struct CopyArgs {
     /// How many layers move at once.
     #[arg(long, value_name = "N")]
     pub image_parallel_copies: Option<usize>,
-    /// How often to retry a failed request or interrupted transfer.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub retry_times: u32,
-    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub retry_delay: Option<Duration>,
+    /// Retries.
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Credentials file for both sides.
     #[arg(long, value_name = "PATH")]
     pub authfile: Option<PathBuf>,
@@ -121,12 +117,9 @@ pub struct SyncArgs {
     /// Manifest format to write (default: the source's).
     #[arg(short = 'f', long, value_name = "FORMAT")]
     pub format: Option<FormatArg>,
-    /// How often to retry a failed request or interrupted transfer.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub retry_times: u32,
-    /// Fixed delay between retries (default: exponential backoff, honouring Retry-After).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub retry_delay: Option<Duration>,
+    /// Retries.
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Images copied at once (skiff; skopeo copies one after the other).
     #[arg(long, value_name = "N")]
     pub parallel_images: Option<usize>,

@@ -70,11 +70,19 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         };
     let src_flags = args
         .src
-        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay)
+        .flags(
+            args.authfile.as_ref(),
+            args.retry.retry_times,
+            args.retry.retry_delay,
+        )
         .quiet(args.quiet);
     let dest_flags = args
         .dest
-        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay)
+        .flags(
+            args.authfile.as_ref(),
+            args.retry.retry_times,
+            args.retry.retry_delay,
+        )
         .quiet(args.quiet);
     let src = crate::policy::gate(
         global,
@@ -98,8 +106,8 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         }),
         layer_encoding: layer_encoding(&args)?,
         scratch_dir: global.tmpdir.clone(),
-        retry_times: args.retry_times,
-        retry_delay: args.retry_delay,
+        retry_times: args.retry.retry_times,
+        retry_delay: args.retry.retry_delay,
     };
     let report = copy_image(src.as_ref(), dest, &options, render::reporter(args.quiet)).await?;
     if let Some(path) = &args.digestfile {

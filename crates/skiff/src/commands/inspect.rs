@@ -18,7 +18,7 @@ pub async fn run(global: &GlobalOptions, args: InspectArgs) -> Result<(), Failur
         global,
         &args
             .registry
-            .flags(None, args.retry_times, args.retry_delay),
+            .flags(None, args.retry.retry_times, args.retry.retry_delay),
     )?;
     let source = open_source(&name, &open)?;
     let top = source.top_manifest().await?;

@@ -37,7 +37,7 @@ pub async fn list_tags(global: &GlobalOptions, args: ListTagsArgs) -> Result<(),
     }
     let flags = args
         .registry
-        .flags(None, args.retry_times, args.retry_delay);
+        .flags(None, args.retry.retry_times, args.retry.retry_delay);
     let client = client_for(global, &flags, &reference)?;
     let tags = client.list_tags(reference.repository()).await?;
     print_json(&serde_json::json!({ "Repository": reference.name(), "Tags": tags }))
@@ -67,7 +67,7 @@ pub async fn delete(global: &GlobalOptions, args: DeleteArgs) -> Result<(), Fail
     };
     let flags = args
         .registry
-        .flags(None, args.retry_times, args.retry_delay);
+        .flags(None, args.retry.retry_times, args.retry.retry_delay);
     let client = client_for(global, &flags, reference)?;
     let digest = match reference.digest() {
         Some(d) => d.clone(),

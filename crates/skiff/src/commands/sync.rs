@@ -71,12 +71,16 @@ fn refuse_unsupported(args: &SyncArgs) -> Result<(), Failure> {
 
 pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> {
     refuse_unsupported(&args)?;
-    let src_flags = args
-        .src
-        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
-    let dest_flags = args
-        .dest
-        .flags(args.authfile.as_ref(), args.retry_times, args.retry_delay);
+    let src_flags = args.src.flags(
+        args.authfile.as_ref(),
+        args.retry.retry_times,
+        args.retry.retry_delay,
+    );
+    let dest_flags = args.dest.flags(
+        args.authfile.as_ref(),
+        args.retry.retry_times,
+        args.retry.retry_delay,
+    );
     let source_options = open_options(global, &src_flags)?;
     let naming = Naming {
         kind: match args.dest_kind {
@@ -111,8 +115,8 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
                 FormatArg::V2s2 => ManifestFormat::DockerV2Schema2,
             }),
             scratch_dir: global.tmpdir.clone(),
-            retry_times: args.retry_times,
-            retry_delay: args.retry_delay,
+            retry_times: args.retry.retry_times,
+            retry_delay: args.retry.retry_delay,
             ..defaults
         },
         destination: open_options(global, &dest_flags)?,
