@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use skiff_unpack::IdMap;
 
+use crate::launcher;
 use crate::quote::pve_shell_quote;
 use crate::rootfs;
 use crate::{ContainerSpec, LxcError};
@@ -57,21 +58,21 @@ pub struct LxcConfigOptions {
 /// directory and user, like LXC's lxc-oci template; `/bin/sh` when the image names no
 /// command.
 ///
-/// The command goes to `lxc.execute.cmd` (run by `lxc-execute` through LXC's own init),
-/// never to `lxc.init.cmd`: LXC 5.0.2 splits `lxc.init.cmd` on spaces and ignores
-/// quotes, so an entrypoint with a quoted argument cannot run as PID 1 that way.
+/// The command goes to `lxc.init.cmd` (PID 1 under `lxc-start`, as Proxmox runs OCI
+/// containers) and to `lxc.execute.cmd` (run by `lxc-execute` through LXC's own init) —
+/// through skiff's launcher when a word needs quoting: LXC 5.0.2 splits `lxc.init.cmd` on
+/// spaces and mangles shell quoting such as `'it'\''s'` in `lxc.execute.cmd` (see
+/// [`crate::launcher`]; [`write_container`] installs it).
 pub fn lxc_config(spec: &ContainerSpec, options: &LxcConfigOptions) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Written by skiff from an OCI image configuration.");
     let _ = writeln!(out, "lxc.uts.name = {}", options.name);
     let _ = writeln!(out, "lxc.rootfs.path = dir:{}", options.rootfs.display());
     let _ = writeln!(out, "lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed");
-    let cmd = if spec.entrypoint.is_empty() {
-        "/bin/sh".to_string()
-    } else {
-        pve_shell_quote(&spec.entrypoint)
-    };
+    // One command for both ways to run the container (see launcher.rs for why).
+    let cmd = launcher::init_cmd(&spec.entrypoint);
     let _ = writeln!(out, "lxc.execute.cmd = {cmd}");
+    let _ = writeln!(out, "lxc.init.cmd = {cmd}");
     let _ = writeln!(out, "lxc.environment = TERM=linux");
     for e in &spec.env {
         let _ = writeln!(out, "lxc.environment = {e}");
@@ -105,7 +106,8 @@ pub fn lxc_config(spec: &ContainerSpec, options: &LxcConfigOptions) -> String {
 }
 
 /// Writes `LXCPATH/NAME/config` (atomically) for the root filesystem already unpacked at
-/// `options.rootfs`, and `/etc/hostname` and `/etc/hosts` inside it as lxc-oci does.
+/// `options.rootfs`, `/etc/hostname` and `/etc/hosts` inside it as lxc-oci does, and the
+/// init launcher when the entrypoint needs it.
 /// An existing config is never replaced.
 pub fn write_container(
     lxcpath: &Path,
@@ -128,13 +130,21 @@ pub fn write_container(
         &options.rootfs,
         "/etc/hostname",
         format!("{}\n", options.name).as_bytes(),
+        0o644,
         owner,
     )?;
     let hosts = format!(
         "127.0.0.1\tlocalhost\n127.0.1.1\t{}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
         options.name
     );
-    rootfs::write_file(&options.rootfs, "/etc/hosts", hosts.as_bytes(), owner)?;
+    rootfs::write_file(
+        &options.rootfs,
+        "/etc/hosts",
+        hosts.as_bytes(),
+        0o644,
+        owner,
+    )?;
+    launcher::install(&options.rootfs, &spec.entrypoint, owner)?;
     let tmp = dir.join(".config.skiff-tmp");
     std::fs::write(&tmp, lxc_config(spec, options)).map_err(io(&tmp))?;
     std::fs::rename(&tmp, &config).map_err(io(&config))?;
@@ -215,7 +225,8 @@ mod tests {
         for line in [
             "lxc.uts.name = web",
             "lxc.rootfs.path = dir:/var/lib/lxc/web/rootfs",
-            "lxc.execute.cmd = /bin/sh -c 'echo \"a b\" > /tmp/out'",
+            "lxc.execute.cmd = /.skiff/init",
+            "lxc.init.cmd = /.skiff/init",
             "lxc.environment = GREETING=hello world",
             "lxc.init.cwd = /srv",
             "lxc.init.uid = 1000",

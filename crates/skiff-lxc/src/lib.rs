@@ -11,7 +11,9 @@
 //! * [`pve_shell_quote`] — Perl's `String::ShellQuote`, which Proxmox uses to join
 //!   Entrypoint and Cmd into its `entrypoint:` option.
 //! * [`pve_config_fragment`] — the lines `pct create` writes into `VMID.conf`.
-//! * [`lxc_config`] / [`write_container`] — a plain LXC container under `LXCPATH/NAME`.
+//! * [`lxc_config`] / [`write_container`] — a plain LXC container under `LXCPATH/NAME`,
+//!   runnable by `lxc-execute` and as a service by `lxc-start` (the entrypoint is its
+//!   init; [`launcher`] keeps the argv exact where LXC's `lxc.init.cmd` would split it).
 //!
 //! It knows nothing of registries or HTTP; the binary feeds it an unpacked rootfs. Files
 //! inside that rootfs are read and written through skiff-unpack's `Root`, the project's
@@ -19,6 +21,7 @@
 
 mod config;
 mod error;
+pub mod launcher;
 mod quote;
 mod rootfs;
 mod spec;

@@ -36,15 +36,16 @@ pub fn create_dir_all(root: &Path, path: &str, owner: Option<(u32, u32)>) -> Res
     open(root)?.create_dir_all(path, owner).map_err(io(path))
 }
 
-/// Writes a small file inside the root (replacing a regular file, never following a
-/// symlink at the final component).
+/// Writes a small file with permission bits `mode` inside the root (replacing a regular
+/// file, never following a symlink at the final component).
 pub fn write_file(
     root: &Path,
     path: &str,
     content: &[u8],
+    mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<(), LxcError> {
     open(root)?
-        .write_file(path, content, owner)
+        .write_file(path, content, mode, owner)
         .map_err(io(path))
 }

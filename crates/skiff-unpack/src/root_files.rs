@@ -46,13 +46,14 @@ impl Root {
         Ok(())
     }
 
-    /// Writes a small file (mode 0644, owned by `owner` when given), creating missing
-    /// parents; an existing regular file is replaced, a symlink at `path` is refused
-    /// rather than followed.
+    /// Writes a small file with permission bits `mode` (owned by `owner` when given),
+    /// creating missing parents; an existing regular file is replaced, a symlink at `path`
+    /// is refused rather than followed.
     pub fn write_file(
         &self,
         path: &str,
         content: &[u8],
+        mode: u32,
         owner: Option<(u32, u32)>,
     ) -> io::Result<()> {
         let path = clean(path)?;
@@ -69,7 +70,7 @@ impl Root {
             dir.as_fd(),
             path.split().1,
             flags,
-            Mode::from_raw_mode(0o644),
+            Mode::from_raw_mode(mode),
         )
         .map_err(|e| match e {
             Errno::LOOP => io::Error::new(
@@ -81,6 +82,8 @@ impl Root {
         if let Some(owner) = owner {
             metadata::fchown(fd.as_fd(), owner).map_err(|(_, e)| e)?;
         }
+        // The create mode is masked by the umask and ignored for an existing file.
+        rfs::fchmod(fd.as_fd(), Mode::from_raw_mode(mode))?;
         File::from(fd).write_all(content)
     }
 }

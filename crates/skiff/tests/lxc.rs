@@ -66,9 +66,14 @@ fn a_container_from_a_registry_image_runs_with_its_entrypoint_env_cwd_and_user()
     skiff_ok(&create_args(&lxcpath, "probe", &image, &[]));
 
     let config = std::fs::read_to_string(dir.path().join("probe/config")).unwrap();
+    // The script holds spaces and quotes: both commands go through skiff's launcher.
     assert!(
-        config.contains("lxc.execute.cmd = /bin/sh -c 'echo \"a b\";"),
+        config.contains("lxc.execute.cmd = /.skiff/init\nlxc.init.cmd = /.skiff/init\n"),
         "{config}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("probe/rootfs/.skiff/argv")).unwrap(),
+        format!("/bin/sh\0-c\0{PROBE}\0").as_bytes()
     );
     assert!(
         config.contains("lxc.environment = GREETING=hello world"),
