@@ -2,11 +2,13 @@
 //! commands. Flag names and meanings follow skopeo's manual pages so scripts written for
 //! skopeo keep working.
 
+mod catalog;
 mod containers;
 mod image_commands;
 mod registry_flags;
 mod transfer;
 
+pub use catalog::*;
 pub use containers::*;
 pub use image_commands::*;
 pub use registry_flags::*;
@@ -164,6 +166,9 @@ pub enum Command {
     /// Containers on a plain LXC host.
     #[command(subcommand)]
     Lxc(LxcCommand),
+    /// The catalog of self-hosted apps (built in, plus user entries).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completion(CompletionArgs),
     /// Print the manual page (roff) to stdout, or write one page per command.

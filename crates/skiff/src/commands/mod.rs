@@ -1,5 +1,6 @@
 //! One module per command; each turns its parsed arguments into library calls.
 
+mod catalog;
 mod copy;
 mod docs;
 mod inspect;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Command::Lxc(crate::cli::LxcCommand::Create(args)) => {
                 lxc::create(&cli.global, args).await
             }
+            Command::Catalog(command) => catalog::run(command),
             Command::Completion(args) => docs::completion(args),
             Command::Man(args) => docs::man(args),
         }
