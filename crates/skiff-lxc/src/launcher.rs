@@ -5,9 +5,12 @@
 //! command goes there directly only when no word needs quoting. Otherwise skiff puts a
 //! small static launcher into the root filesystem that executes the exact argv from a
 //! NUL-separated file (see `launcher/init.rs`); `lxc.execute.cmd` uses the same command,
-//! since LXC 5.0.2 also mangles shell quoting such as `'it'\''s'` there. Both live in `/.skiff/` of the rootfs:
-//! unlike `/dev/.lxc` (a tmpfs LXC mounts at each start) it survives restarts, it is part
-//! of the container's own filesystem in every id mapping, and no image uses the name.
+//! since LXC 5.0.2 also mangles shell quoting such as `'it'\''s'` there.
+//!
+//! Both files live in `/.skiff/` of the rootfs: unlike `/dev/.lxc` (a tmpfs LXC mounts at
+//! each start) it survives restarts, it belongs to the container's own filesystem under
+//! every id mapping, and no image uses the name. A new rootfs (an image update) gets its
+//! own copy when its config is written.
 
 use std::path::Path;
 
