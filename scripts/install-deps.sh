@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages skiff's tests, demo and benchmarks use as real peers:
 # docker-registry (CNCF distribution), skopeo, umoci, lxc, busybox-static (a runnable
-# test image), htpasswd (apache2-utils), jq, gnupg (signing tests). Idempotent; needs root (or sudo).
+# test image), htpasswd (apache2-utils), jq, gnupg (signing tests), file (the static
+# binary check of tests/package.rs). Idempotent; needs root (or sudo).
 #
 # This changes the host, and says how before it does:
 #   * apt-get update and apt-get install of the packages above that are missing;
@@ -19,7 +20,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--plan]" >&2; exit 64 ;;
 esac
 
-packages=(docker-registry skopeo umoci lxc jq apache2-utils busybox-static ca-certificates time gnupg)
+packages=(docker-registry skopeo umoci lxc jq apache2-utils busybox-static ca-certificates time gnupg file)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
