@@ -44,5 +44,8 @@ fn main() -> ExitCode {
         return fail(&format!("{ARGV_FILE} names no program"));
     };
     let err = Command::new(&program).args(words).exec();
-    fail(&format!("cannot execute {}: {err}", program.to_string_lossy()))
+    fail(&format!(
+        "cannot execute {}: {err}",
+        program.to_string_lossy()
+    ))
 }
