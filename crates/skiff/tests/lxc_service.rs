@@ -150,3 +150,24 @@ fn a_plain_entrypoint_is_the_init_itself() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(state("sleeper", &lxcpath), "State:          RUNNING");
 }
+
+/// A program named without a path is found in the image's PATH, as LXC's own execvp
+/// finds it: the launcher keeps that behaviour.
+#[test]
+fn the_launcher_finds_a_bare_program_name_in_the_image_path() {
+    let img = busybox_builder(Format::Oci)
+        .entrypoint(&["sh", "-c"])
+        .cmd(&["echo \"found  in PATH\" > /tmp/probe.out; exec sleep 60"])
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let lxcpath = create(dir.path(), "bare", img);
+    let out = Path::new(&lxcpath).join("bare/rootfs/tmp/probe.out");
+    let _stop = Stop("bare", &lxcpath);
+    lxc_ok("lxc-start", &["-d", "-n", "bare", "-P", &lxcpath]);
+    wait_for("the service's output", || out.exists());
+    wait_for("the whole line", || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s.ends_with('\n'))
+    });
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "found  in PATH\n");
+    assert_eq!(state("bare", &lxcpath), "State:          RUNNING");
+}
