@@ -26,7 +26,14 @@ pub fn parse(path: &Path, text: &str) -> Result<DesiredFile, ApplyError> {
     let at = Locator { path, text };
     let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        at.error_at(line, column, e.to_string())
+        // serde_yaml ends its message with the place, which the error already leads with.
+        let message = e.to_string();
+        let suffix = format!(" at line {line} column {column}");
+        let message = message
+            .strip_suffix(&suffix)
+            .unwrap_or(&message)
+            .to_string();
+        at.error_at(line, column, message)
     })?;
     if let Some(v) = raw.version.as_deref().filter(|v| *v != "v2") {
         return Err(at.error_near(

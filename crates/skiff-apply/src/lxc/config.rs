@@ -2,7 +2,7 @@
 //!
 //! The config is the state: apply's marker (comment lines starting `# skiff:`) says
 //! which image digest, file and spec the container was made from, and the fields apply
-//! controls are read back from the real keys (`lxc.cgroup2.memory.max`,
+//! controls are read back from the real keys (`lxc.cgroup2.memory.max` or its v1 twin,
 //! `lxc.mount.entry`, …) — so a hand edit shows up as a change in the next plan.
 
 use std::collections::BTreeMap;
@@ -13,14 +13,12 @@ use skiff_lxc::{lxc_config, ContainerSpec, LxcConfigOptions};
 use skiff_oci::{Digest, ImageConfiguration};
 use skiff_unpack::IdMap;
 
+use super::cgroup::{Cgroup, Limits};
 use crate::backend::{Live, Target};
 use crate::{ApplyError, Desired};
 
 /// The first line of every config apply writes; a config without it is not apply's.
 pub(crate) const MARKER: &str = "# skiff: managed";
-const MIB: u64 = 1024 * 1024;
-/// cgroup2 `cpu.max` period: `cores` = quota / period.
-const CPU_PERIOD: u64 = 100_000;
 
 /// The fields apply controls, as written for `d` (see `Backend::fields`).
 pub(crate) fn fields(d: &Desired, env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -61,6 +59,15 @@ pub(crate) fn fields(d: &Desired, env: &BTreeMap<String, String>) -> BTreeMap<St
 
 fn json(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_default()
+}
+
+/// The resource limits the file sets for `d`.
+pub(crate) fn limits(d: &Desired) -> Limits {
+    Limits {
+        memory: d.memory.map(|m| m.0),
+        swap: d.swap.map(|m| m.0),
+        cores: d.cores,
+    }
 }
 
 /// The id map of an (un)privileged container.
@@ -143,17 +150,9 @@ pub(crate) fn render(
         set("lxc.apparmor.profile", "unconfined".into());
     }
     set("lxc.start.auto", if d.onboot { "1" } else { "0" }.into());
-    if let Some(m) = d.memory {
-        set("lxc.cgroup2.memory.max", (m.0 * MIB).to_string());
-    }
-    if let Some(s) = d.swap {
-        set("lxc.cgroup2.memory.swap.max", (s.0 * MIB).to_string());
-    }
-    if let Some(c) = d.cores {
-        set(
-            "lxc.cgroup2.cpu.max",
-            format!("{} {CPU_PERIOD}", u64::from(c) * CPU_PERIOD),
-        );
+    let cg = Cgroup::detect();
+    for (k, v) in cg.settings(limits(d)) {
+        set(&format!("{}{k}", cg.prefix()), v);
     }
     for m in &d.mounts {
         let src = m.source.as_deref().unwrap_or(Path::new("/nonexistent"));
@@ -220,6 +219,7 @@ pub(crate) fn parse(text: &str) -> Option<Parsed> {
     let mut rootfs = PathBuf::new();
     let mut unprivileged = false;
     let mut onboot = false;
+    let mut cgroup = BTreeMap::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# skiff: ") {
             let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -242,25 +242,6 @@ pub(crate) fn parse(text: &str) -> Option<Parsed> {
             "lxc.rootfs.path" => rootfs = PathBuf::from(v.strip_prefix("dir:").unwrap_or(v)),
             "lxc.idmap" => unprivileged = true,
             "lxc.start.auto" => onboot = v == "1",
-            "lxc.cgroup2.memory.max" => {
-                if let Ok(b) = v.parse::<u64>() {
-                    fields.insert("memory".into(), format!("{}M", b / MIB));
-                }
-            }
-            "lxc.cgroup2.memory.swap.max" => {
-                if let Ok(b) = v.parse::<u64>() {
-                    fields.insert("swap".into(), format!("{}M", b / MIB));
-                }
-            }
-            "lxc.cgroup2.cpu.max" => {
-                if let Some(q) = v
-                    .split_whitespace()
-                    .next()
-                    .and_then(|q| q.parse::<u64>().ok())
-                {
-                    fields.insert("cores".into(), (q / CPU_PERIOD).to_string());
-                }
-            }
             "lxc.mount.entry" => {
                 let parts: Vec<&str> = v.split_whitespace().collect();
                 if let [src, target, _, opts, ..] = parts[..] {
@@ -277,9 +258,17 @@ pub(crate) fn parse(text: &str) -> Option<Parsed> {
                     env.insert(ek.to_string(), ev.to_string());
                 }
             }
-            _ => {}
+            _ => {
+                let limit = k
+                    .strip_prefix("lxc.cgroup2.")
+                    .or_else(|| k.strip_prefix("lxc.cgroup."));
+                if let Some(key) = limit {
+                    cgroup.insert(key.to_string(), v.to_string());
+                }
+            }
         }
     }
+    fields.extend(Cgroup::fields(&cgroup));
     for k in env_keys {
         if let Some(v) = env.get(&k) {
             fields.insert(format!("env.{k}"), v.clone());

@@ -16,6 +16,7 @@
 //! Each rootfs keeps its image configuration beside it (`rootfs-<digest>.image.json`) so
 //! that an update can rewrite the config without fetching the image again.
 
+mod cgroup;
 mod config;
 mod tools;
 
@@ -28,6 +29,7 @@ use skiff_oci::{Digest, ImageConfiguration};
 use crate::backend::{Backend, Images, Live, Observed, Target};
 use crate::plan::Effect;
 use crate::{ApplyError, Desired};
+use cgroup::Cgroup;
 
 /// Containers under one LXCPATH.
 #[derive(Debug, Clone)]
@@ -128,19 +130,28 @@ fn make_mount_sources(d: &Desired) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// Removes what interrupted replaces left in `dir`: rootfs trees and their staging
-/// directories other than `keep`, and an unrenamed config.
-fn remove_leftovers(dir: &Path, keep: &Path) -> Result<(), ApplyError> {
+/// What interrupted applies left in `dir`: rootfs trees and their staging directories
+/// other than `keep` (the one the config names), and an unrenamed config.
+fn leftovers(dir: &Path, keep: &Path) -> Result<Vec<PathBuf>, ApplyError> {
     let entries = std::fs::read_dir(dir).map_err(ApplyError::io("reading", dir))?;
-    for e in entries.flatten() {
-        let path = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        let ours = name.starts_with("rootfs-")
-            || name.starts_with(".rootfs-")
-            || name == ".config.skiff-new";
-        if !ours || path == keep || path == image_json(keep) {
-            continue;
-        }
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("rootfs-")
+                || name.starts_with(".rootfs-")
+                || name == ".config.skiff-new"
+        })
+        .map(|e| e.path())
+        .filter(|p| p != keep && *p != image_json(keep))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Removes [`leftovers`].
+fn remove_leftovers(dir: &Path, keep: &Path) -> Result<(), ApplyError> {
+    for path in leftovers(dir, keep)? {
         let removed = if path.is_dir() {
             std::fs::remove_dir_all(&path)
         } else {
@@ -181,6 +192,13 @@ impl Backend for LxcBackend {
         if p.gpu.is_some_and(|g| g != crate::Gpu::None) {
             return Err(Self::unsupported(d, "gpu", "GPU passthrough is configured by the pve backend; on plain LXC bind /dev/dri with a mount"));
         }
+        if d.swap.is_some() && d.memory.is_none() && Cgroup::detect() == Cgroup::V1 {
+            return Err(Self::unsupported(
+                d,
+                "swap",
+                "this host's cgroup v1 limits memory and swap together; set `memory:` too",
+            ));
+        }
         if d.disk.is_some() {
             return Err(Self::unsupported(d, "disk", "a directory root filesystem has no size to set; drop `disk:` or use the pve backend"));
         }
@@ -216,7 +234,7 @@ impl Backend for LxcBackend {
 
     fn effect(&self, field: &str) -> Effect {
         match field {
-            "memory" | "swap" | "cores" | "onboot" | "image" => Effect::Live,
+            "memory" | "swap" | "cores" | "onboot" | "image" | "leftovers" => Effect::Live,
             "unprivileged" => Effect::Replace,
             _ => Effect::Restart,
         }
@@ -237,6 +255,16 @@ impl Backend for LxcBackend {
         };
         let mut live = parsed.live;
         live.running = tools::running(name, &self.lxcpath)?;
+        // Shown as a change, so that the next apply tidies up after an interrupted one.
+        let left = leftovers(&self.dir(name), &parsed.rootfs)?;
+        if !left.is_empty() {
+            let names: Vec<String> = left
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect();
+            live.fields.insert("leftovers".into(), names.join(" "));
+        }
         Ok(Observed::Managed(live))
     }
 
@@ -317,31 +345,17 @@ impl Backend for LxcBackend {
             })?;
         let spec = ContainerSpec::from_image_config(&image, &current.rootfs)?;
         self.write_config(&dir, t, &image, spec, &current.rootfs)?;
+        remove_leftovers(&dir, &current.rootfs)?;
         if !tools::running(name, &self.lxcpath)? {
             return Ok(());
         }
-        let d = t.desired;
-        for field in live {
-            match field.as_str() {
-                "memory" => tools::cgroup(
-                    name,
-                    &self.lxcpath,
-                    "memory.max",
-                    &cg_bytes(d.memory.map(|m| m.0)),
-                )?,
-                "swap" => tools::cgroup(
-                    name,
-                    &self.lxcpath,
-                    "memory.swap.max",
-                    &cg_bytes(d.swap.map(|m| m.0)),
-                )?,
-                "cores" => {
-                    let v = d.cores.map_or("max 100000".to_string(), |c| {
-                        format!("{} 100000", u64::from(c) * 100_000)
-                    });
-                    tools::cgroup(name, &self.lxcpath, "cpu.max", &v)?
-                }
-                _ => {}
+        if live
+            .iter()
+            .any(|f| matches!(f.as_str(), "memory" | "swap" | "cores"))
+        {
+            let cg = Cgroup::detect();
+            for (key, value) in cg.live_settings(config::limits(t.desired)) {
+                tools::cgroup(name, &self.lxcpath, key, &value)?;
             }
         }
         Ok(())
@@ -364,9 +378,4 @@ impl Backend for LxcBackend {
         let dir = self.dir(name);
         std::fs::remove_dir_all(&dir).map_err(ApplyError::io("removing", &dir))
     }
-}
-
-/// A cgroup2 byte limit from MiB; `max` when unset (the limit was removed from the file).
-fn cg_bytes(mib: Option<u64>) -> String {
-    mib.map_or("max".into(), |m| (m * 1024 * 1024).to_string())
 }

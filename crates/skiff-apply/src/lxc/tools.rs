@@ -70,7 +70,8 @@ pub(crate) fn stop(name: &str, lxcpath: &Path) -> Result<(), ApplyError> {
 
 /// Sets a cgroup2 value of the running container (`memory.max`, `cpu.max`).
 pub(crate) fn cgroup(name: &str, lxcpath: &Path, key: &str, value: &str) -> Result<(), ApplyError> {
-    lxc("lxc-cgroup", name, lxcpath, &[key, value]).map(drop)
+    // `--`: a value of -1 (v1's "no limit") is not an option.
+    lxc("lxc-cgroup", name, lxcpath, &["--", key, value]).map(drop)
 }
 
 /// Runs `command` with the image's /bin/sh inside until it exits 0.

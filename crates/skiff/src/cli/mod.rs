@@ -2,11 +2,13 @@
 //! commands. Flag names and meanings follow skopeo's manual pages so scripts written for
 //! skopeo keep working.
 
+mod apply;
 mod containers;
 mod image_commands;
 mod registry_flags;
 mod transfer;
 
+pub use apply::*;
 pub use containers::*;
 pub use image_commands::*;
 pub use registry_flags::*;
@@ -164,6 +166,14 @@ pub enum Command {
     /// Containers on a plain LXC host.
     #[command(subcommand)]
     Lxc(LxcCommand),
+    /// Show what `apply` would do to make the containers of a YAML file real.
+    Plan(ApplyFileArgs),
+    /// Create, update or replace the containers of a YAML file, and start them in order.
+    Apply(ApplyArgs),
+    /// Remove the containers of a YAML file (their mounted data stays).
+    Destroy(DestroyArgs),
+    /// Show the containers of a YAML file: running, image digest against the latest, drift.
+    Status(ApplyFileArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completion(CompletionArgs),
     /// Print the manual page (roff) to stdout, or write one page per command.

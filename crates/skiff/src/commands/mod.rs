@@ -1,5 +1,6 @@
 //! One module per command; each turns its parsed arguments into library calls.
 
+mod apply;
 mod copy;
 mod docs;
 mod inspect;
@@ -30,6 +31,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Command::Lxc(crate::cli::LxcCommand::Create(args)) => {
                 lxc::create(&cli.global, args).await
             }
+            Command::Plan(args) => apply::plan(&cli.global, args).await,
+            Command::Apply(args) => apply::apply(&cli.global, args).await,
+            Command::Destroy(args) => apply::destroy(&cli.global, args).await,
+            Command::Status(args) => apply::status(&cli.global, args).await,
             Command::Completion(args) => docs::completion(args),
             Command::Man(args) => docs::man(args),
         }
