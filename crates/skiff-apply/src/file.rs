@@ -17,7 +17,11 @@ pub fn load(path: &Path) -> Result<DesiredFile, ApplyError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // Canonical, so that `apps.yaml`, `./apps.yaml` and a symlink to it are one file for
+    // the marker that `--prune` and `destroy` compare.
+    let abs = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf());
     parse(&abs, &text)
 }
 
