@@ -526,3 +526,31 @@ fn an_apply_killed_half_way_is_finished_by_the_next() {
         )));
     }
 }
+
+#[test]
+fn the_seed_shape_plans_datasets_and_the_lxc_backend_refuses_proxmox_keys() {
+    let site = Site::new();
+    site.push("tools/sleeper", "v1", &sleeper("1"));
+    let seed = "version: v2\npools:\n  tank:\n    datasets:\n      media:\n        compression: lz4\n        containers:\n          - name: ap-seed\n            type: oci\n            image: tools/sleeper\n            tag: v1\n            registry: REG\n            memory: 2G\n";
+    site.file(seed);
+    let plan = site.ok("plan", &[]);
+    let dir = site.path("datasets/tank/media");
+    assert!(
+        plan.contains(&format!(
+            "+ dataset tank/media: directory {} (no zfs on this host)",
+            dir.display()
+        )),
+        "{plan}"
+    );
+    assert!(plan.contains("+ memory = \"2048M\""), "{plan}");
+    assert!(!dir.exists(), "plan creates nothing");
+
+    site.file(&format!("{seed}            gpu: true\n"));
+    let out = site.run("plan", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("container ap-seed: the lxc backend cannot honour `gpu`"),
+        "{stderr}"
+    );
+}
