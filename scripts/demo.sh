@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job, end to end: pull an image into a Proxmox-ready oci-archive.
+# The main job, end to end: pull an image into a Proxmox-ready oci-archive, then run it
+# as an app on LXC with `skiff apply` (offline mode only).
 #
 #   scripts/demo.sh                 # offline: starts a local docker-registry seeded with a
 #                                   # sample image skiff's test support builds, pulls it
@@ -7,6 +8,9 @@
 #
 # The archive lands in ./out/ under Proxmox's template name (e.g. demo_latest.tar), ready
 # for `pct create VMID local:vztmpl/...` once copied to /var/lib/vz/template/cache/.
+# Then examples/apply/demo.yaml is applied on the lxc backend (containers under
+# ./out/lxc, as root): a busybox httpd service, whose page the demo fetches. It keeps
+# running; `skiff destroy --yes out/demo-apply.yaml -P out/lxc` removes it.
 #
 # It first runs scripts/install-deps.sh, which changes the host (apt installs, and as root
 # a line in /etc/subuid and /etc/subgid). When that has anything to do, the demo shows it
@@ -58,3 +62,19 @@ echo
 echo "written: out/demo_latest.tar"
 skopeo inspect oci-archive:out/demo_latest.tar | jq '{Digest, Architecture, Os, Layers}'
 tar -tf out/demo_latest.tar | head -n 5
+echo
+echo "== skiff apply: the image as a running app on LXC =="
+sed "s|DEMO_REGISTRY|$host|" examples/apply/demo.yaml >out/demo-apply.yaml
+apply_dirs=(-P "$PWD/out/lxc" --data-dir "$PWD/out/volumes" --secrets-dir "$PWD/out/secrets" --src-tls-verify=false)
+target/release/skiff apply out/demo-apply.yaml "${apply_dirs[@]}" --yes
+lxc-ls -f -P "$PWD/out/lxc"
+echo
+echo "the app answers on http://127.0.0.1:8088/hello.txt:"
+for _ in $(seq 50); do
+  page=$(busybox wget -qO- http://127.0.0.1:8088/hello.txt 2>/dev/null) && break
+  sleep 0.1
+done
+echo "${page:?the app did not answer}"
+echo
+echo "applying the same file again changes nothing:"
+target/release/skiff apply out/demo-apply.yaml "${apply_dirs[@]}" --yes

@@ -126,29 +126,32 @@ pub fn write_container(
         move |e| LxcError::Io { path: p, source: e }
     };
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    rootfs::write_file(
-        &options.rootfs,
-        "/etc/hostname",
-        format!("{}\n", options.name).as_bytes(),
-        0o644,
-        owner,
-    )?;
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n127.0.1.1\t{}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-        options.name
-    );
-    rootfs::write_file(
-        &options.rootfs,
-        "/etc/hosts",
-        hosts.as_bytes(),
-        0o644,
-        owner,
-    )?;
+    write_identity(&options.rootfs, &options.name, owner)?;
     launcher::install(&options.rootfs, &spec.entrypoint, owner)?;
     let tmp = dir.join(".config.skiff-tmp");
     std::fs::write(&tmp, lxc_config(spec, options)).map_err(io(&tmp))?;
     std::fs::rename(&tmp, &config).map_err(io(&config))?;
     Ok(config)
+}
+
+/// Writes `/etc/hostname` and `/etc/hosts` naming the container inside `rootfs`, as
+/// lxc-oci does: images ship without them, and many programs look their host up.
+pub fn write_identity(
+    rootfs: &Path,
+    name: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<(), LxcError> {
+    rootfs::write_file(
+        rootfs,
+        "/etc/hostname",
+        format!("{name}\n").as_bytes(),
+        0o644,
+        owner,
+    )?;
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    );
+    rootfs::write_file(rootfs, "/etc/hosts", hosts.as_bytes(), 0o644, owner)
 }
 
 /// Container names become directory names and `lxc.uts.name`: keep them simple. Callers

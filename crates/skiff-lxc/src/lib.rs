@@ -27,7 +27,8 @@ mod rootfs;
 mod spec;
 
 pub use config::{
-    lxc_config, pve_config_fragment, validate_name, write_container, LxcConfigOptions,
+    lxc_config, pve_config_fragment, validate_name, write_container, write_identity,
+    LxcConfigOptions,
 };
 pub use error::LxcError;
 pub use quote::pve_shell_quote;

@@ -2,12 +2,14 @@
 //! commands. Flag names and meanings follow skopeo's manual pages so scripts written for
 //! skopeo keep working.
 
+mod apply;
 mod catalog;
 mod containers;
 mod image_commands;
 mod registry_flags;
 mod transfer;
 
+pub use apply::*;
 pub use catalog::*;
 pub use containers::*;
 pub use image_commands::*;
@@ -169,6 +171,14 @@ pub enum Command {
     /// The catalog of self-hosted apps (built in, plus user entries).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Show what `apply` would do to make the containers of a YAML file real.
+    Plan(ApplyFileArgs),
+    /// Create, update or replace the containers of a YAML file, and start them in order.
+    Apply(ApplyArgs),
+    /// Remove the containers of a YAML file (their mounted data stays).
+    Destroy(DestroyArgs),
+    /// Show the containers of a YAML file: running, image digest against the latest, drift.
+    Status(ApplyFileArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completion(CompletionArgs),
     /// Print the manual page (roff) to stdout, or write one page per command.

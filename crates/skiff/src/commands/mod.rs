@@ -1,5 +1,6 @@
 //! One module per command; each turns its parsed arguments into library calls.
 
+mod apply;
 mod catalog;
 mod copy;
 mod docs;
@@ -32,6 +33,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 lxc::create(&cli.global, args).await
             }
             Command::Catalog(command) => catalog::run(command),
+            Command::Plan(args) => apply::plan(&cli.global, args).await,
+            Command::Apply(args) => apply::apply(&cli.global, args).await,
+            Command::Destroy(args) => apply::destroy(&cli.global, args).await,
+            Command::Status(args) => apply::status(&cli.global, args).await,
             Command::Completion(args) => docs::completion(args),
             Command::Man(args) => docs::man(args),
         }

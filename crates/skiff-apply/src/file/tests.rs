@@ -1,0 +1,115 @@
+use std::path::Path;
+
+use super::parse;
+use crate::ApplyError;
+
+fn err(text: &str) -> (usize, usize, String) {
+    match parse(Path::new("/x/apps.yaml"), text) {
+        Err(ApplyError::File {
+            line,
+            column,
+            message,
+            ..
+        }) => (line, column, message),
+        other => panic!("expected a file error, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_seed_shape_parses() {
+    let f = parse(
+        Path::new("/x/seed.yaml"),
+        "version: v2\npools:\n  tank:\n    datasets:\n      jellyfin:\n        quota: 100G\n        containers:\n          - name: jellyfin\n            type: oci\n            image: jellyfin/jellyfin\n            tag: latest\n            registry: docker.io\n            cores: 4\n            memory: 4096\n            disk: 16G\n            gpu: true\n            mounts:\n              - source: /tank/media\n                target: /media\n                readonly: true\n",
+    )
+    .unwrap();
+    assert_eq!(f.datasets.len(), 1);
+    assert_eq!(f.datasets[0].name, "tank/jellyfin");
+    let c = &f.containers[0];
+    assert_eq!(c.image, "docker.io/jellyfin/jellyfin:latest");
+    assert_eq!(c.memory, Some(crate::Mib(4096)));
+    assert_eq!(c.disk, Some(crate::Gib(16)));
+    assert_eq!(c.proxmox.gpu, Some(crate::Gpu::Any));
+    assert!(c.mounts[0].readonly);
+}
+
+#[test]
+fn apps_are_ordered_by_depends_on_and_named_app_container() {
+    let f = parse(
+        Path::new("/x/a.yaml"),
+        "apps:\n  - name: immich\n    containers:\n      - name: server\n        image: ghcr.io/immich-app/immich-server\n        tag: release\n        depends_on: [postgres, redis]\n        env: {DB_HOSTNAME: \"${host:postgres}\", PORT: 2283}\n      - name: postgres\n        image: postgres:16\n        memory: 1G\n      - name: redis\n        image: redis@sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
+    )
+    .unwrap();
+    let names: Vec<&str> = f.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["immich-postgres", "immich-redis", "immich-server"]);
+    let server = &f.containers[2];
+    assert_eq!(server.depends_on, ["immich-postgres", "immich-redis"]);
+    assert_eq!(server.env["PORT"], "2283");
+    assert_eq!(f.containers[0].image, "docker.io/library/postgres:16");
+    assert_eq!(f.containers[0].memory, Some(crate::Mib(1024)));
+    assert!(f.containers[1].pinned.is_some());
+}
+
+#[test]
+fn unknown_keys_are_errors_at_their_place() {
+    let (line, column, m) =
+        err("containers:\n  - name: web\n    image: busybox\n    memroy: 512\n");
+    assert_eq!((line, column), (4, 5), "{m}");
+    assert!(m.contains("unknown field `memroy`"), "{m}");
+}
+
+#[test]
+fn wrong_types_and_bad_sizes_are_errors_at_their_place() {
+    let (line, _, m) = err("containers:\n  - name: web\n    image: busybox\n    cores: two\n");
+    assert_eq!(line, 4, "{m}");
+    let (line, _, m) = err("containers:\n  - name: web\n    image: busybox\n    memory: 2X\n");
+    assert_eq!(line, 4, "{m}");
+    assert!(m.contains("unknown unit"), "{m}");
+    let (line, _, m) =
+        err("containers:\n  - name: web\n    image: busybox\n    entrypoint: /bin/sleep 1\n");
+    assert_eq!(line, 4, "{m}");
+}
+
+#[test]
+fn duplicate_names_point_at_the_second() {
+    let (line, column, m) =
+        err("containers:\n  - name: web\n    image: busybox\n  - name: web\n    image: alpine\n");
+    assert_eq!((line, column), (4, 5), "{m}");
+    assert!(m.contains("duplicate container name web"), "{m}");
+}
+
+#[test]
+fn dependency_mistakes_are_errors() {
+    let (line, _, m) = err("containers:\n  - name: a\n    image: busybox\n    depends_on: [b]\n");
+    assert_eq!(line, 2, "{m}");
+    assert!(m.contains("depends_on \"b\""), "{m}");
+    let (_, _, m) = err("containers:\n  - name: a\n    image: busybox\n    depends_on: [b]\n  - name: b\n    image: busybox\n    depends_on: [a]\n");
+    assert!(m.contains("cycle"), "{m}");
+}
+
+#[test]
+fn other_mistakes_are_errors() {
+    for (text, want) in [
+        ("version: v3\n", "unknown version"),
+        ("backend: docker\n", "unknown backend"),
+        (
+            "containers:\n  - name: a\n    type: lxc\n    image: busybox\n",
+            "type: oci",
+        ),
+        (
+            "containers:\n  - name: a/b\n    image: busybox\n",
+            "invalid container name",
+        ),
+        (
+            "containers:\n  - name: a\n    image: busybox:1\n    tag: 2\n",
+            "has a tag",
+        ),
+        (
+            "containers:\n  - name: a\n    image: busybox\n    mounts: [{target: data}]\n",
+            "absolute",
+        ),
+        ("apps:\n  - name: x\n    catalog: jellyfin\n", "catalog"),
+    ] {
+        let (_, _, m) = err(text);
+        assert!(m.contains(want), "{text}: {m}");
+    }
+}

@@ -1,0 +1,291 @@
+//! `plan`, `apply`, `destroy`, `status` of a YAML file: flags to skiff-apply options, the
+//! registry and unpack pipeline behind its `Images`, and the plan rendered. The decisions
+//! live in skiff-apply.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use skiff_apply::lxc::LxcBackend;
+use skiff_apply::run::{self, Options, Prepared};
+use skiff_apply::secrets::Secrets;
+use skiff_apply::{file, ApplyError, Backend, DesiredFile, Images};
+use skiff_oci::{Digest, ImageConfiguration, Reference};
+use skiff_transport::registry_client;
+use skiff_unpack::{IdMap, UnpackOptions};
+
+use crate::cli::{program_name, ApplyArgs, ApplyFileArgs, BackendKind, DestroyArgs, GlobalOptions};
+use crate::failure::Failure;
+use crate::options::open_options;
+use crate::output::{print_line, stderr_line};
+use crate::rootfs::unpack_to;
+
+/// Images from registries, through the same flags, policy and unpack pipeline as
+/// `lxc create`.
+struct RegistryImages<'a> {
+    global: &'a GlobalOptions,
+    args: &'a ApplyFileArgs,
+}
+
+fn image_error(image: &str, f: &Failure) -> ApplyError {
+    let lines = f.lines();
+    let prefix = format!("{}: ", program_name());
+    ApplyError::Image {
+        image: image.to_string(),
+        message: lines
+            .iter()
+            .map(|l| l.strip_prefix(&prefix).unwrap_or(l).trim())
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+#[async_trait::async_trait]
+impl Images for RegistryImages<'_> {
+    async fn resolve(&self, image: &str) -> Result<Digest, ApplyError> {
+        let work = async {
+            let reference = Reference::parse(image)?;
+            let open = open_options(self.global, &self.args.src.flags(None, 3, None))?;
+            let client = registry_client(&reference.name(), reference.registry(), &open)?;
+            let tag = reference.manifest_reference();
+            let head = client.head_manifest(reference.repository(), &tag).await?;
+            match head {
+                Some(h) => match h.digest {
+                    Some(d) => Ok(d),
+                    // No Docker-Content-Digest: the manifest's own bytes say it.
+                    None => Ok(client
+                        .get_manifest(reference.repository(), &tag)
+                        .await?
+                        .digest),
+                },
+                None => Err(Failure::new(format!(
+                    "{image}: no such image (manifest unknown)"
+                ))),
+            }
+        };
+        work.await.map_err(|f: Failure| image_error(image, &f))
+    }
+
+    async fn unpack(
+        &self,
+        image: &str,
+        digest: &Digest,
+        rootfs: &Path,
+        id_map: IdMap,
+    ) -> Result<ImageConfiguration, ApplyError> {
+        let work = async {
+            let pinned = Reference::parse(image)?.with_digest(digest.clone());
+            let options = UnpackOptions {
+                id_map,
+                ..UnpackOptions::default()
+            };
+            let name = format!("docker://{pinned}");
+            unpack_to(
+                self.global,
+                &name,
+                rootfs,
+                options,
+                &self.args.src,
+                self.args.quiet,
+            )
+            .await
+        };
+        work.await
+            .map(|u| u.config)
+            .map_err(|f: Failure| image_error(image, &f))
+    }
+}
+
+impl From<ApplyError> for Failure {
+    fn from(e: ApplyError) -> Self {
+        let hint = match &e {
+            ApplyError::Unmanaged(_) => Some(
+                "rename the container in the file, or remove the other container yourself"
+                    .to_string(),
+            ),
+            ApplyError::Tool { .. } => Some(
+                "run the command shown to see LXC's own diagnostics (add -l DEBUG -o FILE)"
+                    .to_string(),
+            ),
+            ApplyError::Unsupported { .. } => {
+                Some("remove the key from the file, or choose a backend that has it".to_string())
+            }
+            _ => None,
+        };
+        let f = Failure::new(e.to_string());
+        match hint {
+            Some(h) => f.hint(h),
+            None => f,
+        }
+    }
+}
+
+/// The file, read and checked, and the backend it goes to.
+fn open(args: &ApplyFileArgs) -> Result<(DesiredFile, Box<dyn Backend>, Options), Failure> {
+    let desired = file::load(&args.file)?;
+    let from_file = match desired.backend.as_deref() {
+        Some("pve") => Some(BackendKind::Pve),
+        Some("pve-api") => Some(BackendKind::PveApi),
+        Some("lxc") => Some(BackendKind::Lxc),
+        _ => None,
+    };
+    let default = if Path::new("/etc/pve").exists() {
+        BackendKind::Pve
+    } else {
+        BackendKind::Lxc
+    };
+    let backend: Box<dyn Backend> = match args.backend.or(from_file).unwrap_or(default) {
+        BackendKind::Lxc => {
+            let lxcpath = args
+                .lxcpath
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/var/lib/lxc"));
+            Box::new(LxcBackend::new(&lxcpath))
+        }
+        kind @ (BackendKind::Pve | BackendKind::PveApi) => {
+            let name = if kind == BackendKind::Pve {
+                "pve"
+            } else {
+                "pve-api"
+            };
+            return Err(Failure::new(format!(
+                "the {name} backend is not available yet in this build of {}",
+                program_name()
+            ))
+            .hint(
+                "use --backend lxc (plain LXC); the Proxmox backends come with the pve commands",
+            ));
+        }
+    };
+    let options = Options {
+        prune: false,
+        data_dir: args.data_dir.clone(),
+        datasets_dir: args.datasets_dir.clone(),
+        secrets: Secrets::new(&args.secrets_dir),
+    };
+    Ok((desired, backend, options))
+}
+
+fn print_block(text: &str) -> Result<(), Failure> {
+    for line in text.lines() {
+        print_line(line)?;
+    }
+    Ok(())
+}
+
+/// Asks on the terminal; without one the user must say --yes.
+fn confirm(question: &str) -> Result<bool, Failure> {
+    let tty = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| {
+            Failure::new("no terminal to ask for confirmation on")
+                .hint("add --yes to go ahead without asking")
+        })?;
+    let mut w = &tty;
+    let mut answer = String::new();
+    w.write_all(format!("{question} [y/N] ").as_bytes())
+        .and_then(|()| w.flush())
+        .and_then(|()| BufReader::new(&tty).read_line(&mut answer).map(drop))
+        .map_err(|e| Failure::new(format!("reading the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+async fn prepare(
+    global: &GlobalOptions,
+    args: &ApplyFileArgs,
+    prune: bool,
+) -> Result<(Prepared, Box<dyn Backend>, Options), Failure> {
+    let (desired, backend, mut options) = open(args)?;
+    options.prune = prune;
+    let images = RegistryImages { global, args };
+    let prepared = run::plan(desired, backend.as_ref(), &images, &options).await?;
+    Ok((prepared, backend, options))
+}
+
+/// `plan FILE`.
+pub async fn plan(global: &GlobalOptions, args: ApplyFileArgs) -> Result<(), Failure> {
+    let (prepared, _, _) = prepare(global, &args, false).await?;
+    print_block(&prepared.plan.render())
+}
+
+/// `apply FILE [--yes] [--prune]`.
+pub async fn apply(global: &GlobalOptions, args: ApplyArgs) -> Result<(), Failure> {
+    let (prepared, backend, options) = prepare(global, &args.target, args.prune).await?;
+    print_block(&prepared.plan.render())?;
+    if prepared.plan.is_noop() {
+        return Ok(());
+    }
+    if !args.yes && !confirm("Apply these changes?")? {
+        return Err(Failure::new("nothing was changed (not confirmed)"));
+    }
+    let quiet = args.target.quiet;
+    let progress = |line: &str| {
+        if !quiet {
+            stderr_line(line);
+        }
+    };
+    let images = RegistryImages {
+        global,
+        args: &args.target,
+    };
+    run::apply(&prepared, backend.as_ref(), &images, &options, &progress).await?;
+    progress("Apply complete.");
+    Ok(())
+}
+
+/// `destroy FILE [--yes]`.
+pub async fn destroy(_global: &GlobalOptions, args: DestroyArgs) -> Result<(), Failure> {
+    let (desired, backend, _) = open(&args.target)?;
+    let names: Vec<&str> = desired.containers.iter().map(|c| c.name.as_str()).collect();
+    if !args.yes
+        && !confirm(&format!(
+            "Destroy {} (mounted data stays)?",
+            names.join(", ")
+        ))?
+    {
+        return Err(Failure::new("nothing was changed (not confirmed)"));
+    }
+    let quiet = args.target.quiet;
+    let progress = |line: &str| {
+        if !quiet {
+            stderr_line(line);
+        }
+    };
+    for note in run::destroy(&desired, backend.as_ref(), &progress)? {
+        stderr_line(&format!("{}: {note}", program_name()));
+    }
+    Ok(())
+}
+
+/// `status FILE`.
+pub async fn status(global: &GlobalOptions, args: ApplyFileArgs) -> Result<(), Failure> {
+    let (desired, backend, options) = open(&args)?;
+    let images = RegistryImages {
+        global,
+        args: &args,
+    };
+    let rows = run::status(desired, backend.as_ref(), &images, &options).await?;
+    print_line(&format!(
+        "{:<24} {:<9} {:<14} {}",
+        "CONTAINER", "STATE", "IMAGE", "DRIFT"
+    ))?;
+    for r in rows {
+        let short = |d: &Digest| d.to_string().chars().skip(7).take(12).collect::<String>();
+        let image = match &r.digest {
+            None => "-".to_string(),
+            Some(d) if *d == r.latest => short(d),
+            Some(d) => format!("{} (latest {})", short(d), short(&r.latest)),
+        };
+        let drift = if r.drift.is_empty() {
+            "-".to_string()
+        } else {
+            r.drift.join(", ")
+        };
+        print_line(&format!(
+            "{:<24} {:<9} {:<14} {drift}",
+            r.name, r.state, image
+        ))?;
+    }
+    Ok(())
+}
