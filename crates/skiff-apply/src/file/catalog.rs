@@ -4,6 +4,8 @@
 //! user's settings are laid over it: the keys on the app item itself override the app's
 //! main container (the catalog lists it first: `jellyfin`, immich's `server`), and
 //! `containers: [{name: postgres, memory: 2G}]` overrides the container of that name.
+//! `registry:` on the app is the exception: a mirror serves the whole app, so it applies
+//! to every container.
 //! Scalars replace, `env` merges key by key, a mount with the catalog's target gives that
 //! volume a host path (or makes it read-only) and other mounts are added. What the
 //! catalog suggests for `disk:` stays a suggestion (see [`RawItem::disk_suggested`]).
@@ -41,6 +43,8 @@ pub(super) fn expand(item: &RawItem, app: &App) -> Result<Vec<RawItem>, String> 
         let mut raw = from_catalog(c);
         if i == 0 {
             overlay(&mut raw, item);
+        } else if item.registry.is_some() {
+            raw.registry.clone_from(&item.registry);
         }
         if let Some(o) = overrides.get(c.name.as_str()) {
             overlay(&mut raw, o);

@@ -176,7 +176,16 @@ fn a_catalog_app_becomes_its_containers_with_the_files_overrides() {
     assert_eq!(db.memory, Some(crate::Mib(2048)));
     assert_eq!(db.disk, Some(crate::Gib(20)));
     assert!(!db.disk_suggested, "a disk the file gives is the file's");
-    assert_eq!(by("photos-machine-learning").memory, Some(crate::Mib(2048)));
+    let ml = by("photos-machine-learning");
+    assert_eq!(
+        ml.memory,
+        Some(crate::Mib(2048)),
+        "app-level keys change the main container only"
+    );
+    assert_eq!(
+        ml.image,
+        "ghcr.io/immich-app/immich-machine-learning:release"
+    );
 }
 
 #[test]
@@ -190,4 +199,15 @@ fn a_one_container_catalog_app_is_named_after_its_entry_and_takes_a_mirror() {
     let c = &f.containers[0];
     assert_eq!(c.name, "redis");
     assert_eq!(c.image, "mirror.lan:5000/library/redis:7.4");
+    let f = parse(
+        Path::new("/x/apps.yaml"),
+        "apps:\n  - catalog: immich\n    registry: mirror.lan:5000\n",
+    )
+    .unwrap();
+    assert!(
+        f.containers
+            .iter()
+            .all(|c| c.image.starts_with("mirror.lan:5000/")),
+        "a mirror serves the whole app"
+    );
 }
