@@ -24,6 +24,15 @@ use crate::cli::{program_name, GlobalOptions};
 use crate::failure::Failure;
 
 pub use gate::GatedSource;
+pub use signatures::fetch as source_signatures;
+
+/// The registries.d directory the flags select (`--registries.d`, else skopeo's default).
+pub fn registries_d(global: &GlobalOptions) -> PathBuf {
+    global
+        .registries_d
+        .clone()
+        .unwrap_or_else(RegistriesD::default_dir)
+}
 
 /// The policy the flags select: `--insecure-policy` accepts anything, else `--policy FILE`
 /// or skopeo's default path.
@@ -83,10 +92,7 @@ impl Gatekeeper {
     pub fn new(global: &GlobalOptions) -> Result<Gatekeeper, Failure> {
         Ok(Gatekeeper {
             policy: Arc::new(load(global)?),
-            registries_d: global
-                .registries_d
-                .clone()
-                .unwrap_or_else(RegistriesD::default_dir),
+            registries_d: registries_d(global),
         })
     }
 
