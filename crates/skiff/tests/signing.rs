@@ -726,3 +726,132 @@ fn sync_signs_every_image_it_writes() {
         image.display()
     );
 }
+
+#[test]
+fn sigstore_signatures_travel_as_registry_attachments() {
+    let w = World::new();
+    let pass = w.path("pass");
+    std::fs::write(&pass, "pw\n").unwrap();
+    for prefix in ["key", "other"] {
+        ok(
+            &skiff(
+                &w.gpg,
+                &[
+                    "generate-sigstore-key",
+                    "--output-prefix",
+                    s(&w.path(prefix)),
+                    "--passphrase-file",
+                    s(&pass),
+                ],
+            ),
+            "generate-sigstore-key",
+        );
+    }
+    let push = |regd: &str, dest: &str| {
+        skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "--registries.d",
+                regd,
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                "--sign-by-sigstore-private-key",
+                s(&w.path("key.private")),
+                "--sign-passphrase-file",
+                s(&pass),
+                &w.image("app"),
+                dest,
+            ],
+        )
+    };
+    // Without use-sigstore-attachments there is nowhere to put them: refused, as skopeo.
+    let e = refused(&push(&w.regd(), &w.image("nowhere")), "attachments off");
+    assert!(e.contains("use-sigstore-attachments"), "{e}");
+    assert!(e.contains("hint: write to a destination that keeps"), "{e}");
+
+    let attach = w.path("attach.d");
+    std::fs::create_dir(&attach).unwrap();
+    std::fs::write(
+        attach.join("default.yaml"),
+        "default-docker:\n  use-sigstore-attachments: true\n",
+    )
+    .unwrap();
+    let regd = attach.display().to_string();
+    let signed = w.image("sigstore");
+    ok(&push(&regd, &signed), "copy with sigstore attachments");
+    // The attachment is an ordinary tag of the repository, as cosign and skopeo store it.
+    let tags = ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "list-tags",
+                "--tls-verify=false",
+                &format!("docker://{}/sigstore", w.registry.host()),
+            ],
+        ),
+        "list-tags",
+    );
+    assert!(tags.contains(".sig\""), "{tags}");
+
+    let policy_for = |public: &str| {
+        let path = w.path(&format!("sig-{public}.json"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"{}": [
+                    {{"type": "sigstoreSigned", "keyPath": "{}"}}]}}}}}}"#,
+                w.registry.host(),
+                w.path(public).display()
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let pull = |policy: &str, image: &str| {
+        let out = w.path(&format!("pulled-{}", rand_name()));
+        skiff(
+            &w.gpg,
+            &[
+                "--policy",
+                policy,
+                "--registries.d",
+                &regd,
+                "copy",
+                "--src-tls-verify=false",
+                "--remove-signatures",
+                image,
+                &format!("dir:{}", out.display()),
+            ],
+        )
+    };
+    ok(
+        &pull(&policy_for("key.pub"), &signed),
+        "sigstoreSigned accepts the attachment",
+    );
+    let e = refused(&pull(&policy_for("other.pub"), &signed), "another key");
+    assert!(e.contains("not made by a trusted key"), "{e}");
+    let e = refused(&pull(&policy_for("key.pub"), &w.image("plain")), "unsigned");
+    assert!(e.contains("has none"), "{e}");
+
+    // A copy that keeps signatures carries the attachment into a dir: image.
+    let carried = w.path("carried");
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "--registries.d",
+                &regd,
+                "copy",
+                "--src-tls-verify=false",
+                &signed,
+                &format!("dir:{}", carried.display()),
+            ],
+        ),
+        "carry attachments into dir:",
+    );
+    let blob = std::fs::read(carried.join("signature-1")).unwrap();
+    assert!(blob.starts_with(b"\0sigstore-json\n"));
+}

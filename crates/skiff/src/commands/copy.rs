@@ -89,10 +89,12 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         .quiet(args.quiet);
     // Keys and passphrases are checked before any image is opened.
     let signer = Signer::from_args(&args.sign)?.map(Arc::new);
+    let src_options = open_options(global, &src_flags)?;
     let src = crate::policy::gate(
         global,
         &source,
-        open_source(&source, &open_options(global, &src_flags)?)?,
+        &src_options,
+        open_source(&source, &src_options)?,
     )?;
     let mut dest_options = open_options(global, &dest_flags)?;
     dest_options.additional_tags = additional_tags(&args.additional_tags)?;
@@ -101,9 +103,15 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
     let carried = if args.remove_signatures {
         (None, Vec::new())
     } else {
-        let (digest, found) =
-            carried_signatures(src.as_ref(), &source, all, &platform(global), &registries_d)
-                .await?;
+        let (digest, found) = carried_signatures(
+            src.as_ref(),
+            &source,
+            all,
+            &platform(global),
+            &registries_d,
+            &src_options,
+        )
+        .await?;
         (Some(digest), found)
     };
     let dest = Box::new(SignedDestination::new(
@@ -112,6 +120,7 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         carried,
         signer,
         registries_d,
+        dest_options.clone(),
     ));
     let options = CopyOptions {
         all,

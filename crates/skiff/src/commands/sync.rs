@@ -87,7 +87,7 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
     let keeper = Gatekeeper::new(global)?;
     let options = SyncOptions {
         open_source: Arc::new(move |name: &ImageName, options: &OpenOptions| {
-            Ok(keeper.gate(name, open_source(name, options)?))
+            Ok(keeper.gate(name, options, open_source(name, options)?))
         }),
         copy: CopyOptions {
             all: args.all,
@@ -109,7 +109,7 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
             .unwrap_or(skiff_sync::DEFAULT_PARALLEL_IMAGES),
         keep_going: args.keep_going,
         dry_run: args.dry_run,
-        destination_hook: signatures_hook(global, &args)?,
+        destination_hook: signatures_hook(global, &args, &open_options(global, &dest_flags)?)?,
     };
     let total = jobs.len();
     let summary = skiff_sync::run(jobs, &options, &mut render).await;
@@ -145,6 +145,7 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
 fn signatures_hook(
     global: &GlobalOptions,
     args: &SyncArgs,
+    destination: &OpenOptions,
 ) -> Result<Option<DestinationHook>, Failure> {
     let signer = Signer::from_args(&args.sign)?.map(Arc::new);
     let signing = signer.is_some();
@@ -155,16 +156,25 @@ fn signatures_hook(
     let all = args.all;
     let platform = platform(global);
     let registries_d = crate::policy::registries_d(global);
+    let dest_open = destination.clone();
     let wrap: DestinationWrapper = Arc::new(move |job, source, destination| {
         let signer = signer.clone();
         let platform = platform.clone();
         let registries_d = registries_d.clone();
+        let dest_open = dest_open.clone();
         Box::pin(async move {
             let carried = if remove {
                 (None, Vec::new())
             } else {
-                let (digest, found) =
-                    carried_signatures(source, &job.source, all, &platform, &registries_d).await?;
+                let (digest, found) = carried_signatures(
+                    source,
+                    &job.source,
+                    all,
+                    &platform,
+                    &registries_d,
+                    &job.source_options,
+                )
+                .await?;
                 (Some(digest), found)
             };
             let wrapped: Box<dyn skiff_transport::ImageDestination> =
@@ -174,6 +184,7 @@ fn signatures_hook(
                     carried,
                     signer,
                     registries_d,
+                    dest_open,
                 ));
             Ok(wrapped)
         })

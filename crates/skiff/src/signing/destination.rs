@@ -7,13 +7,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use skiff_oci::{Digest, ManifestKind, Platform};
 use skiff_transport::{
-    resolve_single, BlobSink, ImageDestination, ImageName, ImageSource, LayerEncoding,
-    ManifestPolicy, TransportError, WritePlan,
+    registry_client, resolve_single, BlobSink, ImageDestination, ImageName, ImageSource,
+    LayerEncoding, ManifestPolicy, OpenOptions, TransportError, WritePlan,
 };
 use skiff_trust::registries_d::RegistriesD;
 use skiff_trust::Signature;
 
-use super::{lookaside, Signer};
+use super::{attachments, lookaside, Signer};
 
 /// Why a copy did not write the signatures it was to write (skopeo's words where it has
 /// them). Travels as `TransportError::Refused`, so the report can pick the hint.
@@ -36,20 +36,29 @@ pub enum SignatureCopyError {
     /// The lookaside cannot be written.
     #[error("{0}")]
     Lookaside(String),
+    /// The sigstore attachments cannot be written.
+    #[error("{0}")]
+    Attachments(String),
 }
 
 impl SignatureCopyError {
     /// What the user can do about it.
     pub fn hint(&self) -> &'static str {
         match self {
-            SignatureCopyError::CannotStore { .. } | SignatureCopyError::WouldInvalidate => {
-                "copy without the source's signatures with --remove-signatures"
+            SignatureCopyError::CannotStore { .. } => {
+                "write to a destination that keeps signatures (dir:, or docker:// as registries.d sets up), or copy without the source's with --remove-signatures"
+            }
+            SignatureCopyError::WouldInvalidate => {
+                "copy without the source's signatures with --remove-signatures, or without the conversion"
             }
             SignatureCopyError::Signing(_) => {
                 "check the key (--sign-by, --sign-by-sigstore-private-key), its passphrase (--sign-passphrase-file) and --sign-identity"
             }
             SignatureCopyError::Lookaside(_) => {
                 "check lookaside-staging in registries.d (--registries.d DIR)"
+            }
+            SignatureCopyError::Attachments(_) => {
+                "the image is pushed; check the registry's access and push the signatures again"
             }
         }
     }
@@ -69,17 +78,18 @@ pub async fn carried_signatures(
     all: bool,
     platform: &Platform,
     registries_d: &std::path::Path,
+    open: &OpenOptions,
 ) -> Result<(Digest, Vec<Signature>), TransportError> {
     let top = source.top_manifest().await?;
     if all || matches!(top.kind(), ManifestKind::Image(_)) {
-        let found = crate::policy::source_signatures(name, &top, registries_d).await?;
+        let found = crate::policy::source_signatures(name, &top, registries_d, open).await?;
         return Ok((top.digest().clone(), found));
     }
     let instance = resolve_single(source, platform).await?;
     // Local transports keep signatures of the top manifest only.
     let found = match name {
         ImageName::Docker { .. } => {
-            crate::policy::source_signatures(name, &instance, registries_d).await?
+            crate::policy::source_signatures(name, &instance, registries_d, open).await?
         }
         _ => Vec::new(),
     };
@@ -102,6 +112,9 @@ pub struct SignedDestination {
     carried: (Option<Digest>, Vec<Signature>),
     signer: Option<Arc<Signer>>,
     registries_d: PathBuf,
+    /// How the destination was opened (a registry destination's attachments are pushed
+    /// with the same settings).
+    open: OpenOptions,
     /// Signatures a registry destination gets after its manifest is pushed.
     after_commit: Option<(Digest, Vec<Signature>)>,
 }
@@ -115,6 +128,7 @@ impl SignedDestination {
         carried: (Option<Digest>, Vec<Signature>),
         signer: Option<Arc<Signer>>,
         registries_d: PathBuf,
+        open: OpenOptions,
     ) -> SignedDestination {
         SignedDestination {
             inner,
@@ -122,6 +136,7 @@ impl SignedDestination {
             carried,
             signer,
             registries_d,
+            open,
             after_commit: None,
         }
     }
@@ -159,6 +174,11 @@ impl SignedDestination {
                 Err(self.cannot_store("Storing signatures for docker tar files is not supported"))
             }
         }
+    }
+
+    fn config(&self) -> Result<RegistriesD, SignatureCopyError> {
+        RegistriesD::load_dir(&self.registries_d)
+            .map_err(|e| SignatureCopyError::Lookaside(e.to_string()))
     }
 
     fn cannot_store(&self, why: &str) -> TransportError {
@@ -200,13 +220,15 @@ impl ImageDestination for SignedDestination {
                 Ok(present)
             }
             Store::Lookaside => {
-                if signatures
-                    .iter()
-                    .any(|s| matches!(s, Signature::Sigstore(_)))
-                {
-                    return Err(self.cannot_store(
-                        "storing sigstore signatures as registry attachments is not supported by skiff yet",
-                    ));
+                if let ImageName::Docker { reference, .. } = &self.name {
+                    let sigstore = signatures
+                        .iter()
+                        .any(|s| matches!(s, Signature::Sigstore(_)));
+                    if sigstore && !self.config()?.use_sigstore_attachments(reference) {
+                        return Err(self.cannot_store(
+                            "writing sigstore attachments is disabled by configuration (use-sigstore-attachments in registries.d)",
+                        ));
+                    }
                 }
                 self.after_commit = Some((top, signatures));
                 self.inner.begin(plan).await
@@ -223,24 +245,45 @@ impl ImageDestination for SignedDestination {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), TransportError> {
+        let config = match &self.after_commit {
+            Some(_) => Some(self.config()?),
+            None => None,
+        };
         let SignedDestination {
             inner,
             name,
-            registries_d,
+            open,
             after_commit,
             ..
         } = *self;
         inner.commit().await?;
-        let (Some((digest, signatures)), ImageName::Docker { reference, .. }) =
-            (after_commit, &name)
+        let (Some((digest, signatures)), Some(config), ImageName::Docker { reference, .. }) =
+            (after_commit, config, &name)
         else {
             return Ok(());
         };
         let refuse = SignatureCopyError::Lookaside;
-        let config = RegistriesD::load_dir(&registries_d).map_err(|e| refuse(e.to_string()))?;
-        let base = lookaside::staging_base(&config, reference).map_err(refuse)?;
-        let blobs: Vec<Vec<u8>> = signatures.iter().map(Signature::to_blob).collect();
-        lookaside::write(&base, reference, &digest, &blobs).map_err(refuse)?;
+        let (simple, sigstore): (Vec<_>, Vec<_>) = signatures
+            .into_iter()
+            .partition(|s| matches!(s, Signature::SimpleSigning(_)));
+        if !simple.is_empty() {
+            let base = lookaside::staging_base(&config, reference).map_err(refuse)?;
+            let blobs: Vec<Vec<u8>> = simple.iter().map(Signature::to_blob).collect();
+            lookaside::write(&base, reference, &digest, &blobs).map_err(refuse)?;
+        }
+        let sigstore: Vec<_> = sigstore
+            .into_iter()
+            .filter_map(|s| match s {
+                Signature::Sigstore(s) => Some(s),
+                Signature::SimpleSigning(_) => None,
+            })
+            .collect();
+        if !sigstore.is_empty() {
+            let client = registry_client(&reference.name(), reference.registry(), &open)?;
+            attachments::write(&client, reference, &digest, &sigstore)
+                .await
+                .map_err(SignatureCopyError::Attachments)?;
+        }
         Ok(())
     }
 }

@@ -9,11 +9,13 @@
 //!   signatures (`dir:` files, or for a registry the lookaside registries.d names).
 //!   skiff-transport never learns about trust; it only offers `put_signatures`.
 
+mod attachments;
 mod destination;
 mod lookaside;
 pub mod passphrase;
 mod signer;
 
+pub use attachments::read as read_attachments;
 pub use destination::{carried_signatures, SignatureCopyError, SignedDestination};
 pub use signer::Signer;
 
