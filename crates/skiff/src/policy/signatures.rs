@@ -1,5 +1,5 @@
 //! Where the signatures of a source image are found: a registry image's in the lookaside
-//! its registries.d scope names (file:// or http(s)://) and, where that scope says
+//! its registries.d scope names (file:// or http(s)://; else the built-in one) and, where it says
 //! `use-sigstore-attachments`, in the registry as attachments; a `dir:` image's beside it as
 //! `signature-N` files (skopeo's layout). Other transports carry none here, which a policy
 //! that requires signatures then rejects.
@@ -30,7 +30,12 @@ pub async fn fetch(
     match name {
         ImageName::Docker { reference, .. } => {
             let config = RegistriesD::load_dir(registries_d).map_err(refused)?;
-            let mut found = match config.lookaside(reference, false) {
+            // Without a configured lookaside, containers/image's built-in one (where a
+            // signing copy without registries.d wrote them); none when it has no path.
+            let base = config
+                .lookaside(reference, false)
+                .or_else(|| crate::signing::lookaside::builtin().ok());
+            let mut found = match base {
                 Some(base) => lookaside(&base, reference, manifest.digest()).await?,
                 None => Vec::new(),
             };

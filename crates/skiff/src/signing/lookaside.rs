@@ -16,9 +16,15 @@ const MAX_STALE: usize = 128;
 
 /// Where simple signatures of `reference` are written.
 pub fn staging_base(config: &RegistriesD, reference: &Reference) -> Result<Url, String> {
-    if let Some(url) = config.lookaside(reference, true) {
-        return Ok(url);
+    match config.lookaside(reference, true) {
+        Some(url) => Ok(url),
+        None => builtin(),
     }
+}
+
+/// containers/image's lookaside when registries.d names none, for reading and writing:
+/// `/var/lib/containers/sigstore` for root, else `$HOME/.local/share/containers/sigstore`.
+pub fn builtin() -> Result<Url, String> {
     let dir = if rustix::process::geteuid().is_root() {
         PathBuf::from("/var/lib/containers/sigstore")
     } else {

@@ -11,7 +11,7 @@
 
 mod attachments;
 mod destination;
-mod lookaside;
+pub mod lookaside;
 pub mod passphrase;
 mod signer;
 
