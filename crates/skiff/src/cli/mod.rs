@@ -7,6 +7,7 @@ mod catalog;
 mod containers;
 mod image_commands;
 mod registry_flags;
+mod signing;
 mod transfer;
 
 pub use apply::*;
@@ -14,6 +15,7 @@ pub use catalog::*;
 pub use containers::*;
 pub use image_commands::*;
 pub use registry_flags::*;
+pub use signing::*;
 pub use transfer::*;
 
 use std::ffi::OsString;
@@ -159,6 +161,14 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Print the digest of a manifest file.
     ManifestDigest(ManifestDigestArgs),
+    /// Create a signature of a manifest file with a GnuPG key (simple signing).
+    StandaloneSign(StandaloneSignArgs),
+    /// Verify a simple signature of a manifest file.
+    StandaloneVerify(StandaloneVerifyArgs),
+    /// Show what a signature claims, WITHOUT verifying it.
+    UntrustedSignatureDumpWithoutVerification(UntrustedSignatureDumpArgs),
+    /// Generate a sigstore key pair (PREFIX.pub, encrypted PREFIX.private).
+    GenerateSigstoreKey(GenerateSigstoreKeyArgs),
     /// Save credentials for a registry after checking them.
     Login(LoginArgs),
     /// Remove saved credentials.
