@@ -5,14 +5,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use skiff_catalog::Catalog;
 use skiff_oci::Reference;
 
 use crate::model::{Dataset, Desired, DesiredFile, Mount, ProxmoxKeys};
-use crate::raw::{RawContainer, RawFile};
+use crate::raw::{RawFile, RawItem};
 use crate::ApplyError;
 
-/// Reads and checks `path`.
-pub fn load(path: &Path) -> Result<DesiredFile, ApplyError> {
+mod catalog;
+
+/// Reads and checks `path`; `apps: [{catalog: NAME}]` items come from `catalog`.
+pub fn load(path: &Path, catalog: &Catalog) -> Result<DesiredFile, ApplyError> {
     let text = std::fs::read_to_string(path).map_err(|source| ApplyError::Read {
         path: path.to_path_buf(),
         source,
@@ -22,11 +25,11 @@ pub fn load(path: &Path) -> Result<DesiredFile, ApplyError> {
     let abs = std::fs::canonicalize(path)
         .or_else(|_| std::path::absolute(path))
         .unwrap_or_else(|_| path.to_path_buf());
-    parse(&abs, &text)
+    parse(&abs, &text, catalog)
 }
 
 /// Checks `text` as the content of the file `path`.
-pub fn parse(path: &Path, text: &str) -> Result<DesiredFile, ApplyError> {
+pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<DesiredFile, ApplyError> {
     let at = Locator { path, text };
     let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
@@ -66,47 +69,15 @@ pub fn parse(path: &Path, text: &str) -> Result<DesiredFile, ApplyError> {
                 compression: d.compression.clone(),
             });
             for c in &d.containers {
-                containers.push(at.container(c, None, c.name.clone())?);
+                containers.push(at.plain(c)?);
             }
         }
     }
     for c in &raw.containers {
-        containers.push(at.container(c, None, c.name.clone())?);
+        containers.push(at.plain(c)?);
     }
-    for app in &raw.apps {
-        if app.catalog.is_some() {
-            return Err(at.error_near(
-                &format!("catalog: {}", app.catalog.as_deref().unwrap_or_default()),
-                "`catalog:` needs the app catalog, which this build of skiff does not have yet; list the app's containers instead".into(),
-            ));
-        }
-        if app.containers.is_empty() {
-            return Err(at.error_near(
-                &format!("name: {}", app.name),
-                format!("app {} lists no containers", app.name),
-            ));
-        }
-        let single = app.containers.len() == 1;
-        let names: Vec<&str> = app.containers.iter().map(|c| c.name.as_str()).collect();
-        for c in &app.containers {
-            let full = if single {
-                app.name.clone()
-            } else {
-                format!("{}-{}", app.name, c.name)
-            };
-            let mut d = at.container(c, Some(&app.name), full)?;
-            // Within an app, depends_on names the app's own containers.
-            d.depends_on = c
-                .depends_on
-                .iter()
-                .map(|dep| match names.contains(&dep.as_str()) {
-                    true if single => app.name.clone(),
-                    true => format!("{}-{dep}", app.name),
-                    false => dep.clone(),
-                })
-                .collect();
-            containers.push(d);
-        }
+    for item in &raw.apps {
+        containers.extend(at.app(item, catalog)?);
     }
     let containers = at.ordered(containers)?;
     Ok(DesiredFile {
@@ -150,21 +121,130 @@ impl Locator<'_> {
         self.error_at(line, column, message)
     }
 
+    /// A container of `containers:` or a dataset: a name and an image, nothing of apps.
+    fn plain(&self, c: &RawItem) -> Result<Desired, ApplyError> {
+        let Some(name) = c.name.clone() else {
+            let needle = c.image.as_deref().map(|i| format!("image: {i}"));
+            return Err(self.error_near(
+                needle.as_deref().unwrap_or("containers:"),
+                "a container without `name:`".into(),
+            ));
+        };
+        let at = self.find(&format!("name: {name}"), 0);
+        if let Some(key) = app_key(c) {
+            return Err(self.error_at(
+                at.0,
+                at.1,
+                format!("container {name}: `{key}:` belongs to an item of `apps:`"),
+            ));
+        }
+        self.container(c, &name, None, name.clone(), at)
+    }
+
+    /// An item of `apps:`: its containers, named `APP-CONTAINER` (or `APP` when it has one).
+    fn app(&self, item: &RawItem, catalog: &Catalog) -> Result<Vec<Desired>, ApplyError> {
+        let (name, at, members) = match &item.catalog {
+            Some(entry) => {
+                let at = self.find(&format!("catalog: {entry}"), 0);
+                let err = |m: String| self.error_at(at.0, at.1, m);
+                let app = catalog.get(entry).map_err(|e| err(e.to_string()))?;
+                let name = item.name.clone().unwrap_or_else(|| entry.clone());
+                let members = catalog::expand(item, &app.app)
+                    .map_err(|m| err(format!("app {name} (catalog {entry}): {m}")))?;
+                (name, at, members)
+            }
+            None => {
+                let Some(name) = item.name.clone() else {
+                    return Err(
+                        self.error_near("apps:", "an app without `name:` or `catalog:`".into())
+                    );
+                };
+                let at = self.find(&format!("name: {name}"), 0);
+                let err = |m: String| self.error_at(at.0, at.1, format!("app {name}: {m}"));
+                if item.containers.is_empty() {
+                    return Err(err("lists no containers".into()));
+                }
+                let settings = RawItem {
+                    name: None,
+                    containers: Vec::new(),
+                    ..item.clone()
+                };
+                if settings != RawItem::default() {
+                    return Err(err(
+                        "container settings belong under its `containers:` (or use `catalog:`)"
+                            .into(),
+                    ));
+                }
+                (name, at, item.containers.clone())
+            }
+        };
+        let short: Vec<String> = members
+            .iter()
+            .map(|c| c.name.clone().unwrap_or_default())
+            .collect();
+        let single = members.len() == 1;
+        let full = |s: &str| match single {
+            true => name.clone(),
+            false => format!("{name}-{s}"),
+        };
+        let mut out = Vec::with_capacity(members.len());
+        for (c, s) in members.iter().zip(&short) {
+            if s.is_empty() {
+                return Err(self.error_at(
+                    at.0,
+                    at.1,
+                    format!("app {name}: a container without `name:`"),
+                ));
+            }
+            let place = match item.catalog {
+                Some(_) => at,
+                None => self.find(&format!("name: {s}"), 0),
+            };
+            if let Some(key) = app_key(c) {
+                return Err(self.error_at(
+                    place.0,
+                    place.1,
+                    format!(
+                        "container {s}: `{key}:` belongs to the app, not to one of its containers"
+                    ),
+                ));
+            }
+            let mut d = self.container(c, s, Some(&name), full(s), place)?;
+            // Within an app, depends_on names the app's own containers.
+            d.depends_on = c
+                .depends_on
+                .iter()
+                .map(|dep| match short.contains(dep) {
+                    true => full(dep),
+                    false => dep.clone(),
+                })
+                .collect();
+            out.push(d);
+        }
+        Ok(out)
+    }
+
+    /// Checks one container; `short` is its name in the file, `name` on the host, `at`
+    /// where errors point.
     fn container(
         &self,
-        c: &RawContainer,
+        c: &RawItem,
+        short: &str,
         app: Option<&str>,
         name: String,
+        at: (usize, usize),
     ) -> Result<Desired, ApplyError> {
-        let at = self.find(&format!("name: {}", c.name), 0);
-        let err = |m: String| self.error_at(at.0, at.1, format!("container {}: {m}", c.name));
+        let err = |m: String| self.error_at(at.0, at.1, format!("container {short}: {m}"));
         skiff_lxc::validate_name(&name).map_err(|e| err(e.to_string()))?;
         if let Some(k) = c.kind.as_deref().filter(|k| *k != "oci") {
             return Err(err(format!(
                 "type {k:?}: skiff deploys `type: oci` containers only"
             )));
         }
-        let (image, pinned) = image_reference(c).map_err(err)?;
+        let Some(image) = c.image.as_deref() else {
+            return Err(err("no `image:`".into()));
+        };
+        let (image, pinned) = image_reference(c, image).map_err(err)?;
         let mounts = c
             .mounts
             .iter()
@@ -202,6 +282,7 @@ impl Locator<'_> {
             memory: c.memory,
             swap: c.swap,
             disk: c.disk,
+            disk_suggested: c.disk_suggested,
             mounts,
             env: c
                 .env
@@ -301,11 +382,23 @@ impl Locator<'_> {
     }
 }
 
+/// The key of an `apps:` item that `c`, a container, must not carry.
+fn app_key(c: &RawItem) -> Option<&'static str> {
+    match (&c.catalog, c.containers.is_empty()) {
+        (Some(_), _) => Some("catalog"),
+        (None, false) => Some("containers"),
+        (None, true) => None,
+    }
+}
+
 /// `image` + `registry` + `tag` + `digest` → the normalised reference and a pinned digest.
-fn image_reference(c: &RawContainer) -> Result<(String, Option<skiff_oci::Digest>), String> {
+fn image_reference(
+    c: &RawItem,
+    image: &str,
+) -> Result<(String, Option<skiff_oci::Digest>), String> {
     let mut text = match &c.registry {
-        Some(r) => format!("{}/{}", r.trim_end_matches('/'), c.image),
-        None => c.image.clone(),
+        Some(r) => format!("{}/{}", r.trim_end_matches('/'), image),
+        None => image.to_string(),
     };
     if let Some(t) = &c.tag {
         text = format!("{text}:{t}");
@@ -314,14 +407,13 @@ fn image_reference(c: &RawContainer) -> Result<(String, Option<skiff_oci::Digest
         text = format!("{text}@{d}");
     }
     if c.tag.is_some()
-        && c.image
+        && image
             .rsplit('/')
             .next()
             .is_some_and(|last| last.contains(':'))
     {
         return Err(format!(
-            "image {:?} has a tag and `tag:` gives another",
-            c.image
+            "image {image:?} has a tag and `tag:` gives another"
         ));
     }
     let r = Reference::parse(&text).map_err(|e| format!("image {text:?}: {e}"))?;

@@ -31,6 +31,10 @@ pub struct Desired {
     pub swap: Option<Mib>,
     /// Root disk size.
     pub disk: Option<Gib>,
+    /// `disk` is a catalog's suggestion, not the file's: backends whose root
+    /// filesystems have no size (plain LXC's directories) leave it aside.
+    #[serde(skip)]
+    pub disk_suggested: bool,
     /// Bind mounts (the data; never deleted by apply).
     pub mounts: Vec<Mount>,
     /// Environment, with `${secret:…}` / `${host:…}` not yet expanded.

@@ -2,6 +2,11 @@
 //! (`deny_unknown_fields`), so that a typo is an error at its line and column instead of
 //! a setting silently dropped. [`crate::file`] turns this into [`crate::Desired`]
 //! containers.
+//!
+//! One item type, [`RawItem`], serves every list: a container under `containers:` and in
+//! a dataset, and under `apps:` either an app (a name and its `containers:`) or a catalog
+//! app (`catalog: NAME` plus the settings that override its main container). One type
+//! keeps the keys a container takes in one place, whichever way it is written.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,9 +27,9 @@ pub(crate) struct RawFile {
     #[serde(default)]
     pub pools: BTreeMap<String, RawPool>,
     #[serde(default)]
-    pub containers: Vec<RawContainer>,
+    pub containers: Vec<RawItem>,
     #[serde(default)]
-    pub apps: Vec<RawApp>,
+    pub apps: Vec<RawItem>,
 }
 
 /// `pools.<pool>`.
@@ -43,28 +48,25 @@ pub(crate) struct RawDataset {
     pub quota: Option<Gib>,
     pub compression: Option<String>,
     #[serde(default)]
-    pub containers: Vec<RawContainer>,
+    pub containers: Vec<RawItem>,
 }
 
-/// One item of `apps:` — the same shape as a catalog entry.
-#[derive(Debug, Deserialize)]
+/// One container, wherever it is listed; under `apps:` also an app (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawApp {
-    pub name: String,
+pub(crate) struct RawItem {
+    /// Required, except on a catalog app (which is then named after its entry).
+    pub name: Option<String>,
+    /// `apps:` only: the catalog entry this app is made from.
     pub catalog: Option<String>,
+    /// `apps:` only: the app's containers (or, on a catalog app, overrides by name).
     #[serde(default)]
-    pub containers: Vec<RawContainer>,
-}
-
-/// One container, wherever it is listed.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawContainer {
-    pub name: String,
+    pub containers: Vec<RawItem>,
     /// The seed's `type: oci`; the only kind skiff deploys.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub image: String,
+    /// Required, except where a catalog entry gives it.
+    pub image: Option<String>,
     pub tag: Option<String>,
     pub registry: Option<String>,
     pub digest: Option<String>,
@@ -92,10 +94,14 @@ pub(crate) struct RawContainer {
     #[serde(default)]
     pub depends_on: Vec<String>,
     pub health: Option<String>,
+    /// `disk:` came from a catalog entry: a size to give where root disks have one, not
+    /// a demand that a backend without sized root disks must refuse.
+    #[serde(skip)]
+    pub disk_suggested: bool,
 }
 
 /// One bind mount; without `source` it is a volume skiff keeps under its data dir.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMount {
     pub source: Option<String>,

@@ -27,6 +27,7 @@ mod yaml;
 pub use error::SyncError;
 pub use naming::{DestKind, Naming};
 pub use run::{
-    run, ImageOutcome, Outcome, SourceOpener, Summary, SyncOptions, DEFAULT_PARALLEL_IMAGES,
+    run, DestinationHook, DestinationWrapper, ImageOutcome, Outcome, SourceOpener, Summary,
+    SyncOptions, DEFAULT_PARALLEL_IMAGES,
 };
 pub use source::{jobs, Job, SourceKind};

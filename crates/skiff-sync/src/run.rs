@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use skiff_oci::{Digest, ManifestKind};
 use skiff_registry::RegistryClient;
 use skiff_transport::progress::Silent;
 use skiff_transport::{
-    copy_image, open_destination, registry_client, CopyOptions, CopyReport, ImageName, ImageSource,
-    OpenOptions, TransportError,
+    copy_image, open_destination, registry_client, CopyOptions, CopyReport, ImageDestination,
+    ImageName, ImageSource, OpenOptions, TransportError,
 };
 
 use crate::source::Job;
@@ -36,6 +37,31 @@ pub struct SyncOptions {
     pub keep_going: bool,
     /// `--dry-run`: list what would be copied, copy nothing.
     pub dry_run: bool,
+    /// What the caller adds to each opened destination (the binary carries and makes
+    /// signatures there); `None` writes to it as opened.
+    pub destination_hook: Option<DestinationHook>,
+}
+
+/// Wraps one opened destination of a sync, given its source (already opened and gated)
+/// and both names.
+pub type DestinationWrapper = Arc<
+    dyn for<'a> Fn(
+            &'a Job,
+            &'a dyn ImageSource,
+            Box<dyn ImageDestination>,
+        ) -> BoxFuture<'a, Result<Box<dyn ImageDestination>, TransportError>>
+        + Send
+        + Sync,
+>;
+
+/// A caller's addition to every destination of a sync.
+#[derive(Clone)]
+pub struct DestinationHook {
+    /// Wraps each opened destination.
+    pub wrap: DestinationWrapper,
+    /// Copy images the destination already holds too: a signature asked for must reach
+    /// every image, not only the changed ones.
+    pub copy_up_to_date: bool,
 }
 
 /// Opens one source image of a sync.
@@ -163,11 +189,13 @@ async fn sync_one(
 ) -> Result<Outcome, TransportError> {
     let source = (options.open_source)(&job.source, &job.source_options)?;
     let wanted = wanted_digests(source.as_ref(), &options.copy).await?;
+    let hook = options.destination_hook.as_ref();
+    let skip_up_to_date = !hook.is_some_and(|h| h.copy_up_to_date);
     if let Some(current) = heads
         .current(&job.destination, &options.destination)
         .await?
     {
-        if wanted.contains(&current) {
+        if skip_up_to_date && wanted.contains(&current) {
             return Ok(Outcome::Skipped(current));
         }
     }
@@ -179,7 +207,10 @@ async fn sync_one(
                 .map_err(|e| TransportError::io(format!("creating {}", parent.display()), e))?;
         }
     }
-    let destination = open_destination(&job.destination, &options.destination)?;
+    let mut destination = open_destination(&job.destination, &options.destination)?;
+    if let Some(hook) = hook {
+        destination = (hook.wrap)(job, source.as_ref(), destination).await?;
+    }
     let report = copy_image(
         source.as_ref(),
         destination,

@@ -131,6 +131,18 @@ pub trait ImageDestination: Send + Sync {
     /// (and again for the same layer when [`Self::restarts_failed_blobs`] retries it).
     fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>>;
 
+    /// Stores signature blobs (the encoding of `skiff_trust::Signature::to_blob`) of the
+    /// manifest the image name points at, with the image: called after `begin`, before
+    /// `commit`, so they appear together. Only `dir:` keeps signatures inside the image;
+    /// a registry keeps them beside it (lookaside, attachments), which the caller writes.
+    /// Every other destination refuses, as skopeo does, rather than drop them.
+    fn put_signatures(&mut self, _signatures: &[Vec<u8>]) -> Result<()> {
+        Err(TransportError::Unsupported(format!(
+            "{}: this destination cannot store signatures",
+            self.describe()
+        )))
+    }
+
     /// Makes the whole image visible atomically.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

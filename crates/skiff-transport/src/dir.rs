@@ -1,6 +1,8 @@
 //! skopeo's `dir:` transport: `manifest.json`, one file per blob named by its hex digest,
 //! `<hex>.manifest.json` for the per-platform manifests of a copied index, and a `version`
-//! file. Manifests are stored byte for byte (no conversion).
+//! file. Manifests are stored byte for byte (no conversion). Signatures of the top manifest
+//! are `signature-1`, `signature-2`, … (read by the caller, written through
+//! [`ImageDestination::put_signatures`]).
 
 use std::path::PathBuf;
 
@@ -128,6 +130,17 @@ impl ImageDestination for DirDestination {
         let sink = FileSink::create(path.clone(), None)
             .map_err(|e| TransportError::io(format!("creating {}", path.display()), e))?;
         Ok(Box::new(sink))
+    }
+
+    /// skopeo's layout: `signature-1`, `signature-2`, … beside `manifest.json`.
+    fn put_signatures(&mut self, signatures: &[Vec<u8>]) -> Result<()> {
+        let staged = self.state.state()?;
+        for (i, blob) in signatures.iter().enumerate() {
+            let path = staged.path().join(format!("signature-{}", i + 1));
+            FileSink::write_whole(path.clone(), blob, None)
+                .map_err(|e| TransportError::io(format!("writing {}", path.display()), e))?;
+        }
+        Ok(())
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

@@ -43,6 +43,14 @@ impl<S> PlanState<S> {
         Ok((blob, state))
     }
 
+    /// The destination's state between `begin` and `commit`.
+    pub(crate) fn state(&self) -> Result<&S> {
+        self.begun
+            .as_ref()
+            .map(|(_, state)| state)
+            .ok_or_else(|| TransportError::internal("destination used before begin"))
+    }
+
     /// Takes the layers and the state to commit; an error before `begin` or when taken
     /// already.
     pub(crate) fn take(&mut self) -> Result<(Vec<BlobInfo>, S)> {

@@ -16,6 +16,9 @@
 //! * [`registries_d`] — containers-registries.d(5): lookaside URLs and sigstore attachments;
 //!   [`attachments`] turns an attachment manifest and its blobs into signatures.
 //! * [`Signature`] — the two formats and the blob encoding `dir:`-style stores use.
+//! * Signing: [`gpg_sign::Gpg`] makes simple signatures with the user's GnuPG (and checks
+//!   them in-process); [`sigstore_key`] generates, decrypts and signs with sigstore keys in
+//!   the encrypted format cosign and skopeo share. Both sign a [`signing_payload`].
 //!
 //! How a command uses it, once it has the manifest and the signatures of an image:
 //!
@@ -47,6 +50,7 @@
 pub mod attachments;
 mod config_path;
 mod evaluate;
+pub mod gpg_sign;
 mod identity;
 mod keys;
 mod payload;
@@ -54,11 +58,12 @@ pub mod policy;
 pub mod registries_d;
 mod signature;
 pub mod sigstore;
+pub mod sigstore_key;
 pub mod simple;
 
 pub use evaluate::{
-    evaluate, manifest_matches, verify_standalone, Accepted, ImageUnderTest, RejectReason,
-    Rejection, SignatureRejection,
+    evaluate, is_docker_schema1, manifest_matches, verify_standalone, Accepted, ImageUnderTest,
+    RejectReason, Rejection, SignatureRejection,
 };
 pub use identity::{IdentityError, SignedIdentity};
 pub use payload::{signing_payload, Payload, PayloadError, PayloadKind};

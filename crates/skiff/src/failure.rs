@@ -14,6 +14,7 @@ use skiff_transport::{ImageName, TransportError};
 
 use crate::cli::program_name;
 use crate::output::stderr_line;
+use crate::signing::SignatureCopyError;
 
 /// A failed command: the message, its causes, an optional hint, and the exit status.
 #[derive(Debug)]
@@ -231,9 +232,10 @@ fn hint(e: &TransportError, sides: &Sides) -> Option<String> {
                 Some("name the transport: docker://HOST/REPOSITORY:TAG for a registry, or oci:DIR, oci-archive:FILE, dir:DIR, docker-archive:FILE".into())
             }
         }
-        TransportError::Refused(_) => Some(
-            "the signature policy decides which images may be used: check it and the image's signatures (--policy FILE, --registries.d DIR)".into(),
-        ),
+        TransportError::Refused(e) => Some(match e.downcast_ref::<SignatureCopyError>() {
+            Some(e) => e.hint().into(),
+            None => "the signature policy decides which images may be used: check it and the image's signatures (--policy FILE, --registries.d DIR)".into(),
+        }),
         TransportError::Internal(_) => Some(format!(
             "this is a bug in {program}, not a problem of the image: please report it with the command line"
         )),

@@ -16,6 +16,7 @@ mod policy;
 mod render;
 mod render_unpack;
 mod rootfs;
+mod signing;
 mod tty;
 
 use std::process::ExitCode;

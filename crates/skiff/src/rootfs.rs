@@ -64,6 +64,7 @@ pub async fn unpack_to(
     let source: Arc<dyn ImageSource> = Arc::from(crate::policy::gate(
         global,
         &name,
+        &open,
         open_source(&name, &open)?,
     )?);
     let reporter = crate::render_unpack::reporter(quiet);

@@ -580,3 +580,58 @@ fn a_command_with_spaces_and_quotes_runs_as_a_service_through_the_launcher() {
     let again = site.ok("apply", &["--yes"]);
     assert!(again.contains("= ap-words no change"), "{again}");
 }
+
+#[test]
+fn a_catalog_app_from_a_user_directory_runs_with_the_files_overrides() {
+    let site = Site::new();
+    site.push("library/sleeper", "1", &sleeper("1"));
+    // A user entry (as /etc/skiff/catalog would hold): two containers, a volume, a
+    // secret shared between them, and the catalog's disk sizes, which plain LXC leaves
+    // aside instead of refusing.
+    let catalog = site.path("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    std::fs::write(
+        catalog.join("sleepy.yaml"),
+        "name: sleepy\ndescription: Two sleepers\ncategory: dev\nsource: this test\ncontainers:\n  - name: web\n    image: docker.io/library/sleeper\n    tag: \"1\"\n    cores: 1\n    memory: 128\n    disk: 4\n    mounts:\n      - {target: /srv, purpose: site}\n    env: {DB_HOST: \"${host:db}\", DB_PASSWORD: \"${secret:pw}\"}\n    depends_on: [db]\n  - name: db\n    image: docker.io/library/sleeper\n    tag: \"1\"\n    cores: 1\n    memory: 128\n    disk: 2\n    env: {PASSWORD: \"${secret:pw}\"}\n",
+    )
+    .unwrap();
+    let host_dir = site.path("site");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("index.html"), "hello").unwrap();
+    site.file(&format!(
+        "apps:\n  - name: ap-cat\n    catalog: sleepy\n    registry: REG\n    memory: 96\n    mounts:\n      - {{source: {}, target: /srv, readonly: true}}\n",
+        host_dir.display()
+    ));
+    let dir = catalog.to_str().unwrap();
+    let plan = site.ok("plan", &["--catalog-dir", dir]);
+    let (db, web) = (
+        plan.find("ap-cat-db create").unwrap(),
+        plan.find("ap-cat-web create").unwrap(),
+    );
+    assert!(db < web, "{plan}");
+    site.ok("apply", &["--yes", "--catalog-dir", dir]);
+    assert_eq!(site.state("ap-cat-web"), "RUNNING");
+    assert_eq!(site.state("ap-cat-db"), "RUNNING");
+    let web = site.config("ap-cat-web");
+    let memory_line = format!("{} = {}", memory_key(true), 96 << 20);
+    assert!(web.lines().any(|l| l == memory_line), "{web}");
+    assert!(
+        web.contains(&format!("lxc.mount.entry = {} srv", host_dir.display())),
+        "the file's host path replaces the catalog's volume: {web}"
+    );
+    let secret = std::fs::read_to_string(site.path("secrets/ap-cat/pw")).unwrap();
+    assert!(web.contains(&format!("lxc.environment = DB_PASSWORD={secret}")));
+    assert!(site
+        .config("ap-cat-db")
+        .contains(&format!("lxc.environment = PASSWORD={secret}")));
+    let again = site.ok("apply", &["--yes", "--catalog-dir", dir]);
+    assert!(again.contains("2 unchanged"), "{again}");
+    // Without the directory the name means nothing: a clear error, nothing touched.
+    let out = site.run("plan", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("apps.yaml:3:5") && stderr.contains("sleepy"),
+        "{stderr}"
+    );
+}

@@ -120,12 +120,18 @@ fn policy_file(dir: &Path, json: &str) -> PathBuf {
     path
 }
 
-/// Runs a copy into a fresh oci: directory; returns stderr on failure after checking that
-/// nothing was written.
+/// Runs a copy into a fresh oci: directory (without the signatures, which an OCI layout
+/// cannot hold); returns stderr on failure after checking that nothing was written.
 fn copy(global: &[&str], source: &str, out: &Path) -> Result<(), String> {
     let target = format!("oci:{}:v1", out.display());
     let mut args: Vec<&str> = global.to_vec();
-    args.extend(["copy", "--src-tls-verify=false", source, &target]);
+    args.extend([
+        "copy",
+        "--src-tls-verify=false",
+        "--remove-signatures",
+        source,
+        &target,
+    ]);
     let o = skiff(&args);
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     if o.status.success() {

@@ -321,7 +321,10 @@ fn dry_run_and_refused_flags() {
     let err = sync_ok(&dry);
     assert!(err.contains("3 of 3 images would be synced"), "{err}");
     assert!(!out.exists());
-    for refused in [["--sign-by", "ABCD"], ["--digestfile", "/tmp/d"]] {
+    for refused in [
+        ["--sign-by-sigstore", "/tmp/params.yaml"],
+        ["--digestfile", "/tmp/d"],
+    ] {
         let mut a = base.to_vec();
         a.extend(refused);
         a.extend([source.as_str(), out.to_str().unwrap()]);

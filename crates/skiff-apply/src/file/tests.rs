@@ -1,7 +1,13 @@
 use std::path::Path;
 
-use super::parse;
-use crate::ApplyError;
+use skiff_catalog::Catalog;
+
+use crate::{ApplyError, DesiredFile};
+
+fn parse(path: &Path, text: &str) -> Result<DesiredFile, ApplyError> {
+    let catalog = Catalog::builtin().expect("the built-in catalog parses");
+    super::parse(path, text, &catalog)
+}
 
 fn err(text: &str) -> (usize, usize, String) {
     match parse(Path::new("/x/apps.yaml"), text) {
@@ -107,9 +113,101 @@ fn other_mistakes_are_errors() {
             "containers:\n  - name: a\n    image: busybox\n    mounts: [{target: data}]\n",
             "absolute",
         ),
-        ("apps:\n  - name: x\n    catalog: jellyfin\n", "catalog"),
+        ("apps:\n  - catalog: no-such-app\n", "no-such-app"),
+        (
+            "apps:\n  - catalog: immich\n    containers:\n      - name: db\n        memory: 2G\n",
+            "has no container \"db\"",
+        ),
+        ("apps:\n  - catalog: redis\n    gpu: true\n", "does not use a GPU"),
+        (
+            "apps:\n  - name: x\n    cores: 2\n    containers:\n      - name: a\n        image: busybox\n",
+            "belong under its `containers:`",
+        ),
+        (
+            "containers:\n  - name: a\n    image: busybox\n    catalog: redis\n",
+            "`catalog:` belongs to an item of `apps:`",
+        ),
+        ("containers:\n  - image: busybox\n", "without `name:`"),
+        ("containers:\n  - name: a\n", "no `image:`"),
     ] {
         let (_, _, m) = err(text);
         assert!(m.contains(want), "{text}: {m}");
     }
+}
+
+#[test]
+fn a_catalog_app_becomes_its_containers_with_the_files_overrides() {
+    let f = parse(
+        Path::new("/x/apps.yaml"),
+        "apps:\n  - name: photos\n    catalog: immich\n    memory: 3G\n    mounts:\n      - {source: /tank/photos, target: /data}\n      - {source: /tank/extra, target: /extra, readonly: true}\n    env: {TZ: Europe/Berlin}\n    containers:\n      - name: postgres\n        memory: 2G\n        disk: 20G\n",
+    )
+    .unwrap();
+    let by = |n: &str| f.containers.iter().find(|c| c.name == n).unwrap();
+    // Dependencies first: the server comes after postgres and redis.
+    let names: Vec<&str> = f.containers.iter().map(|c| c.name.as_str()).collect();
+    let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(pos("photos-postgres") < pos("photos-server"), "{names:?}");
+    assert!(pos("photos-redis") < pos("photos-server"), "{names:?}");
+    let server = by("photos-server");
+    assert_eq!(server.image, "ghcr.io/immich-app/immich-server:release");
+    assert_eq!(server.memory, Some(crate::Mib(3072)));
+    assert_eq!(
+        server.cores,
+        Some(2),
+        "the catalog's value stays where not overridden"
+    );
+    assert_eq!(server.app.as_deref(), Some("photos"));
+    assert_eq!(server.mounts.len(), 2);
+    assert_eq!(
+        server.mounts[0].source.as_deref(),
+        Some(Path::new("/tank/photos")),
+        "a mount on the catalog's target gives that volume a host path"
+    );
+    assert!(server.mounts[1].readonly);
+    assert_eq!(server.env["TZ"], "Europe/Berlin");
+    assert_eq!(server.env["DB_HOSTNAME"], "${host:postgres}");
+    assert_eq!(
+        server.depends_on,
+        ["photos-postgres", "photos-redis"],
+        "depends_on names the app's own containers"
+    );
+    assert!(server.disk_suggested, "the catalog's disk is a suggestion");
+    let db = by("photos-postgres");
+    assert_eq!(db.memory, Some(crate::Mib(2048)));
+    assert_eq!(db.disk, Some(crate::Gib(20)));
+    assert!(!db.disk_suggested, "a disk the file gives is the file's");
+    let ml = by("photos-machine-learning");
+    assert_eq!(
+        ml.memory,
+        Some(crate::Mib(2048)),
+        "app-level keys change the main container only"
+    );
+    assert_eq!(
+        ml.image,
+        "ghcr.io/immich-app/immich-machine-learning:release"
+    );
+}
+
+#[test]
+fn a_one_container_catalog_app_is_named_after_its_entry_and_takes_a_mirror() {
+    let f = parse(
+        Path::new("/x/apps.yaml"),
+        "apps:\n  - catalog: redis\n    registry: mirror.lan:5000\n    tag: '7.4'\n",
+    )
+    .unwrap();
+    assert_eq!(f.containers.len(), 1);
+    let c = &f.containers[0];
+    assert_eq!(c.name, "redis");
+    assert_eq!(c.image, "mirror.lan:5000/library/redis:7.4");
+    let f = parse(
+        Path::new("/x/apps.yaml"),
+        "apps:\n  - catalog: immich\n    registry: mirror.lan:5000\n",
+    )
+    .unwrap();
+    assert!(
+        f.containers
+            .iter()
+            .all(|c| c.image.starts_with("mirror.lan:5000/")),
+        "a mirror serves the whole app"
+    );
 }

@@ -205,7 +205,7 @@ impl Backend for LxcBackend {
                 "this host's cgroup v1 limits memory and swap together; set `memory:` too",
             ));
         }
-        if d.disk.is_some() {
+        if d.disk.is_some() && !d.disk_suggested {
             return Err(Self::unsupported(d, "disk", "a directory root filesystem has no size to set; drop `disk:` or use the pve backend"));
         }
         if d.mounts.iter().any(|m| m.backup) {

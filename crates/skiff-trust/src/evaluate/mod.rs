@@ -218,6 +218,22 @@ fn check_claims(
     Ok(())
 }
 
+/// Whether `manifest` is a Docker schema 1 manifest, whose digest excludes its embedded
+/// signatures: signing or checking it by the digest of its bytes would be wrong.
+pub fn is_docker_schema1(manifest: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "schemaVersion")]
+        schema_version: Option<u64>,
+    }
+    matches!(
+        serde_json::from_slice(manifest),
+        Ok(Probe {
+            schema_version: Some(1)
+        })
+    )
+}
+
 /// `standalone-verify` without a policy: `signature` must verify with `keyring` (restrict it
 /// with [`Keyring::only`] to the fingerprint the user named), be for `manifest`, and claim
 /// exactly `expected` (compared normalised, as skopeo does).
@@ -247,15 +263,7 @@ pub fn manifest_matches(manifest: &[u8], signed: &Digest) -> Result<(), Signatur
     if actual == *signed {
         return Ok(());
     }
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "schemaVersion")]
-        schema_version: Option<u64>,
-    }
-    if let Ok(Probe {
-        schema_version: Some(1),
-    }) = serde_json::from_slice(manifest)
-    {
+    if is_docker_schema1(manifest) {
         return Err(SignatureRejection::Schema1);
     }
     Err(SignatureRejection::ManifestDigest {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::SrcRegistryArgs;
+use super::{CatalogDirArgs, SrcRegistryArgs};
 
 /// Where the file's containers live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,6 +45,9 @@ pub struct ApplyFileArgs {
     /// Registry options for pulling the images.
     #[command(flatten)]
     pub src: SrcRegistryArgs,
+    /// Where `apps: [{catalog: NAME}]` finds entries besides the built-in ones.
+    #[command(flatten)]
+    pub catalog: CatalogDirArgs,
 }
 
 /// `apply FILE`.

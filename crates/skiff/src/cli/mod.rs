@@ -8,6 +8,7 @@ mod containers;
 mod image_commands;
 mod pve;
 mod registry_flags;
+mod signing;
 mod transfer;
 
 pub use apply::*;
@@ -16,6 +17,7 @@ pub use containers::*;
 pub use image_commands::*;
 pub use pve::*;
 pub use registry_flags::*;
+pub use signing::*;
 pub use transfer::*;
 
 use std::ffi::OsString;
@@ -161,6 +163,14 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Print the digest of a manifest file.
     ManifestDigest(ManifestDigestArgs),
+    /// Create a signature of a manifest file with a GnuPG key (simple signing).
+    StandaloneSign(StandaloneSignArgs),
+    /// Verify a simple signature of a manifest file.
+    StandaloneVerify(StandaloneVerifyArgs),
+    /// Show what a signature claims, WITHOUT verifying it.
+    UntrustedSignatureDumpWithoutVerification(UntrustedSignatureDumpArgs),
+    /// Generate a sigstore key pair (PREFIX.pub, encrypted PREFIX.private).
+    GenerateSigstoreKey(GenerateSigstoreKeyArgs),
     /// Save credentials for a registry after checking them.
     Login(LoginArgs),
     /// Remove saved credentials.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{DestRegistryArgs, RetryArgs, SrcRegistryArgs};
+use super::{DestRegistryArgs, RetryArgs, SignArgs, SrcRegistryArgs};
 
 /// `copy SOURCE-IMAGE DESTINATION-IMAGE`.
 #[derive(Debug, Args)]
@@ -59,9 +59,12 @@ pub struct CopyArgs {
     /// Refuse any change of digests (fail instead of converting Docker manifests to OCI).
     #[arg(long)]
     pub preserve_digests: bool,
-    /// Do not copy signatures (skiff copies none yet, so this is always the case).
+    /// Do not copy the source's signatures.
     #[arg(long)]
     pub remove_signatures: bool,
+    /// Signing the image as it is written.
+    #[command(flatten)]
+    pub sign: SignArgs,
     /// How many layers move at once.
     #[arg(long, value_name = "N")]
     pub image_parallel_copies: Option<usize>,
@@ -111,7 +114,7 @@ pub struct SyncArgs {
     /// Refuse any change of digests.
     #[arg(long)]
     pub preserve_digests: bool,
-    /// Do not copy signatures (skiff copies none yet, so this is always the case).
+    /// Do not copy the source images' signatures.
     #[arg(long)]
     pub remove_signatures: bool,
     /// Manifest format to write (default: the source's).
@@ -129,21 +132,9 @@ pub struct SyncArgs {
     /// Not supported by skiff sync yet (refused rather than ignored).
     #[arg(long, value_name = "PATH")]
     pub digestfile: Option<PathBuf>,
-    /// Signing is not supported by skiff sync yet (refused rather than ignored).
-    #[arg(long, value_name = "FINGERPRINT")]
-    pub sign_by: Option<String>,
-    /// Signing is not supported by skiff sync yet (refused rather than ignored).
-    #[arg(long, value_name = "PATH")]
-    pub sign_by_sigstore_private_key: Option<PathBuf>,
-    /// Signing is not supported by skiff sync yet (refused rather than ignored).
-    #[arg(long, value_name = "PATH")]
-    pub sign_by_sigstore: Option<PathBuf>,
-    /// Signing is not supported by skiff sync yet (refused rather than ignored).
-    #[arg(long, value_name = "PATH")]
-    pub sign_passphrase_file: Option<PathBuf>,
-    /// Signing is not supported by skiff sync yet (refused rather than ignored).
-    #[arg(long, value_name = "REFERENCE")]
-    pub sign_identity: Option<String>,
+    /// Signing every image as it is written.
+    #[command(flatten)]
+    pub sign: SignArgs,
     /// Credentials file for both sides.
     #[arg(long, value_name = "PATH")]
     pub authfile: Option<PathBuf>,

@@ -121,7 +121,8 @@ impl From<ApplyError> for Failure {
 
 /// The file, read and checked, and the backend it goes to.
 fn open(args: &ApplyFileArgs) -> Result<(DesiredFile, Box<dyn Backend>, Options), Failure> {
-    let desired = file::load(&args.file)?;
+    let catalog = super::catalog::load(&args.catalog)?;
+    let desired = file::load(&args.file, &catalog)?;
     let from_file = match desired.backend.as_deref() {
         Some("pve") => Some(BackendKind::Pve),
         Some("pve-api") => Some(BackendKind::PveApi),

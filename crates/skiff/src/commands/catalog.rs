@@ -53,7 +53,8 @@ pub fn run(command: CatalogCommand) -> Result<(), Failure> {
     }
 }
 
-fn load(args: &CatalogDirArgs) -> Result<Catalog, Failure> {
+/// The built-in catalog with the user's directories (or `--catalog-dir`) laid over it.
+pub(super) fn load(args: &CatalogDirArgs) -> Result<Catalog, Failure> {
     let catalog = match &args.catalog_dir {
         Some(dir) => Catalog::load(std::slice::from_ref(dir), true),
         None => Catalog::load(&Catalog::default_dirs(), false),

@@ -6,12 +6,15 @@ use skiff_transport::{
     ManifestFormat,
 };
 
+use std::sync::Arc;
+
 use skiff_oci::Reference;
 
 use crate::cli::{CompressArg, CopyArgs, FormatArg, GlobalOptions, MultiArch};
 use crate::failure::Failure;
 use crate::options::{open_options, platform};
 use crate::render;
+use crate::signing::{carried_signatures, SignedDestination, Signer};
 
 /// `--additional-tag` values: references that carry a tag (skopeo refuses others).
 fn additional_tags(values: &[String]) -> Result<Vec<Reference>, Failure> {
@@ -84,15 +87,41 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
             args.retry.retry_delay,
         )
         .quiet(args.quiet);
+    // Keys and passphrases are checked before any image is opened.
+    let signer = Signer::from_args(&args.sign)?.map(Arc::new);
+    let src_options = open_options(global, &src_flags)?;
     let src = crate::policy::gate(
         global,
         &source,
-        open_source(&source, &open_options(global, &src_flags)?)?,
+        &src_options,
+        open_source(&source, &src_options)?,
     )?;
     let mut dest_options = open_options(global, &dest_flags)?;
     dest_options.additional_tags = additional_tags(&args.additional_tags)?;
     dest_options.oci_accept_uncompressed_layers = args.dest_oci_accept_uncompressed_layers;
-    let dest = open_destination(&destination, &dest_options)?;
+    let registries_d = crate::policy::registries_d(global);
+    let carried = if args.remove_signatures {
+        (None, Vec::new())
+    } else {
+        let (digest, found) = carried_signatures(
+            src.as_ref(),
+            &source,
+            all,
+            &platform(global),
+            &registries_d,
+            &src_options,
+        )
+        .await?;
+        (Some(digest), found)
+    };
+    let dest = Box::new(SignedDestination::new(
+        open_destination(&destination, &dest_options)?,
+        destination,
+        carried,
+        signer,
+        registries_d,
+        dest_options.clone(),
+    ));
     let options = CopyOptions {
         all,
         platform: platform(global),

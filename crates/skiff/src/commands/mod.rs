@@ -10,6 +10,7 @@ mod manifest_digest;
 mod pve;
 mod pve_create;
 mod registry;
+mod signing;
 mod sync;
 mod unpack;
 
@@ -28,6 +29,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Command::ListTags(args) => registry::list_tags(&cli.global, args).await,
             Command::Delete(args) => registry::delete(&cli.global, args).await,
             Command::ManifestDigest(args) => manifest_digest::run(args),
+            Command::StandaloneSign(args) => signing::standalone_sign(args),
+            Command::StandaloneVerify(args) => signing::standalone_verify(args),
+            Command::UntrustedSignatureDumpWithoutVerification(args) => {
+                signing::untrusted_dump(args)
+            }
+            Command::GenerateSigstoreKey(args) => signing::generate_sigstore_key(args),
             Command::Login(args) => registry::login(&cli.global, args).await,
             Command::Logout(args) => registry::logout(args).await,
             Command::Unpack(args) => unpack::run(&cli.global, args).await,

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use skiff_sync::{DestKind, ImageOutcome, Naming, Outcome, SourceKind, SyncError, SyncOptions};
+use skiff_sync::{
+    DestKind, DestinationHook, DestinationWrapper, ImageOutcome, Naming, Outcome, SourceKind,
+    SyncError, SyncOptions,
+};
 use skiff_transport::{open_source, CopyOptions, ImageName, ManifestFormat, OpenOptions};
 
 use crate::cli::{program_name, FormatArg, GlobalOptions, SyncArgs, SyncDestArg, SyncSourceArg};
@@ -11,6 +14,7 @@ use crate::failure::{Failure, Sides};
 use crate::options::{open_options, platform};
 use crate::output::stderr_line;
 use crate::policy::Gatekeeper;
+use crate::signing::{carried_signatures, SignedDestination, Signer};
 
 impl From<SyncError> for Failure {
     fn from(e: SyncError) -> Self {
@@ -33,28 +37,8 @@ pub fn sides(args: &SyncArgs) -> Sides {
     sides
 }
 
-/// Flags skiff accepts for compatibility but cannot honour yet: refused with the reason,
-/// never silently ignored.
+/// Flags skiff cannot honour yet: refused with the reason, never silently ignored.
 fn refuse_unsupported(args: &SyncArgs) -> Result<(), Failure> {
-    let signing = [
-        ("--sign-by", args.sign_by.is_some()),
-        (
-            "--sign-by-sigstore-private-key",
-            args.sign_by_sigstore_private_key.is_some(),
-        ),
-        ("--sign-by-sigstore", args.sign_by_sigstore.is_some()),
-        (
-            "--sign-passphrase-file",
-            args.sign_passphrase_file.is_some(),
-        ),
-        ("--sign-identity", args.sign_identity.is_some()),
-    ];
-    if let Some((flag, _)) = signing.iter().find(|(_, given)| *given) {
-        return Err(Failure::new(format!(
-            "{flag}: {} sync cannot sign images yet; sign after syncing, or use skopeo for this step",
-            program_name()
-        )));
-    }
     if args.digestfile.is_some() {
         return Err(Failure::new(format!(
             "--digestfile is not supported by {} sync yet",
@@ -103,7 +87,7 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
     let keeper = Gatekeeper::new(global)?;
     let options = SyncOptions {
         open_source: Arc::new(move |name: &ImageName, options: &OpenOptions| {
-            Ok(keeper.gate(name, open_source(name, options)?))
+            Ok(keeper.gate(name, options, open_source(name, options)?))
         }),
         copy: CopyOptions {
             all: args.all,
@@ -125,6 +109,7 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
             .unwrap_or(skiff_sync::DEFAULT_PARALLEL_IMAGES),
         keep_going: args.keep_going,
         dry_run: args.dry_run,
+        destination_hook: signatures_hook(global, &args, &open_options(global, &dest_flags)?)?,
     };
     let total = jobs.len();
     let summary = skiff_sync::run(jobs, &options, &mut render).await;
@@ -152,6 +137,62 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
         )));
     }
     Ok(())
+}
+
+/// Every destination carries its source's signatures (unless `--remove-signatures`) and
+/// gets the ones `--sign-*` asks for, as with copy; signing copies every image, even one
+/// the destination already holds, so that each ends up signed.
+fn signatures_hook(
+    global: &GlobalOptions,
+    args: &SyncArgs,
+    destination: &OpenOptions,
+) -> Result<Option<DestinationHook>, Failure> {
+    let signer = Signer::from_args(&args.sign)?.map(Arc::new);
+    let signing = signer.is_some();
+    if args.remove_signatures && !signing {
+        return Ok(None);
+    }
+    let remove = args.remove_signatures;
+    let all = args.all;
+    let platform = platform(global);
+    let registries_d = crate::policy::registries_d(global);
+    let dest_open = destination.clone();
+    let wrap: DestinationWrapper = Arc::new(move |job, source, destination| {
+        let signer = signer.clone();
+        let platform = platform.clone();
+        let registries_d = registries_d.clone();
+        let dest_open = dest_open.clone();
+        Box::pin(async move {
+            let carried = if remove {
+                (None, Vec::new())
+            } else {
+                let (digest, found) = carried_signatures(
+                    source,
+                    &job.source,
+                    all,
+                    &platform,
+                    &registries_d,
+                    &job.source_options,
+                )
+                .await?;
+                (Some(digest), found)
+            };
+            let wrapped: Box<dyn skiff_transport::ImageDestination> =
+                Box::new(SignedDestination::new(
+                    destination,
+                    job.destination.clone(),
+                    carried,
+                    signer,
+                    registries_d,
+                    dest_open,
+                ));
+            Ok(wrapped)
+        })
+    });
+    Ok(Some(DestinationHook {
+        wrap,
+        copy_up_to_date: signing,
+    }))
 }
 
 /// One line per image on stderr, as it finishes (images finish out of order).

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use skiff_oci::Manifest;
-use skiff_transport::{ImageName, ImageSource, TransportError};
+use skiff_transport::{ImageName, ImageSource, OpenOptions, TransportError};
 use skiff_trust::registries_d::RegistriesD;
 use skiff_trust::{evaluate, ImageUnderTest, Policy, PolicyError, PolicyScope, Requirement};
 
@@ -24,6 +24,15 @@ use crate::cli::{program_name, GlobalOptions};
 use crate::failure::Failure;
 
 pub use gate::GatedSource;
+pub use signatures::fetch as source_signatures;
+
+/// The registries.d directory the flags select (`--registries.d`, else skopeo's default).
+pub fn registries_d(global: &GlobalOptions) -> PathBuf {
+    global
+        .registries_d
+        .clone()
+        .unwrap_or_else(RegistriesD::default_dir)
+}
 
 /// The policy the flags select: `--insecure-policy` accepts anything, else `--policy FILE`
 /// or skopeo's default path.
@@ -64,9 +73,10 @@ fn invalid(e: PolicyError) -> Failure {
 pub fn gate(
     global: &GlobalOptions,
     name: &ImageName,
+    open: &OpenOptions,
     source: Box<dyn ImageSource>,
 ) -> Result<Box<dyn ImageSource>, Failure> {
-    Ok(Gatekeeper::new(global)?.gate(name, source))
+    Ok(Gatekeeper::new(global)?.gate(name, open, source))
 }
 
 /// The policy and signature locations the flags select, loaded once and applied to every
@@ -83,20 +93,23 @@ impl Gatekeeper {
     pub fn new(global: &GlobalOptions) -> Result<Gatekeeper, Failure> {
         Ok(Gatekeeper {
             policy: Arc::new(load(global)?),
-            registries_d: global
-                .registries_d
-                .clone()
-                .unwrap_or_else(RegistriesD::default_dir),
+            registries_d: registries_d(global),
         })
     }
 
-    /// Wraps `source` (opened from `name`) so that it serves nothing the policy does not
-    /// accept.
-    pub fn gate(&self, name: &ImageName, source: Box<dyn ImageSource>) -> Box<dyn ImageSource> {
+    /// Wraps `source` (opened from `name` with `open`, which also reaches its sigstore
+    /// attachments) so that it serves nothing the policy does not accept.
+    pub fn gate(
+        &self,
+        name: &ImageName,
+        open: &OpenOptions,
+        source: Box<dyn ImageSource>,
+    ) -> Box<dyn ImageSource> {
         let gate = SourceGate {
             policy: self.policy.clone(),
             registries_d: self.registries_d.clone(),
             name: name.clone(),
+            open: open.clone(),
         };
         Box::new(GatedSource::new(source, gate))
     }
@@ -107,6 +120,7 @@ pub struct SourceGate {
     policy: Arc<Policy>,
     registries_d: PathBuf,
     name: ImageName,
+    open: OpenOptions,
 }
 
 impl SourceGate {
@@ -121,7 +135,7 @@ impl SourceGate {
             .iter()
             .any(|r| matches!(r, Requirement::SignedBy(_) | Requirement::SigstoreSigned(_)));
         let signatures = if needs_signatures {
-            signatures::fetch(&self.name, manifest, &self.registries_d).await?
+            signatures::fetch(&self.name, manifest, &self.registries_d, &self.open).await?
         } else {
             Vec::new()
         };

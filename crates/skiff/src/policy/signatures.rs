@@ -1,12 +1,13 @@
 //! Where the signatures of a source image are found: a registry image's in the lookaside
-//! its registries.d scope names (file:// or http(s)://), a `dir:` image's beside it as
+//! its registries.d scope names (file:// or http(s)://; else the built-in one) and, where it says
+//! `use-sigstore-attachments`, in the registry as attachments; a `dir:` image's beside it as
 //! `signature-N` files (skopeo's layout). Other transports carry none here, which a policy
 //! that requires signatures then rejects.
 
 use std::path::Path;
 
 use skiff_oci::{Digest, Manifest, Reference};
-use skiff_transport::{ImageName, TransportError};
+use skiff_transport::{registry_client, ImageName, OpenOptions, TransportError};
 use skiff_trust::registries_d::{lookaside_signature_url, RegistriesD};
 use skiff_trust::Signature;
 use url::Url;
@@ -24,14 +25,29 @@ pub async fn fetch(
     name: &ImageName,
     manifest: &Manifest,
     registries_d: &Path,
+    open: &OpenOptions,
 ) -> Result<Vec<Signature>, TransportError> {
     match name {
         ImageName::Docker { reference, .. } => {
             let config = RegistriesD::load_dir(registries_d).map_err(refused)?;
-            match config.lookaside(reference, false) {
-                Some(base) => lookaside(&base, reference, manifest.digest()).await,
-                None => Ok(Vec::new()),
+            // Without a configured lookaside, containers/image's built-in one (where a
+            // signing copy without registries.d wrote them); none when it has no path.
+            let base = config
+                .lookaside(reference, false)
+                .or_else(|| crate::signing::lookaside::builtin().ok());
+            let mut found = match base {
+                Some(base) => lookaside(&base, reference, manifest.digest()).await?,
+                None => Vec::new(),
+            };
+            if config.use_sigstore_attachments(reference) {
+                let client = registry_client(&reference.name(), reference.registry(), open)?;
+                let attached =
+                    crate::signing::read_attachments(&client, reference, manifest.digest())
+                        .await
+                        .map_err(unreadable)?;
+                found.extend(attached.into_iter().map(Signature::Sigstore));
             }
+            Ok(found)
         }
         ImageName::Dir { path } => {
             let mut found = Vec::new();

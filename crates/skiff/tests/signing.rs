@@ -1,0 +1,857 @@
+//! Signing, verifying, carrying and removing signatures, with Debian's skopeo and GnuPG as
+//! the peers: what skiff signs skopeo must accept and the other way round, every bad case
+//! (tampered manifest, wrong identity, wrong key, unsigned image, reject scope) refused by
+//! both with the reason. skopeo signing into a lookaside and skiff verifying under a
+//! `signedBy` policy is in tests/policy.rs. Sigstore is skiff against itself: Debian's
+//! skopeo 1.9.3 has sigstore disabled (checked below, so an upgraded skopeo is noticed).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::scratch_home;
+use skiff_testbed::gpg::Gpg;
+use skiff_testbed::image::Format;
+use skiff_testbed::{busybox_image, push_image, RegistryServer, Setup};
+
+/// skiff with the test's GnuPG home.
+fn skiff(gpg: &Gpg, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(args)
+        .env("HOME", scratch_home())
+        .env("GNUPGHOME", gpg.home.path())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("run skiff")
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The command failed with exit 1; its stderr.
+fn refused(out: &Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{what} must be refused: {stderr}"
+    );
+    stderr
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A registry with busybox as app:v1 and plain:v1 (OCI), a GnuPG home with alice and
+/// mallory, and a registries.d whose lookaside is a local directory.
+struct World {
+    registry: RegistryServer,
+    gpg: Gpg,
+    work: tempfile::TempDir,
+    alice: String,
+    mallory: String,
+}
+
+impl World {
+    fn new() -> World {
+        let registry =
+            RegistryServer::start(Setup::Open).expect("docker-registry must be installed");
+        for repo in ["app", "plain"] {
+            push_image(
+                &registry.host(),
+                repo,
+                "v1",
+                &busybox_image(Format::Oci),
+                None,
+            )
+            .unwrap();
+        }
+        let gpg = Gpg::new();
+        let alice = gpg.key("alice");
+        let mallory = gpg.key("mallory");
+        let work = tempfile::tempdir().unwrap();
+        std::fs::create_dir(work.path().join("registries.d")).unwrap();
+        std::fs::write(
+            work.path().join("registries.d/default.yaml"),
+            format!(
+                "default-docker:\n  lookaside: file://{}\n",
+                work.path().join("lookaside").display()
+            ),
+        )
+        .unwrap();
+        World {
+            registry,
+            gpg,
+            work,
+            alice,
+            mallory,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    fn regd(&self) -> String {
+        self.path("registries.d").display().to_string()
+    }
+
+    fn image(&self, repo: &str) -> String {
+        format!("docker://{}/{repo}:v1", self.registry.host())
+    }
+
+    /// A policy: `docker` requirements for this registry, everything else accepted.
+    fn policy(&self, name: &str, registry_requirement: &str) -> String {
+        let path = self.path(name);
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"default": [{{"type": "insecureAcceptAnything"}}], "transports": {{"docker": {{"{}": [{registry_requirement}]}}}}}}"#,
+                self.registry.host()
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    }
+
+    fn signed_by(&self, who: &str) -> String {
+        let key = self.gpg.export(who, false, self.work.path());
+        self.policy(
+            &format!("signed-by-{who}.json"),
+            &format!(
+                r#"{{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "{}"}}"#,
+                key.display()
+            ),
+        )
+    }
+
+    /// skopeo copies `image` to a fresh dir: under `policy`; its stderr when refused.
+    fn skopeo_pull(&self, policy: &str, image: &str) -> Result<(), String> {
+        let out = self.path(&format!("skopeo-{}", rand_name()));
+        let o = self.gpg.skopeo(&[
+            "--policy",
+            policy,
+            "--registries.d",
+            &self.regd(),
+            "copy",
+            "--src-tls-verify=false",
+            image,
+            &format!("dir:{}", out.display()),
+        ]);
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+        }
+    }
+
+    /// skiff copies `image` to a fresh dir: under `policy`; its stderr when refused.
+    fn skiff_pull(&self, policy: &str, image: &str) -> Result<(), String> {
+        let out = self.path(&format!("skiff-{}", rand_name()));
+        let o = skiff(
+            &self.gpg,
+            &[
+                "--policy",
+                policy,
+                "--registries.d",
+                &self.regd(),
+                "copy",
+                "--src-tls-verify=false",
+                image,
+                &format!("dir:{}", out.display()),
+            ],
+        );
+        if o.status.success() {
+            Ok(())
+        } else {
+            assert_eq!(o.status.code(), Some(1));
+            assert!(!out.exists(), "a refused copy left {}", out.display());
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+        }
+    }
+}
+
+fn rand_name() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("out{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+#[test]
+fn standalone_sign_and_verify_interoperate_with_skopeo() {
+    let w = World::new();
+    let manifest = w.path("manifest.json");
+    std::fs::write(&manifest, br#"{"schemaVersion":2,"config":{}}"#).unwrap();
+    let reference = "registry.example/app:1";
+
+    // skiff signs; skopeo and skiff verify, with the same words.
+    let ours = w.path("ours.sig");
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "standalone-sign",
+                s(&manifest),
+                reference,
+                &w.alice,
+                "-o",
+                s(&ours),
+            ],
+        ),
+        "skiff standalone-sign",
+    );
+    assert!(w.gpg.skopeo_verifies(&manifest, reference, &w.alice, &ours));
+    let verify = |sig: &Path, reference: &str, fpr: &str| {
+        skiff(
+            &w.gpg,
+            &["standalone-verify", s(&manifest), reference, fpr, s(sig)],
+        )
+    };
+    let skopeo_says = ok(
+        &w.gpg.skopeo(&[
+            "standalone-verify",
+            s(&manifest),
+            reference,
+            &w.alice,
+            s(&ours),
+        ]),
+        "skopeo standalone-verify",
+    );
+    assert_eq!(
+        ok(&verify(&ours, reference, &w.alice), "verify"),
+        skopeo_says
+    );
+
+    // skopeo signs; skiff verifies, and dumps it exactly as skopeo does.
+    let theirs = w.path("theirs.sig");
+    w.gpg.sign(&manifest, reference, &w.alice, &theirs);
+    ok(&verify(&theirs, reference, &w.alice), "verify skopeo's");
+    let dump = |sig: &Path| {
+        ok(
+            &skiff(
+                &w.gpg,
+                &["untrusted-signature-dump-without-verification", s(sig)],
+            ),
+            "dump",
+        )
+    };
+    let skopeo_dump = ok(
+        &w.gpg
+            .skopeo(&["untrusted-signature-dump-without-verification", s(&theirs)]),
+        "skopeo dump",
+    );
+    assert_eq!(dump(&theirs), skopeo_dump);
+    assert!(dump(&ours).contains(r#""UntrustedDockerReference": "registry.example/app:1""#));
+
+    // With the key in a file instead of the keyring ("any" key of it).
+    let alice_key = w.gpg.export("alice", true, w.work.path());
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "standalone-verify",
+                "--public-key-file",
+                s(&alice_key),
+                s(&manifest),
+                reference,
+                "any",
+                s(&ours),
+            ],
+        ),
+        "verify with --public-key-file",
+    );
+
+    // Wrong identity, wrong key, tampered manifest: both refuse, skiff with the reason.
+    let e = refused(
+        &verify(&ours, "registry.example/app:2", &w.alice),
+        "wrong identity",
+    );
+    assert!(e.contains("does not match"), "{e}");
+    assert!(!w
+        .gpg
+        .skopeo_verifies(&manifest, "registry.example/app:2", &w.alice, &ours));
+    let e = refused(&verify(&ours, reference, &w.mallory), "wrong key");
+    assert!(e.contains("does not match expected fingerprint"), "{e}");
+    assert!(!w
+        .gpg
+        .skopeo_verifies(&manifest, reference, &w.mallory, &ours));
+    let tampered = w.path("tampered.json");
+    std::fs::write(&tampered, br#"{"schemaVersion":2,"config":{"x":1}}"#).unwrap();
+    let e = refused(
+        &skiff(
+            &w.gpg,
+            &[
+                "standalone-verify",
+                s(&tampered),
+                reference,
+                &w.alice,
+                s(&ours),
+            ],
+        ),
+        "tampered manifest",
+    );
+    assert!(e.contains("not for this manifest"), "{e}");
+    assert!(!w.gpg.skopeo_verifies(&tampered, reference, &w.alice, &ours));
+
+    // A key gpg does not have: nothing is written.
+    let none = w.path("none.sig");
+    refused(
+        &skiff(
+            &w.gpg,
+            &[
+                "standalone-sign",
+                s(&manifest),
+                reference,
+                "0000000000000000DEADBEEF",
+                "-o",
+                s(&none),
+            ],
+        ),
+        "unknown key",
+    );
+    assert!(!none.exists());
+}
+
+#[test]
+fn standalone_sign_reads_the_passphrase_file() {
+    let w = World::new();
+    w.gpg.run(&[
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "carols secret",
+        "--quick-gen-key",
+        "carol <carol@example.com>",
+        "default",
+        "default",
+        "never",
+    ]);
+    // No passphrase cached by the agent from the key generation.
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", w.gpg.home.path())
+        .args(["--kill", "gpg-agent"])
+        .status();
+    let manifest = w.path("manifest.json");
+    std::fs::write(&manifest, br#"{"schemaVersion":2}"#).unwrap();
+    let wrong = w.path("wrong");
+    std::fs::write(&wrong, "not it\n").unwrap();
+    let right = w.path("right");
+    std::fs::write(&right, "carols secret\nsecond line ignored\n").unwrap();
+    let sig = w.path("carol.sig");
+    let sign = |pass: &Path| {
+        skiff(
+            &w.gpg,
+            &[
+                "standalone-sign",
+                "--passphrase-file",
+                s(pass),
+                s(&manifest),
+                "registry.example/app:1",
+                "carol@example.com",
+                "-o",
+                s(&sig),
+            ],
+        )
+    };
+    let e = refused(&sign(&wrong), "wrong passphrase");
+    assert!(e.contains("Error creating signature"), "{e}");
+    assert!(!sig.exists());
+    ok(&sign(&right), "sign with the passphrase");
+    let carol_key = w.gpg.export("carol", false, w.work.path());
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "standalone-verify",
+                "--public-key-file",
+                s(&carol_key),
+                s(&manifest),
+                "registry.example/app:1",
+                "any",
+                s(&sig),
+            ],
+        ),
+        "verify carol's",
+    );
+}
+
+#[test]
+fn copy_sign_by_writes_the_lookaside_skopeo_verifies() {
+    let w = World::new();
+    let signed = w.image("signed");
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "--registries.d",
+                &w.regd(),
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                "--sign-by",
+                &w.alice,
+                &w.image("app"),
+                &signed,
+            ],
+        ),
+        "skiff copy --sign-by",
+    );
+    let alice_policy = w.signed_by("alice");
+    // Both accept what skiff signed…
+    w.skopeo_pull(&alice_policy, &signed)
+        .expect("skopeo accepts");
+    w.skiff_pull(&alice_policy, &signed).expect("skiff accepts");
+    // … both refuse an unsigned image, and a signature by a key the policy does not trust.
+    let e = w.skopeo_pull(&alice_policy, &w.image("plain")).unwrap_err();
+    assert!(e.contains("no signature exists"), "{e}");
+    let e = w.skiff_pull(&alice_policy, &w.image("plain")).unwrap_err();
+    assert!(e.contains("the image has none"), "{e}");
+    let mallory_policy = w.signed_by("mallory");
+    let e = w.skopeo_pull(&mallory_policy, &signed).unwrap_err();
+    assert!(e.contains("rejected"), "{e}");
+    let e = w.skiff_pull(&mallory_policy, &signed).unwrap_err();
+    assert!(e.contains("not made by a trusted key"), "{e}");
+    // A wrong identity: the signature is for `signed`, copied under another name by a
+    // copy that keeps signatures; a policy that wants the exact name refuses it.
+    let exact = w.policy(
+        "exact.json",
+        &format!(
+            r#"{{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "{}", "signedIdentity": {{"type": "exactReference", "dockerReference": "{}/app:v1"}}}}"#,
+            w.gpg.export("alice", false, w.work.path()).display(),
+            w.registry.host()
+        ),
+    );
+    let e = w.skopeo_pull(&exact, &signed).unwrap_err();
+    assert!(e.contains("rejected") || e.contains("not match"), "{e}");
+    let e = w.skiff_pull(&exact, &signed).unwrap_err();
+    assert!(e.contains("app:v1"), "{e}");
+    // A reject scope refuses whatever the signatures.
+    let reject = w.policy("reject.json", r#"{"type": "reject"}"#);
+    assert!(w.skopeo_pull(&reject, &signed).is_err());
+    let e = w.skiff_pull(&reject, &signed).unwrap_err();
+    assert!(e.contains("reject"), "{e}");
+}
+
+#[test]
+fn copies_carry_dir_signatures_and_remove_signatures_drops_them() {
+    let w = World::new();
+    let reference = format!("{}/app:v1", w.registry.host());
+    // skopeo writes a signed dir: image (Docker format, so a conversion is possible).
+    let signed_dir = w.path("signed");
+    let o = w.gpg.skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--src-tls-verify=false",
+        "--format",
+        "v2s2",
+        "--sign-by",
+        &w.alice,
+        "--sign-identity",
+        &reference,
+        &w.image("app"),
+        &format!("dir:{}", signed_dir.display()),
+    ]);
+    ok(&o, "skopeo copy --sign-by to dir:");
+    let skopeo_sig = std::fs::read(signed_dir.join("signature-1")).unwrap();
+
+    let copy = |extra: &[&str], dest: &Path| {
+        let mut args = vec!["--insecure-policy", "copy"];
+        args.extend_from_slice(extra);
+        let src = format!("dir:{}", signed_dir.display());
+        let dst = format!("dir:{}", dest.display());
+        args.push(&src);
+        args.push(&dst);
+        skiff(&w.gpg, &args)
+    };
+    // Carried byte for byte, and still verifiable by skopeo against the copy.
+    let carried = w.path("carried");
+    ok(&copy(&[], &carried), "skiff copy dir: dir:");
+    assert_eq!(
+        std::fs::read(carried.join("signature-1")).unwrap(),
+        skopeo_sig
+    );
+    assert!(!carried.join("signature-2").exists());
+    assert!(w.gpg.skopeo_verifies(
+        &carried.join("manifest.json"),
+        &reference,
+        &w.alice,
+        &carried.join("signature-1")
+    ));
+    // --remove-signatures drops them.
+    let removed = w.path("removed");
+    ok(
+        &copy(&["--remove-signatures"], &removed),
+        "--remove-signatures",
+    );
+    assert!(removed.join("manifest.json").exists());
+    assert!(!removed.join("signature-1").exists());
+    // A conversion would invalidate them: refused, as skopeo refuses, nothing written.
+    let converted = w.path("converted");
+    let e = refused(&copy(&["--format", "oci"], &converted), "conversion");
+    assert!(e.contains("Would invalidate signatures"), "{e}");
+    assert!(!converted.exists());
+    ok(
+        &copy(&["--format", "oci", "--remove-signatures"], &converted),
+        "conversion without signatures",
+    );
+    // A destination that cannot store signatures refuses rather than drop them.
+    let oci = format!("oci:{}:v1", w.path("layout").display());
+    let o = skiff(
+        &w.gpg,
+        &[
+            "--insecure-policy",
+            "copy",
+            &format!("dir:{}", signed_dir.display()),
+            &oci,
+        ],
+    );
+    let e = refused(&o, "oci: with signatures");
+    assert!(e.contains("Can not copy signatures"), "{e}");
+    assert!(!w.path("layout").exists());
+}
+
+#[test]
+fn copy_sign_by_into_dir_needs_an_identity_and_skopeo_verifies_it() {
+    let w = World::new();
+    let dest = w.path("signed");
+    let sign = |extra: &[&str]| {
+        let mut args = vec![
+            "--insecure-policy",
+            "copy",
+            "--src-tls-verify=false",
+            "--sign-by",
+            &w.alice,
+        ];
+        args.extend_from_slice(extra);
+        let src = w.image("app");
+        let dst = format!("dir:{}", dest.display());
+        args.push(&src);
+        args.push(&dst);
+        skiff(&w.gpg, &args)
+    };
+    let e = refused(&sign(&[]), "no identity for dir:");
+    assert!(e.contains("--sign-identity"), "{e}");
+    assert!(!dest.exists());
+    ok(
+        &sign(&["--sign-identity", "registry.example/app:1"]),
+        "sign into dir:",
+    );
+    assert!(w.gpg.skopeo_verifies(
+        &dest.join("manifest.json"),
+        "registry.example/app:1",
+        &w.alice,
+        &dest.join("signature-1")
+    ));
+    let e = refused(&sign(&["--sign-identity", "app"]), "not a full reference");
+    assert!(e.contains("--sign-identity"), "{e}");
+}
+
+#[test]
+fn sigstore_keys_sign_copies_that_sigstore_policies_accept() {
+    let w = World::new();
+    let pass = w.path("pass");
+    std::fs::write(&pass, "sigstore secret\n").unwrap();
+    let generate = |prefix: &Path| {
+        skiff(
+            &w.gpg,
+            &[
+                "generate-sigstore-key",
+                "--output-prefix",
+                s(prefix),
+                "--passphrase-file",
+                s(&pass),
+            ],
+        )
+    };
+    let key = w.path("key");
+    ok(&generate(&key), "generate-sigstore-key");
+    let private = std::fs::read_to_string(w.path("key.private")).unwrap();
+    assert!(private.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"));
+    let e = refused(&generate(&key), "overwrite");
+    assert!(e.contains("Refusing to overwrite"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(w.path("key.private")).unwrap(),
+        private
+    );
+    let other = w.path("other");
+    ok(&generate(&other), "a second key");
+
+    let dest = w.path("signed");
+    let sign = |pass_file: &Path, dest: &Path| {
+        skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "copy",
+                "--src-tls-verify=false",
+                "--sign-by-sigstore-private-key",
+                s(&w.path("key.private")),
+                "--sign-passphrase-file",
+                s(pass_file),
+                "--sign-identity",
+                "registry.example/app:1",
+                &w.image("app"),
+                &format!("dir:{}", dest.display()),
+            ],
+        )
+    };
+    let wrong = w.path("wrong");
+    std::fs::write(&wrong, "nope\n").unwrap();
+    let e = refused(&sign(&wrong, &dest), "wrong passphrase");
+    assert!(e.contains("wrong password"), "{e}");
+    ok(&sign(&pass, &dest), "copy --sign-by-sigstore-private-key");
+    let blob = std::fs::read(dest.join("signature-1")).unwrap();
+    assert!(blob.starts_with(b"\0sigstore-json\n"));
+
+    // skiff decides under sigstoreSigned: the right key passes, another key is refused.
+    let policy_for = |public: &Path| {
+        let path = w.path(&format!("sigstore-{}.json", rand_name()));
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"default": [{{"type": "reject"}}], "transports": {{"dir": {{"{}": [
+                    {{"type": "sigstoreSigned", "keyPath": "{}", "signedIdentity": {{"type": "exactReference", "dockerReference": "registry.example/app:1"}}}}]}}}}}}"#,
+                dest.display(),
+                public.display()
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let pull = |policy: &str| {
+        let out = w.path(&format!("pulled-{}", rand_name()));
+        skiff(
+            &w.gpg,
+            &[
+                "--policy",
+                policy,
+                "copy",
+                &format!("dir:{}", dest.display()),
+                &format!("dir:{}", out.display()),
+            ],
+        )
+    };
+    ok(
+        &pull(&policy_for(&w.path("key.pub"))),
+        "sigstoreSigned accepts",
+    );
+    let e = refused(&pull(&policy_for(&w.path("other.pub"))), "another key");
+    assert!(e.contains("not made by a trusted key"), "{e}");
+
+    // Debian's skopeo cannot sign with sigstore keys; if a newer one can, it must read ours.
+    let o = w.gpg.skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--src-tls-verify=false",
+        "--sign-by-sigstore-private-key",
+        s(&w.path("key.private")),
+        "--sign-passphrase-file",
+        s(&pass),
+        "--sign-identity",
+        "registry.example/app:1",
+        &w.image("app"),
+        &format!("dir:{}", w.path("by-skopeo").display()),
+    ]);
+    if !o.status.success() {
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("sigstore disabled"),
+            "skopeo refused our key: {e}"
+        );
+    }
+
+    // Fulcio/rekor signing needs the network: refused with the reason.
+    let e = refused(
+        &skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "copy",
+                "--src-tls-verify=false",
+                "--sign-by-sigstore",
+                s(&pass),
+                &w.image("app"),
+                &format!("dir:{}", w.path("fulcio").display()),
+            ],
+        ),
+        "--sign-by-sigstore",
+    );
+    assert!(e.contains("Fulcio"), "{e}");
+}
+
+#[test]
+fn sync_signs_every_image_it_writes() {
+    let w = World::new();
+    let out = w.path("synced");
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "sync",
+                "--src",
+                "docker",
+                "--dest",
+                "dir",
+                "--src-tls-verify=false",
+                "--sign-by",
+                &w.alice,
+                "--sign-identity",
+                "registry.example/app:1",
+                &format!("{}/app", w.registry.host()),
+                s(&out),
+            ],
+        ),
+        "sync --sign-by",
+    );
+    let image = out.join("app:v1");
+    assert!(
+        w.gpg.skopeo_verifies(
+            &image.join("manifest.json"),
+            "registry.example/app:1",
+            &w.alice,
+            &image.join("signature-1")
+        ),
+        "sync wrote no valid signature into {}",
+        image.display()
+    );
+}
+
+#[test]
+fn sigstore_signatures_travel_as_registry_attachments() {
+    let w = World::new();
+    let pass = w.path("pass");
+    std::fs::write(&pass, "pw\n").unwrap();
+    for prefix in ["key", "other"] {
+        ok(
+            &skiff(
+                &w.gpg,
+                &[
+                    "generate-sigstore-key",
+                    "--output-prefix",
+                    s(&w.path(prefix)),
+                    "--passphrase-file",
+                    s(&pass),
+                ],
+            ),
+            "generate-sigstore-key",
+        );
+    }
+    let push = |regd: &str, dest: &str| {
+        skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "--registries.d",
+                regd,
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                "--sign-by-sigstore-private-key",
+                s(&w.path("key.private")),
+                "--sign-passphrase-file",
+                s(&pass),
+                &w.image("app"),
+                dest,
+            ],
+        )
+    };
+    // Without use-sigstore-attachments there is nowhere to put them: refused, as skopeo.
+    let e = refused(&push(&w.regd(), &w.image("nowhere")), "attachments off");
+    assert!(e.contains("use-sigstore-attachments"), "{e}");
+    assert!(e.contains("hint: write to a destination that keeps"), "{e}");
+
+    let attach = w.path("attach.d");
+    std::fs::create_dir(&attach).unwrap();
+    std::fs::write(
+        attach.join("default.yaml"),
+        "default-docker:\n  use-sigstore-attachments: true\n",
+    )
+    .unwrap();
+    let regd = attach.display().to_string();
+    let signed = w.image("sigstore");
+    ok(&push(&regd, &signed), "copy with sigstore attachments");
+    // The attachment is an ordinary tag of the repository, as cosign and skopeo store it.
+    let tags = ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "list-tags",
+                "--tls-verify=false",
+                &format!("docker://{}/sigstore", w.registry.host()),
+            ],
+        ),
+        "list-tags",
+    );
+    assert!(tags.contains(".sig\""), "{tags}");
+
+    let policy_for = |public: &str| {
+        let path = w.path(&format!("sig-{public}.json"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"{}": [
+                    {{"type": "sigstoreSigned", "keyPath": "{}"}}]}}}}}}"#,
+                w.registry.host(),
+                w.path(public).display()
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let pull = |policy: &str, image: &str| {
+        let out = w.path(&format!("pulled-{}", rand_name()));
+        skiff(
+            &w.gpg,
+            &[
+                "--policy",
+                policy,
+                "--registries.d",
+                &regd,
+                "copy",
+                "--src-tls-verify=false",
+                "--remove-signatures",
+                image,
+                &format!("dir:{}", out.display()),
+            ],
+        )
+    };
+    ok(
+        &pull(&policy_for("key.pub"), &signed),
+        "sigstoreSigned accepts the attachment",
+    );
+    let e = refused(&pull(&policy_for("other.pub"), &signed), "another key");
+    assert!(e.contains("not made by a trusted key"), "{e}");
+    let e = refused(&pull(&policy_for("key.pub"), &w.image("plain")), "unsigned");
+    assert!(e.contains("has none"), "{e}");
+
+    // A copy that keeps signatures carries the attachment into a dir: image.
+    let carried = w.path("carried");
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "--registries.d",
+                &regd,
+                "copy",
+                "--src-tls-verify=false",
+                &signed,
+                &format!("dir:{}", carried.display()),
+            ],
+        ),
+        "carry attachments into dir:",
+    );
+    let blob = std::fs::read(carried.join("signature-1")).unwrap();
+    assert!(blob.starts_with(b"\0sigstore-json\n"));
+}
