@@ -105,4 +105,17 @@ pub trait Images: Send + Sync {
         rootfs: &Path,
         id_map: IdMap,
     ) -> Result<ImageConfiguration, ApplyError>;
+    /// The Proxmox template (an OCI archive in a storage's template cache) of `image` at
+    /// `digest`: the one already there, else pulled as `skiff pve pull` pulls. Only the
+    /// pve backends ask; a binary without them says so.
+    async fn template(&self, image: &str, digest: &Digest) -> Result<Template, ApplyError>;
+}
+
+/// An OCI template in a Proxmox storage's template cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// `STORAGE:vztmpl/FILE`, what `pct create` takes.
+    pub volid: String,
+    /// The archive on this node.
+    pub path: PathBuf,
 }

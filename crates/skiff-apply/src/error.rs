@@ -73,6 +73,9 @@ pub enum ApplyError {
     /// The container config or rootfs could not be derived or written.
     #[error(transparent)]
     Lxc(#[from] skiff_lxc::LxcError),
+    /// Proxmox VE (storage.cfg, templates, pct) refused or failed.
+    #[error(transparent)]
+    Pve(#[from] skiff_pve::PveError),
     /// A filesystem operation failed.
     #[error("{what} {}: {source}", .path.display())]
     Io {

@@ -16,8 +16,8 @@
 //!
 //! Images reach this crate through [`Images`] (the binary resolves a tag with one
 //! manifest HEAD and unpacks through skiff-rootfs), so it knows nothing of HTTP or tar.
-//! Backends: [`lxc::LxcBackend`] (plain LXC); Proxmox's (pct, REST API) plug into the
-//! same [`Backend`] trait.
+//! Backends: [`lxc::LxcBackend`] (plain LXC), [`pve::PveBackend`] (pct on a Proxmox VE
+//! node, through skiff-pve); the REST API's plugs into the same [`Backend`] trait.
 
 mod backend;
 mod error;
@@ -25,12 +25,13 @@ pub mod file;
 pub mod lxc;
 mod model;
 pub mod plan;
+pub mod pve;
 mod raw;
 pub mod run;
 pub mod secrets;
 mod size;
 
-pub use backend::{Backend, Images, Live, Observed};
+pub use backend::{Backend, Images, Live, Observed, Template};
 pub use error::ApplyError;
 pub use model::{Dataset, Desired, DesiredFile, Mount, ProxmoxKeys};
 pub use raw::Gpu;

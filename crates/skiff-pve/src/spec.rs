@@ -64,6 +64,8 @@ pub struct Mount {
     pub target: String,
     /// Mounted read-only.
     pub read_only: bool,
+    /// Included in vzdump backups (`backup=1`).
+    pub backup: bool,
 }
 
 impl std::str::FromStr for Mount {
@@ -109,6 +111,7 @@ impl std::str::FromStr for Mount {
             source,
             target: target.to_string(),
             read_only,
+            backup: false,
         };
         mount.validate()?;
         Ok(mount)
@@ -151,6 +154,9 @@ impl Mount {
         let mut value = format!("{source},mp={}", self.target);
         if self.read_only {
             value.push_str(",ro=1");
+        }
+        if self.backup {
+            value.push_str(",backup=1");
         }
         value
     }
@@ -213,6 +219,8 @@ pub struct CreateSpec {
     pub entrypoint: Option<String>,
     /// `--env K=V`: set over the image's Env.
     pub env: Vec<(String, String)>,
+    /// `description` (the `#` lines at the top of the config; ≤ 8 KiB).
+    pub description: Option<String>,
 }
 
 /// The default network: what Proxmox's GUI proposes, DHCP on vmbr0.
@@ -239,6 +247,7 @@ impl CreateSpec {
             start: false,
             entrypoint: None,
             env: Vec::new(),
+            description: None,
         }
     }
 
@@ -289,6 +298,14 @@ impl CreateSpec {
         }
         if let Some(f) = &self.features {
             validate_features(f)?;
+        }
+        if let Some(d) = &self.description {
+            if d.len() > 8192 || d.chars().any(|c| c.is_control() && c != '\n') {
+                return Err(PveError::invalid(
+                    "--description",
+                    "at most 8 KiB, without control characters other than newlines",
+                ));
+            }
         }
         if let Some(e) = &self.entrypoint {
             if e.trim().is_empty() || has_control(e) {
@@ -351,6 +368,9 @@ impl CreateSpec {
         }
         if !self.tags.is_empty() {
             push("tags", self.tags.join(";"));
+        }
+        if let Some(d) = &self.description {
+            push("description", d.clone());
         }
         push(
             "unprivileged",

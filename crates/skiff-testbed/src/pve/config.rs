@@ -14,6 +14,8 @@ use super::options::{indexed_key, property_string};
 /// One container's configuration (main section only; snapshots are not modelled).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CtConfig {
+    /// `description`: kept as `#` comment lines at the top of the file, one per line.
+    pub description: String,
     /// `key: value`, sorted as PVE writes them.
     pub keys: BTreeMap<String, String>,
     /// Raw `lxc.*` lines (key, value), in order.
@@ -28,7 +30,16 @@ impl CtConfig {
             if line.starts_with('[') {
                 break;
             }
-            if line.trim().is_empty() || line.starts_with('#') {
+            if let Some(comment) = line.strip_prefix('#') {
+                if config.keys.is_empty() && config.raw.is_empty() {
+                    if !config.description.is_empty() {
+                        config.description.push('\n');
+                    }
+                    config.description.push_str(comment);
+                }
+                continue;
+            }
+            if line.trim().is_empty() {
                 continue;
             }
             let (key, value) = line
@@ -54,6 +65,11 @@ impl CtConfig {
     /// The file text.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        if !self.description.is_empty() {
+            for line in self.description.lines() {
+                out.push_str(&format!("#{line}\n"));
+            }
+        }
         for (k, v) in &self.keys {
             out.push_str(&format!("{k}: {v}\n"));
         }
@@ -87,6 +103,10 @@ impl CtConfig {
             .into_iter()
             .chain(options.iter().filter(|(k, _)| *k != "rootfs"))
         {
+            if key == "description" {
+                self.description = value.clone();
+                continue;
+            }
             let value = if key == "rootfs" || indexed_key(key, "mp", 255) {
                 self.allocate(vmid, value)
             } else if indexed_key(key, "net", 31) {

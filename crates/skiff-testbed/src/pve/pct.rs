@@ -1,4 +1,5 @@
-//! The `pct` stand-in: `create`, `set`, `start`, `status`, `config`, `list`, following
+//! The `pct` stand-in: `create`, `set`, `start`, `stop`, `destroy`, `exec`, `status`,
+//! `config`, `list`, following
 //! PROXMOX.md — option names and value syntax checked by [`super::options`], create-only
 //! keys refused on `set`, the template resolved through storage.cfg (content `vztmpl`),
 //! rootfs and new mount volumes only on storages with `rootdir`, device nodes required
@@ -6,6 +7,11 @@
 //! optimistic lock. It records the config in `ROOT/etc/pve/lxc/VMID.conf`, each call
 //! in `ROOT/pct.log` (one JSON array of arguments per line) and the running state in
 //! `ROOT/run/pct-standin/VMID`.
+//!
+//! Stand-in limit: nothing runs, so `pct exec VMID -- CMD…` cannot run CMD. It refuses
+//! as pct does when the container is not running, and otherwise exits with the status
+//! written in `ROOT/run/pct-standin/VMID.exec` (0 when that file is absent), printing
+//! nothing: tests decide what a health command "returns".
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -210,6 +216,37 @@ pub fn run(node: &StandinNode, args: &[String]) -> Result<String, Refused> {
             std::fs::write(&flag, b"running").map_err(|e| e.to_string())?;
             Ok(String::new())
         }
+        "stop" | "shutdown" => {
+            let id = vmid(rest.first())?;
+            CtConfig::load(&node.conf(id))?;
+            let flag = node.running_flag(id);
+            if !flag.exists() {
+                return Err(format!("CT {id} not running"));
+            }
+            std::fs::remove_file(&flag).map_err(|e| e.to_string())?;
+            Ok(String::new())
+        }
+        "destroy" => destroy(node, rest),
+        "exec" => {
+            let id = vmid(rest.first())?;
+            CtConfig::load(&node.conf(id))?;
+            if rest.get(1).map(String::as_str) != Some("--") || rest.len() < 3 {
+                return Err("usage: pct exec <vmid> [-- <command>...]".into());
+            }
+            if !node.running_flag(id).exists() {
+                return Err(format!("CT {id} not running"));
+            }
+            let status =
+                std::fs::read_to_string(node.root.join(format!("run/pct-standin/{id}.exec")))
+                    .unwrap_or_default();
+            match status.trim() {
+                "" | "0" => Ok(String::new()),
+                other => Err(format!(
+                    "command '{}' failed: exit code {other}",
+                    rest[2..].join(" ")
+                )),
+            }
+        }
         "status" => {
             let id = vmid(rest.first())?;
             CtConfig::load(&node.conf(id))?;
@@ -299,6 +336,37 @@ fn create(node: &StandinNode, rest: &[String]) -> Result<String, Refused> {
     node.write_conf(id, &config)?;
     if start {
         run(node, &["start".to_string(), id.to_string()])?;
+    }
+    Ok(String::new())
+}
+
+/// `pct destroy VMID`: refused while running (as pct's "CT is running"); removes the
+/// config and records the volumes it frees (rootfs and volume mount points, never bind
+/// mounts, which are host directories) in `ROOT/destroyed.log`.
+fn destroy(node: &StandinNode, rest: &[String]) -> Result<String, Refused> {
+    let id = vmid(rest.first())?;
+    let config = CtConfig::load(&node.conf(id))?;
+    if node.running_flag(id).exists() {
+        return Err(format!("unable to destroy CT {id} - container is running"));
+    }
+    let mut freed = Vec::new();
+    for (key, value) in &config.keys {
+        if key == "rootfs" || indexed_key(key, "mp", 255) {
+            let volume = property_string(value, Some("volume"))?
+                .remove("volume")
+                .unwrap_or_default();
+            if !volume.starts_with('/') {
+                freed.push(volume);
+            }
+        }
+    }
+    std::fs::remove_file(node.conf(id)).map_err(|e| e.to_string())?;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(node.root.join("destroyed.log"))
+    {
+        let _ = writeln!(f, "{}", freed.join(" "));
     }
     Ok(String::new())
 }

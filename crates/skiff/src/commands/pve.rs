@@ -16,7 +16,7 @@ use crate::cli::{
     GlobalOptions, PveImagesArgs, PvePullArgs, PveTagsArgs, RegistryArgs, RetryArgs, TemplatePlace,
 };
 use crate::failure::Failure;
-use crate::options::{open_options, platform};
+use crate::options::{open_options, platform, RegistryFlags};
 use crate::output::{print_json, print_line};
 use crate::render;
 
@@ -90,42 +90,48 @@ pub fn template_place(
     Ok((file, cache))
 }
 
-/// Pulls `reference` into `place` (policy enforced, host platform unless overridden).
+/// The registry flags of `pve pull`/`pve create`.
+pub fn pull_flags(registry: &RegistryArgs, retry: &RetryArgs, quiet: bool) -> RegistryFlags {
+    registry
+        .flags(None, retry.retry_times, retry.retry_delay)
+        .quiet(quiet)
+}
+
+/// Pulls `reference` into `place` (policy enforced, host platform unless overridden);
+/// `flags` carry the credentials, TLS, retry and quiet settings.
 pub async fn pull_into(
     global: &GlobalOptions,
     root: &NodeRoot,
     written: &str,
     place: &TemplatePlace,
-    registry: &RegistryArgs,
-    retry: &RetryArgs,
-    quiet: bool,
+    flags: &RegistryFlags,
 ) -> Result<Pulled, Failure> {
     check_node(place.node.as_deref())?;
     let reference = pull_reference(written)?;
     let written = written.strip_prefix("docker://").unwrap_or(written);
     let (file, cache) = template_place(root, place, written)?;
     let target = TemplateTarget::prepare(&cache, &file)?;
-    let flags = registry
-        .flags(None, retry.retry_times, retry.retry_delay)
-        .quiet(quiet);
+    let quiet = flags.quiet;
     let source_name: ImageName = format!("docker://{written}").parse()?;
+    let src_options = open_options(global, flags)?;
     let source = crate::policy::gate(
         global,
         &source_name,
-        open_source(&source_name, &open_options(global, &flags)?)?,
+        &src_options,
+        open_source(&source_name, &src_options)?,
     )?;
     let destination = ImageName::OciArchive {
         path: target.temp_path().to_path_buf(),
         reference: Some(reference.to_string()),
     };
-    let dest = open_destination(&destination, &open_options(global, &flags)?)?;
+    let dest = open_destination(&destination, &open_options(global, flags)?)?;
     let options = CopyOptions {
         platform: platform(global),
         // pct reads OCI media types only.
         format: Some(ManifestFormat::Oci),
         scratch_dir: global.tmpdir.clone(),
-        retry_times: retry.retry_times,
-        retry_delay: retry.retry_delay,
+        retry_times: flags.retry_times,
+        retry_delay: flags.retry_delay,
         ..CopyOptions::default()
     };
     let report = copy_image(source.as_ref(), dest, &options, render::reporter(quiet)).await?;
@@ -146,9 +152,7 @@ pub async fn pull(global: &GlobalOptions, args: PvePullArgs) -> Result<(), Failu
         &root,
         &args.reference,
         &args.place,
-        &args.registry,
-        &args.retry,
-        args.quiet,
+        &pull_flags(&args.registry, &args.retry, args.quiet),
     )
     .await?;
     if args.json {

@@ -8,9 +8,12 @@ use skiff_pve::spec::{Mount, MountSource};
 use skiff_pve::template::OciTemplate;
 use skiff_pve::{CreateSpec, NodeRoot, PveError, StorageConfig, VmidChoice};
 
-use super::pve::{check_node, pull_into, template_place};
-use crate::cli::{GlobalOptions, GpuArg, PveCreateArgs};
+use std::path::PathBuf;
+
+use super::pve::{check_node, pull_flags, pull_into, template_place};
+use crate::cli::{GlobalOptions, GpuArg, PveCreateArgs, TemplatePlace};
 use crate::failure::Failure;
+use crate::options::RegistryFlags;
 use crate::output::{print_json, print_line, stderr_line};
 
 /// How often `auto` asks for a new VMID when another create took the proposed one.
@@ -70,31 +73,38 @@ async fn template(
         return Ok((args.image.clone(), Some(OciTemplate::open(&path)?)));
     }
     let written = args.image.strip_prefix("docker://").unwrap_or(&args.image);
+    let flags = pull_flags(&args.registry, &args.retry, args.quiet);
+    let (volid, path) =
+        cached_or_pulled(global, root, written, &args.place, &flags, args.dry_run).await?;
+    Ok((volid, path.map(|p| OciTemplate::open(&p)).transpose()?))
+}
+
+/// The template of `written` in `place`: the one the cache has, else pulled — except
+/// under `dry_run`, which changes nothing and returns no path for a missing one.
+pub async fn cached_or_pulled(
+    global: &GlobalOptions,
+    root: &NodeRoot,
+    written: &str,
+    place: &TemplatePlace,
+    flags: &RegistryFlags,
+    dry_run: bool,
+) -> Result<(String, Option<PathBuf>), Failure> {
     super::pve::pull_reference(written)?;
-    let (file, cache) = template_place(root, &args.place, written)?;
-    let volid = skiff_pve::volid(&args.place.storage, &file);
+    let (file, cache) = template_place(root, place, written)?;
+    let volid = skiff_pve::volid(&place.storage, &file);
     let path = cache.join(&file);
     if path.is_file() {
-        return Ok((volid, Some(OciTemplate::open(&path)?)));
+        return Ok((volid, Some(path)));
     }
-    if args.dry_run {
+    if dry_run {
         print_line(&format!(
             "# pull {written} into {volid} ({})",
             path.display()
         ))?;
         return Ok((volid, None));
     }
-    let pulled = pull_into(
-        global,
-        root,
-        written,
-        &args.place,
-        &args.registry,
-        &args.retry,
-        args.quiet,
-    )
-    .await?;
-    Ok((pulled.volid, Some(OciTemplate::open(&pulled.path)?)))
+    let pulled = pull_into(global, root, written, place, flags).await?;
+    Ok((pulled.volid, Some(pulled.path)))
 }
 
 /// The spec the flags describe, for `ostemplate`.
