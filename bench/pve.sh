@@ -42,7 +42,7 @@ echo "2. docker:// to an unpacked root filesystem"
 u_peer=999999; u_skiff=999999; rss_u_peer=0; rss_u_skiff=0
 for r in $(seq "$rounds"); do
   echo "round $r"
-  rm -rf "$work/peer" "$work/skiff"
+  rm -rf "$work/peer" "$work/skiff"; mkdir -p "$work/peer"
   measure "skopeo copy + umoci unpack" bash -c "skopeo copy -q --src-tls-verify=false docker://$HOST/big:latest oci:$work/peer/layout:big && umoci unpack --image $work/peer/layout:big $work/peer/bundle"
   best u_peer "$LAST_WALL"; (( LAST_RSS > rss_u_peer )) && rss_u_peer=$LAST_RSS
   measure "skiff unpack" target/release/skiff unpack -q --src-tls-verify=false "docker://$HOST/big:latest" "$work/skiff"

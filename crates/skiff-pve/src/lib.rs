@@ -18,6 +18,7 @@
 //!   running them.
 //! * [`gpu`]: the host's GPU device nodes as `devN` entries.
 
+mod check;
 mod error;
 pub mod gpu;
 pub mod naming;

@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::check::valid_storage_id;
 use crate::{NodeRoot, PveError};
 
 /// The path Proxmox gives `local`.
@@ -119,7 +120,7 @@ impl StorageConfig {
                     .split_once(':')
                     .ok_or_else(|| error(number, format!("expected `TYPE: ID`, found {line:?}")))?;
                 let (kind, id) = (kind.trim(), id.trim());
-                if !valid_id(kind) || !valid_id(id) {
+                if !valid_storage_id(kind) || !valid_storage_id(id) {
                     return Err(error(number, format!("bad section header {line:?}")));
                 }
                 if storages.iter().any(|s| s.id == id) {
@@ -200,13 +201,6 @@ fn default_content(kind: &str) -> BTreeSet<String> {
         _ => &[],
     };
     defaults.iter().map(|c| c.to_string()).collect()
-}
-
-/// Proxmox's storage id syntax (`[a-z][a-z0-9\-_.]*`, case-insensitive).
-fn valid_id(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
