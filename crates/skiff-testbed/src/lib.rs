@@ -13,6 +13,8 @@
 //! * [`image`]: builds layers and images with exact, deterministic bytes
 //!   (including whiteouts, devices, xattrs, hostile entries) and OCI layouts.
 //! * [`push`]: uploads those images to a registry over plain HTTP.
+//! * [`pve_api`]: a TLS stand-in of the Proxmox VE REST API (tokens, tasks, template
+//!   upload, container create) for skiff's cluster mode.
 //!
 //! Everything is synchronous (std threads), binds to 127.0.0.1 with port 0
 //! and cleans up on drop, so any test can use it in parallel with others.
@@ -22,6 +24,7 @@ pub mod fault;
 pub mod gpg;
 pub mod image;
 pub mod push;
+pub mod pve_api;
 pub mod registry;
 pub mod tree;
 
