@@ -6,6 +6,7 @@ mod apply;
 mod catalog;
 mod containers;
 mod image_commands;
+mod pve;
 mod registry_flags;
 mod transfer;
 
@@ -13,6 +14,7 @@ pub use apply::*;
 pub use catalog::*;
 pub use containers::*;
 pub use image_commands::*;
+pub use pve::*;
 pub use registry_flags::*;
 pub use transfer::*;
 
@@ -168,6 +170,9 @@ pub enum Command {
     /// Containers on a plain LXC host.
     #[command(subcommand)]
     Lxc(LxcCommand),
+    /// Proxmox VE on this node: pull into template caches, tags, templates, create.
+    #[command(subcommand)]
+    Pve(PveCommand),
     /// The catalog of self-hosted apps (built in, plus user entries).
     #[command(subcommand)]
     Catalog(CatalogCommand),

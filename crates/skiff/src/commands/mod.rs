@@ -7,6 +7,8 @@ mod docs;
 mod inspect;
 mod lxc;
 mod manifest_digest;
+mod pve;
+mod pve_create;
 mod registry;
 mod sync;
 mod unpack;
@@ -32,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Command::Lxc(crate::cli::LxcCommand::Create(args)) => {
                 lxc::create(&cli.global, args).await
             }
+            Command::Pve(command) => pve_run(&cli.global, command).await,
             Command::Catalog(command) => catalog::run(command),
             Command::Plan(args) => apply::plan(&cli.global, args).await,
             Command::Apply(args) => apply::apply(&cli.global, args).await,
@@ -65,5 +68,19 @@ fn sides(command: &Command) -> Sides {
             Sides::none().side(&args.image, "src-")
         }
         _ => Sides::plain(),
+    }
+}
+
+/// `pve …`.
+async fn pve_run(
+    global: &crate::cli::GlobalOptions,
+    command: crate::cli::PveCommand,
+) -> Result<(), Failure> {
+    use crate::cli::PveCommand;
+    match command {
+        PveCommand::Pull(args) => pve::pull(global, args).await,
+        PveCommand::Tags(args) => pve::tags(global, args).await,
+        PveCommand::Images(args) => pve::images(args).await,
+        PveCommand::Create(args) => pve_create::create(global, *args).await,
     }
 }
