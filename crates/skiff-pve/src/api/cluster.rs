@@ -85,6 +85,25 @@ impl PveApi {
         })
     }
 
+    /// The first enabled storage of `node` that holds container disks (`rootdir`):
+    /// the default of `--rootfs-storage`, never `local` by assumption.
+    pub async fn rootdir_storage(&self, node: &str) -> Result<String, ApiError> {
+        let storages: Vec<serde_json::Value> = self
+            .get(&["nodes", node, "storage"], &[("content", "rootdir"), ("enabled", "1")])
+            .await?;
+        storages
+            .iter()
+            .filter_map(|s| s.get("storage").and_then(serde_json::Value::as_str))
+            .min()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ApiError::NoNode(format!(
+                    "node {node} has no storage for container disks (content rootdir); \
+                     name one with --rootfs-storage"
+                ))
+            })
+    }
+
     /// The container templates (`vztmpl`) on `storage` of `node`.
     pub async fn templates(&self, node: &str, storage: &str) -> Result<Vec<Volume>, ApiError> {
         let mut volumes: Vec<Volume> = self

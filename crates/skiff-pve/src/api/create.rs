@@ -12,24 +12,9 @@ use serde_json::{Map, Value};
 
 use super::client::PveApi;
 use super::error::ApiError;
+use crate::{CreateSpec, VmidChoice};
 
-/// A container to create.
-#[derive(Debug, Clone, Default)]
-pub struct ApiCreate {
-    /// The VMID, or `None` for the one `/cluster/nextid` proposes.
-    pub vmid: Option<u32>,
-    /// The template's volume id, `STORAGE:vztmpl/FILE`.
-    pub ostemplate: String,
-    /// The create options (`hostname`, `rootfs`, `net0`, …) in order.
-    pub options: Vec<(String, String)>,
-    /// Options re-applied after the create, because the image's values win on create
-    /// (`entrypoint`, `env`).
-    pub overrides: Vec<(String, String)>,
-    /// Start the container when created.
-    pub start: bool,
-}
-
-/// The API calls a create made, for the caller to report.
+/// What a create did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
     /// The node.
@@ -85,38 +70,37 @@ fn object(pairs: &[(String, String)]) -> Map<String, Value> {
 }
 
 impl PveApi {
-    /// Creates (and starts) the container on `node`.
-    pub async fn create_container(
-        &self,
-        node: &str,
-        spec: &ApiCreate,
-    ) -> Result<Created, ApiError> {
-        let refused = root_only(&spec.options);
+    /// Creates `spec` on `node`: create, overrides, start, each task followed.
+    pub async fn create_container(&self, node: &str, spec: &CreateSpec) -> Result<Created, ApiError> {
+        let options = spec
+            .create_options()
+            .map_err(|e| ApiError::Setup(e.to_string()))?;
+        let refused = root_only(&options);
         if !refused.is_empty() {
             return Err(ApiError::RootOnly {
                 what: refused.join(", "),
                 token: self.token_name(),
             });
         }
-        let vmid = self.create_with_vmid(node, spec).await?;
-        let config = ["nodes", node, "lxc", &vmid.to_string(), "config"].map(str::to_string);
-        if !spec.overrides.is_empty() {
-            let segments: Vec<&str> = config.iter().map(String::as_str).collect();
+        let vmid = self.create_with_vmid(node, spec, &options).await?;
+        let id = vmid.to_string();
+        let config = ["nodes", node, "lxc", &id, "config"];
+        if spec.entrypoint.is_some() || !spec.env.is_empty() {
+            // The image's Env as the create stored it: the base `--env` is set over.
+            let current: Map<String, Value> = self.get(&config, &[]).await?;
+            let image_env: Vec<String> = current
+                .get("env")
+                .and_then(Value::as_str)
+                .map(|e| e.split('\0').filter(|v| !v.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default();
             let _: Value = self
-                .call(
-                    Method::PUT,
-                    &segments,
-                    &Value::Object(object(&spec.overrides)),
-                )
+                .call(Method::PUT, &config, &Value::Object(object(&spec.overrides(&image_env))))
                 .await?;
         }
         if spec.start {
-            let segments = ["nodes", node, "lxc", &vmid.to_string(), "status", "start"];
-            let upid: String = self
-                .call(Method::POST, &segments, &Value::Object(Map::new()))
-                .await?;
-            self.wait_task(&format!("POST /{}", segments.join("/")), &upid)
-                .await?;
+            let segments = ["nodes", node, "lxc", &id, "status", "start"];
+            let upid: String = self.call(Method::POST, &segments, &Value::Object(Map::new())).await?;
+            self.wait_task(&format!("POST /{}", segments.join("/")), &upid).await?;
         }
         Ok(Created {
             node: node.to_string(),
@@ -127,29 +111,26 @@ impl PveApi {
 
     /// `POST /nodes/{node}/lxc` and its task; with an `auto` VMID taken by someone else
     /// in between (the cluster lists it afterwards), the next proposal is tried.
-    async fn create_with_vmid(&self, node: &str, spec: &ApiCreate) -> Result<u32, ApiError> {
+    async fn create_with_vmid(&self, node: &str, spec: &CreateSpec, options: &[(String, String)]) -> Result<u32, ApiError> {
         let segments = ["nodes", node, "lxc"];
         let what = format!("POST /{}", segments.join("/"));
         let mut attempt = 0;
         loop {
             let vmid = match spec.vmid {
-                Some(v) => v,
-                None => self.next_vmid().await?,
+                VmidChoice::Id(v) => v,
+                VmidChoice::Auto => self.next_vmid().await?,
             };
             let mut body = Map::new();
             body.insert("vmid".into(), Value::from(vmid));
             body.insert("ostemplate".into(), Value::String(spec.ostemplate.clone()));
-            body.extend(object(&spec.options));
-            match self
-                .call::<String>(Method::POST, &segments, &Value::Object(body))
-                .await
-            {
+            body.extend(object(options));
+            match self.call::<String>(Method::POST, &segments, &Value::Object(body)).await {
                 Ok(upid) => {
                     self.wait_task(&what, &upid).await?;
                     return Ok(vmid);
                 }
                 Err(e @ ApiError::Http { .. })
-                    if spec.vmid.is_none() && attempt + 1 < VMID_ATTEMPTS =>
+                    if spec.vmid == VmidChoice::Auto && attempt + 1 < VMID_ATTEMPTS =>
                 {
                     if !self.vmid_in_use(vmid).await? {
                         return Err(e);
@@ -163,13 +144,9 @@ impl PveApi {
 
     /// Whether any node has a guest `vmid` (`GET /cluster/resources?type=vm`).
     async fn vmid_in_use(&self, vmid: u32) -> Result<bool, ApiError> {
-        let guests: Vec<Value> = self
-            .get(&["cluster", "resources"], &[("type", "vm")])
-            .await?;
+        let guests: Vec<Value> = self.get(&["cluster", "resources"], &[("type", "vm")]).await?;
         Ok(guests.iter().any(|g| {
-            g.get("vmid").is_some_and(|v| {
-                v.as_u64() == Some(u64::from(vmid)) || v.as_str() == Some(&vmid.to_string())
-            })
+            g.get("vmid").is_some_and(|v| v.as_u64() == Some(u64::from(vmid)) || v.as_str() == Some(&vmid.to_string()))
         }))
     }
 }

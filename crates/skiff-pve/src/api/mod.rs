@@ -27,7 +27,7 @@ pub mod upload;
 
 pub use client::PveApi;
 pub use cluster::{NodeResource, Volume};
-pub use create::{root_only, ApiCreate, Created};
+pub use create::{root_only, Created};
 pub use error::ApiError;
 pub use record::{UploadRecord, Uploaded};
 pub use target::{api_base, config_paths, process_env, ApiTarget, Secret, TargetArgs, Token};

@@ -66,6 +66,16 @@ pub(crate) fn handle(state: &Mutex<State>, req: &mut Request<'_>) -> Response {
             Response::error(500, &format!("no such cluster node '{node}'"), None)
         }
         ("GET", ["nodes", node, "tasks", upid, "status"]) => task_status(&mut s, node, upid),
+        ("GET", ["nodes", _, "storage"]) => {
+            let wanted = text("content");
+            Response::data(Value::Array(
+                s.storages
+                    .iter()
+                    .filter(|st| wanted.as_ref().is_none_or(|w| st.content.iter().any(|c| c == w)))
+                    .map(|st| json!({"storage": st.id, "type": "dir", "content": st.content.join(","), "shared": u8::from(st.shared), "active": 1, "enabled": 1}))
+                    .collect(),
+            ))
+        }
         ("GET", ["nodes", _, "storage", storage, "status"]) => match s.storage(storage) {
             Some(st) => Response::data(json!({"type": "dir", "content": st.content.join(","), "shared": u8::from(st.shared), "active": 1, "enabled": 1, "storage": st.id})),
             None => Response::error(500, &format!("storage '{storage}' does not exist"), None),
