@@ -89,7 +89,10 @@ impl PveApi {
     /// the default of `--rootfs-storage`, never `local` by assumption.
     pub async fn rootdir_storage(&self, node: &str) -> Result<String, ApiError> {
         let storages: Vec<serde_json::Value> = self
-            .get(&["nodes", node, "storage"], &[("content", "rootdir"), ("enabled", "1")])
+            .get(
+                &["nodes", node, "storage"],
+                &[("content", "rootdir"), ("enabled", "1")],
+            )
             .await?;
         storages
             .iter()

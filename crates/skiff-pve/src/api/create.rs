@@ -71,7 +71,11 @@ fn object(pairs: &[(String, String)]) -> Map<String, Value> {
 
 impl PveApi {
     /// Creates `spec` on `node`: create, overrides, start, each task followed.
-    pub async fn create_container(&self, node: &str, spec: &CreateSpec) -> Result<Created, ApiError> {
+    pub async fn create_container(
+        &self,
+        node: &str,
+        spec: &CreateSpec,
+    ) -> Result<Created, ApiError> {
         let options = spec
             .create_options()
             .map_err(|e| ApiError::Setup(e.to_string()))?;
@@ -91,16 +95,28 @@ impl PveApi {
             let image_env: Vec<String> = current
                 .get("env")
                 .and_then(Value::as_str)
-                .map(|e| e.split('\0').filter(|v| !v.is_empty()).map(str::to_string).collect())
+                .map(|e| {
+                    e.split('\0')
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
             let _: Value = self
-                .call(Method::PUT, &config, &Value::Object(object(&spec.overrides(&image_env))))
+                .call(
+                    Method::PUT,
+                    &config,
+                    &Value::Object(object(&spec.overrides(&image_env))),
+                )
                 .await?;
         }
         if spec.start {
             let segments = ["nodes", node, "lxc", &id, "status", "start"];
-            let upid: String = self.call(Method::POST, &segments, &Value::Object(Map::new())).await?;
-            self.wait_task(&format!("POST /{}", segments.join("/")), &upid).await?;
+            let upid: String = self
+                .call(Method::POST, &segments, &Value::Object(Map::new()))
+                .await?;
+            self.wait_task(&format!("POST /{}", segments.join("/")), &upid)
+                .await?;
         }
         Ok(Created {
             node: node.to_string(),
@@ -111,7 +127,12 @@ impl PveApi {
 
     /// `POST /nodes/{node}/lxc` and its task; with an `auto` VMID taken by someone else
     /// in between (the cluster lists it afterwards), the next proposal is tried.
-    async fn create_with_vmid(&self, node: &str, spec: &CreateSpec, options: &[(String, String)]) -> Result<u32, ApiError> {
+    async fn create_with_vmid(
+        &self,
+        node: &str,
+        spec: &CreateSpec,
+        options: &[(String, String)],
+    ) -> Result<u32, ApiError> {
         let segments = ["nodes", node, "lxc"];
         let what = format!("POST /{}", segments.join("/"));
         let mut attempt = 0;
@@ -124,7 +145,10 @@ impl PveApi {
             body.insert("vmid".into(), Value::from(vmid));
             body.insert("ostemplate".into(), Value::String(spec.ostemplate.clone()));
             body.extend(object(options));
-            match self.call::<String>(Method::POST, &segments, &Value::Object(body)).await {
+            match self
+                .call::<String>(Method::POST, &segments, &Value::Object(body))
+                .await
+            {
                 Ok(upid) => {
                     self.wait_task(&what, &upid).await?;
                     return Ok(vmid);
@@ -144,9 +168,13 @@ impl PveApi {
 
     /// Whether any node has a guest `vmid` (`GET /cluster/resources?type=vm`).
     async fn vmid_in_use(&self, vmid: u32) -> Result<bool, ApiError> {
-        let guests: Vec<Value> = self.get(&["cluster", "resources"], &[("type", "vm")]).await?;
+        let guests: Vec<Value> = self
+            .get(&["cluster", "resources"], &[("type", "vm")])
+            .await?;
         Ok(guests.iter().any(|g| {
-            g.get("vmid").is_some_and(|v| v.as_u64() == Some(u64::from(vmid)) || v.as_str() == Some(&vmid.to_string()))
+            g.get("vmid").is_some_and(|v| {
+                v.as_u64() == Some(u64::from(vmid)) || v.as_str() == Some(&vmid.to_string())
+            })
         }))
     }
 }

@@ -27,9 +27,10 @@ pub struct Uploaded {
     pub ctime: i64,
     /// SHA-256 of the archive (hex).
     pub sha256: String,
-    /// The image's manifest digest, for `pve images --api`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<String>,
+    /// The image reference pulled, for `pve images --api`.
+    pub reference: String,
+    /// The image's manifest digest.
+    pub manifest: String,
 }
 
 /// The record file.

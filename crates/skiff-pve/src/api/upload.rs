@@ -67,19 +67,18 @@ async fn sha256_of(path: &Path) -> Result<(String, u64), ApiError> {
 impl PveApi {
     /// Puts `archive` on `storage` of `node` as `filename` (already normalised as
     /// Proxmox names templates), unless the recorded upload of the same archive is still
-    /// there. `manifest` is the image's manifest digest, kept in the record.
+    /// there. `reference` and `manifest` (its digest) are kept in the record.
+    #[allow(clippy::too_many_arguments)]
     pub async fn place_template(
         &self,
         node: &str,
         storage: &str,
         filename: &str,
         archive: &Path,
-        manifest: Option<&str>,
+        (reference, manifest): (&str, &str),
         record: &UploadRecord,
     ) -> Result<Placed, ApiError> {
-        let status: StorageStatus = self
-            .get(&["nodes", node, "storage", storage, "status"], &[])
-            .await?;
+        let status = self.storage_status(node, storage).await?;
         if !status.content.split(',').any(|c| c.trim() == "vztmpl") {
             return Err(ApiError::Setup(format!(
                 "storage {storage} on node {node} does not hold container templates (its \
@@ -140,10 +139,56 @@ impl PveApi {
                 size: placed.size,
                 ctime: placed.ctime,
                 sha256,
-                manifest: manifest.map(str::to_string),
+                reference: reference.to_string(),
+                manifest: manifest.to_string(),
             },
         )?;
         Ok(Placed::Uploaded(placed))
+    }
+
+    async fn storage_status(&self, node: &str, storage: &str) -> Result<StorageStatus, ApiError> {
+        self.get(&["nodes", node, "storage", storage, "status"], &[])
+            .await
+    }
+
+    /// The templates on `storage` of `node`, each with what skiff recorded of it when it
+    /// is still the file skiff uploaded (same size and ctime).
+    pub async fn templates_with_origin(
+        &self,
+        node: &str,
+        storage: &str,
+        record: &UploadRecord,
+    ) -> Result<Vec<(Volume, Option<Uploaded>)>, ApiError> {
+        let status = self.storage_status(node, storage).await?;
+        let origin = self.target_origin();
+        let mut out = Vec::new();
+        for v in self.templates(node, storage).await? {
+            let known = record
+                .get(&key(&origin, node, status.shared, &v.volid))?
+                .filter(|k| k.size == v.size && k.ctime == v.ctime);
+            out.push((v, known));
+        }
+        Ok(out)
+    }
+
+    /// The storages of `node` that hold container templates.
+    pub async fn template_storages(&self, node: &str) -> Result<Vec<String>, ApiError> {
+        let storages: Vec<serde_json::Value> = self
+            .get(
+                &["nodes", node, "storage"],
+                &[("content", "vztmpl"), ("enabled", "1")],
+            )
+            .await?;
+        let mut ids: Vec<String> = storages
+            .iter()
+            .filter_map(|s| {
+                s.get("storage")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
     /// The upload itself, and its `imgcopy` task followed to the end.

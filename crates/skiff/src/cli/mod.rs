@@ -7,6 +7,7 @@ mod catalog;
 mod containers;
 mod image_commands;
 mod pve;
+mod pve_api;
 mod registry_flags;
 mod transfer;
 
@@ -15,6 +16,7 @@ pub use catalog::*;
 pub use containers::*;
 pub use image_commands::*;
 pub use pve::*;
+pub use pve_api::*;
 pub use registry_flags::*;
 pub use transfer::*;
 

@@ -105,6 +105,28 @@ pub async fn pull_into(
     let written = written.strip_prefix("docker://").unwrap_or(written);
     let (file, cache) = template_place(root, place, written)?;
     let target = TemplateTarget::prepare(&cache, &file)?;
+    let digest = pull_archive(global, written, target.temp_path(), registry, retry, quiet).await?;
+    let path = target.commit()?;
+    Ok(Pulled {
+        volid: skiff_pve::volid(&place.storage, &file),
+        path,
+        digest,
+        reference: reference.to_string(),
+    })
+}
+
+/// Copies `written` (a reference without transport) into the oci-archive `path`, as pct
+/// reads it: OCI media types, the host platform unless overridden, the trust policy
+/// enforced. Returns the manifest digest. Shared by one-node and cluster mode.
+pub async fn pull_archive(
+    global: &GlobalOptions,
+    written: &str,
+    path: &std::path::Path,
+    registry: &RegistryArgs,
+    retry: &RetryArgs,
+    quiet: bool,
+) -> Result<String, Failure> {
+    let reference = pull_reference(written)?;
     let flags = registry
         .flags(None, retry.retry_times, retry.retry_delay)
         .quiet(quiet);
@@ -115,7 +137,7 @@ pub async fn pull_into(
         open_source(&source_name, &open_options(global, &flags)?)?,
     )?;
     let destination = ImageName::OciArchive {
-        path: target.temp_path().to_path_buf(),
+        path: path.to_path_buf(),
         reference: Some(reference.to_string()),
     };
     let dest = open_destination(&destination, &open_options(global, &flags)?)?;
@@ -129,17 +151,14 @@ pub async fn pull_into(
         ..CopyOptions::default()
     };
     let report = copy_image(source.as_ref(), dest, &options, render::reporter(quiet)).await?;
-    let path = target.commit()?;
-    Ok(Pulled {
-        volid: skiff_pve::volid(&place.storage, &file),
-        path,
-        digest: report.manifest_digest.to_string(),
-        reference: reference.to_string(),
-    })
+    Ok(report.manifest_digest.to_string())
 }
 
 /// `pve pull REF`.
 pub async fn pull(global: &GlobalOptions, args: PvePullArgs) -> Result<(), Failure> {
+    if let Some(api) = super::pve_api::connect(global, &args.api)? {
+        return super::pve_api::pull(global, &api, args).await;
+    }
     let root = NodeRoot::from_env();
     let pulled = pull_into(
         global,
@@ -181,7 +200,10 @@ pub async fn tags(global: &GlobalOptions, args: PveTagsArgs) -> Result<(), Failu
 }
 
 /// `pve images`: the OCI templates of one storage or of every template storage.
-pub async fn images(args: PveImagesArgs) -> Result<(), Failure> {
+pub async fn images(global: &GlobalOptions, args: PveImagesArgs) -> Result<(), Failure> {
+    if let Some(api) = super::pve_api::connect(global, &args.api)? {
+        return super::pve_api::images(&api, args).await;
+    }
     let root = NodeRoot::from_env();
     let storages = StorageConfig::load(&root)?;
     let mut listed = Vec::new();
