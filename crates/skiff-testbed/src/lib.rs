@@ -13,6 +13,8 @@
 //! * [`image`]: builds layers and images with exact, deterministic bytes
 //!   (including whiteouts, devices, xattrs, hostile entries) and OCI layouts.
 //! * [`push`]: uploads those images to a registry over plain HTTP.
+//! * [`pve`]: a stand-in for Proxmox VE's `pct`, with the container-config model
+//!   (option checks, VMID.conf) that the REST API stand-in shares.
 //! * [`pve_api`]: a TLS stand-in of the Proxmox VE REST API (tokens, tasks, template
 //!   upload, container create) for skiff's cluster mode.
 //!
@@ -24,6 +26,7 @@ pub mod fault;
 pub mod gpg;
 pub mod image;
 pub mod push;
+pub mod pve;
 pub mod pve_api;
 pub mod registry;
 pub mod tree;

@@ -5,13 +5,12 @@
 //! before they stop, template storages that are directories, an upload that checks the
 //! checksum and writes the file, and a create that checks its options as pve-container
 //! does (refusing root-only options to tokens), applies the OCI image's values over the
-//! user's, and records the resulting config.
+//! user's, and records the resulting config — with the model of [`crate::pve`], which
+//! the `pct` stand-in uses too.
 //!
 //! A real Proxmox VE cannot run here; everything it would refuse, this refuses too.
 
-mod model;
 mod multipart;
-mod oci;
 mod routes;
 mod state;
 mod wire;
@@ -162,9 +161,8 @@ impl PveApiServer {
 
     /// Adds a container as if created earlier (for VMID conflicts).
     pub fn add_guest(&self, vmid: u32, node: &str) {
-        let config = [("hostname".to_string(), format!("CT{vmid}"))]
-            .into_iter()
-            .collect();
+        let mut config = crate::pve::CtConfig::default();
+        config.keys.insert("hostname".into(), format!("CT{vmid}"));
         self.state().guests.insert(
             vmid,
             Guest {

@@ -6,11 +6,12 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use super::model::{check, Refusal};
 use super::multipart::{boundary, read_form};
-use super::oci::{image_values, shell_join};
 use super::state::{ApiCall, Guest, State};
 use super::wire::{Request, Response};
+use crate::pve::oci::image_values;
+use crate::pve::options::{check, indexed_key, property_string, Refusal};
+use crate::pve::CtConfig;
 
 /// Handles one request.
 pub(crate) fn handle(state: &Mutex<State>, req: &mut Request<'_>) -> Response {
@@ -57,7 +58,7 @@ pub(crate) fn handle(state: &Mutex<State>, req: &mut Request<'_>) -> Response {
             Some("vm") => Response::data(Value::Array(
                 s.guests
                     .iter()
-                    .map(|(id, g)| json!({"type": "lxc", "id": format!("lxc/{id}"), "vmid": id, "node": g.node, "status": if g.running {"running"} else {"stopped"}, "name": g.config.get("hostname")}))
+                    .map(|(id, g)| json!({"type": "lxc", "id": format!("lxc/{id}"), "vmid": id, "node": g.node, "status": if g.running {"running"} else {"stopped"}, "name": g.config.keys.get("hostname")}))
                     .collect(),
             )),
             _ => Response::error(400, "Parameter verification failed.", Some(json!({"type": "only node and vm are served by the stand-in"}))),
@@ -84,7 +85,11 @@ pub(crate) fn handle(state: &Mutex<State>, req: &mut Request<'_>) -> Response {
         ("POST", ["nodes", node, "storage", storage, "upload"]) => upload(&mut s, node, storage, &params),
         ("POST", ["nodes", node, "lxc"]) => create(&mut s, node, &params),
         ("GET", ["nodes", node, "lxc", vmid, "config"]) => match guest(&s, node, vmid) {
-            Ok(g) => Response::data(json!(g.config)),
+            Ok(g) => {
+                let mut data = json!(g.config.keys);
+                data["digest"] = json!(g.config.digest());
+                Response::data(data)
+            }
             Err(r) => r,
         },
         ("PUT", ["nodes", node, "lxc", vmid, "config"]) => update(&mut s, node, vmid, &params),
@@ -356,15 +361,17 @@ fn create(s: &mut State, node: &str, params: &BTreeMap<String, Value>) -> Respon
     Response::data(json!(upid))
 }
 
-/// The config pct writes: the user's options with Proxmox's defaults, then the image's
-/// values over them (OCI templates), `host-managed=1` on every net when an entrypoint is set.
+/// The config the create writes (the model the pct stand-in shares), after the
+/// checks the node makes: the template on a `vztmpl` storage, new volumes on `rootdir`
+/// storages.
 fn build_config(
     s: &State,
     node: &str,
     vmid: u32,
     options: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, String> {
-    let template = &options["ostemplate"];
+) -> Result<CtConfig, String> {
+    let mut opts = options.clone();
+    let template = opts.remove("ostemplate").unwrap_or_default();
     let (storage, file) = template
         .split_once(":vztmpl/")
         .ok_or_else(|| format!("unable to parse volume ID '{template}'"))?;
@@ -375,54 +382,38 @@ fn build_config(
     if !path.is_file() {
         return Err(format!("volume '{template}' does not exist"));
     }
-    let image = image_values(&path)?;
-    let mut config: BTreeMap<String, String> = options
-        .iter()
-        .filter(|(k, _)| {
-            ![
-                "ostemplate",
-                "storage",
-                "password",
-                "ssh-public-keys",
-                "start",
-                "pool",
-                "unique",
-            ]
-            .contains(&k.as_str())
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    config
-        .entry("memory".into())
-        .or_insert_with(|| "512".into());
-    config.entry("swap".into()).or_insert_with(|| "512".into());
-    config
-        .entry("hostname".into())
-        .or_insert_with(|| format!("CT{vmid}"));
-    config
-        .entry("unprivileged".into())
-        .or_insert_with(|| "1".into());
-    config.entry("rootfs".into()).or_insert_with(|| {
-        format!(
-            "{}:4",
-            options.get("storage").map_or("local", String::as_str)
-        )
-    });
-    config.insert("ostype".into(), "unmanaged".into());
-    config.insert("arch".into(), "amd64".into());
-    if !image.argv.is_empty() && image.argv != ["/sbin/init"] {
-        config.insert("entrypoint".into(), shell_join(&image.argv));
-        config.insert("cmode".into(), "console".into());
-        for (k, v) in config.iter_mut() {
-            if k.starts_with("net") && !v.contains("host-managed=") {
-                v.push_str(",host-managed=1");
+    let default_storage = opts.remove("storage").unwrap_or_else(|| "local".into());
+    opts.entry("rootfs".into())
+        .or_insert_with(|| format!("{default_storage}:4"));
+    for key in ["password", "ssh-public-keys", "start", "pool", "unique"] {
+        opts.remove(key);
+    }
+    check_volumes(s, &opts)?;
+    Ok(CtConfig::created(vmid, &opts, &image_values(&path)?))
+}
+
+/// New volumes (`STORAGE:N`) only on storages with `rootdir` content.
+fn check_volumes(s: &State, options: &BTreeMap<String, String>) -> Result<(), String> {
+    for (key, value) in options {
+        if key != "rootfs" && !indexed_key(key, "mp", 255) {
+            continue;
+        }
+        let volume = property_string(value, Some("volume"))?
+            .remove("volume")
+            .unwrap_or_default();
+        if let Some((storage, size)) = volume.split_once(':') {
+            let new = !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+            let rootdir = s
+                .storage(storage)
+                .is_some_and(|st| st.content.iter().any(|c| c == "rootdir"));
+            if new && !rootdir {
+                return Err(format!(
+                    "storage '{storage}' does not support content-type 'rootdir'"
+                ));
             }
         }
     }
-    if !image.env.is_empty() {
-        config.insert("env".into(), image.env.join("\0"));
-    }
-    Ok(config)
+    Ok(())
 }
 
 fn guest<'a>(s: &'a State, node: &str, vmid: &str) -> Result<&'a Guest, Response> {
@@ -444,28 +435,38 @@ fn guest<'a>(s: &'a State, node: &str, vmid: &str) -> Result<&'a Guest, Response
 }
 
 fn update(s: &mut State, node: &str, vmid: &str, params: &BTreeMap<String, Value>) -> Response {
-    let options = options_of(params, &["vmid", "node"]);
+    let mut options = options_of(params, &["vmid", "node"]);
     if let Err(r) = check(&options, false, &s.userid()) {
         return refusal(r);
     }
     if let Err(r) = guest(s, node, vmid) {
         return r;
     }
-    let Some(g) = vmid.parse().ok().and_then(|id: u32| s.guests.get_mut(&id)) else {
+    if let Err(e) = check_volumes(s, &options) {
+        return Response::error(500, &e, None);
+    }
+    let Some((id, g)) = vmid
+        .parse()
+        .ok()
+        .and_then(|id: u32| Some((id, s.guests.get_mut(&id)?)))
+    else {
         return Response::error(500, "vanished", None);
     };
-    for key in options
-        .get("delete")
-        .map(|d| d.split([',', ';', ' ']).collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        g.config.remove(key);
-    }
-    for (k, v) in options {
-        if k != "delete" && k != "digest" {
-            g.config.insert(k, v);
+    if let Some(digest) = options.remove("digest") {
+        if digest != g.config.digest() {
+            return Response::error(
+                500,
+                "detected modified configuration - file changed by other user? Try again.",
+                None,
+            );
         }
     }
+    if let Some(delete) = options.remove("delete") {
+        for key in delete.split([',', ';', ' ']).filter(|k| !k.is_empty()) {
+            g.config.keys.remove(key);
+        }
+    }
+    g.config.set_options(id, &options);
     Response::data(Value::Null)
 }
 

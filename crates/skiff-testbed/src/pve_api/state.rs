@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::pve::CtConfig;
+
 /// A cluster node.
 #[derive(Debug, Clone)]
 pub struct PveNode {
@@ -49,8 +51,8 @@ impl ApiCall {
 pub struct Guest {
     /// Its node.
     pub node: String,
-    /// Its config, `key → value`, as `pct config` would list it.
-    pub config: BTreeMap<String, String>,
+    /// Its config, as pct and the API write it (the model both stand-ins share).
+    pub config: CtConfig,
     /// Whether it runs.
     pub running: bool,
 }

@@ -14,11 +14,15 @@ const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// The image values pct writes into the container config.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct ImageValues {
+pub struct ImageValues {
     /// Entrypoint followed by Cmd.
     pub argv: Vec<String>,
     /// `NAME=value` entries.
     pub env: Vec<String>,
+    /// WorkingDir.
+    pub workdir: Option<String>,
+    /// StopSignal.
+    pub stop_signal: Option<String>,
 }
 
 /// The entries of the archive that matter, by exact name (no `./` prefix).
@@ -76,7 +80,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 /// Reads the image values of the OCI archive at `path`, refusing what Proxmox's
 /// extractor refuses.
-pub(crate) fn image_values(path: &Path) -> Result<ImageValues, String> {
+pub fn image_values(path: &Path) -> Result<ImageValues, String> {
     let entries = entries(path)?;
     if !entries.contains_key("oci-layout") {
         return Err("failed to parse OCI image: no oci-layout in the archive".into());
@@ -114,11 +118,19 @@ pub(crate) fn image_values(path: &Path) -> Result<ImageValues, String> {
     Ok(ImageValues {
         argv,
         env: strings(&c["Env"]),
+        workdir: c["WorkingDir"]
+            .as_str()
+            .filter(|w| !w.is_empty())
+            .map(str::to_string),
+        stop_signal: c["StopSignal"]
+            .as_str()
+            .filter(|w| !w.is_empty())
+            .map(str::to_string),
     })
 }
 
 /// String::ShellQuote as pve-container joins the entrypoint.
-pub(crate) fn shell_join(argv: &[String]) -> String {
+pub fn shell_join(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
             let plain = !a.is_empty()

@@ -288,6 +288,20 @@ fn check_value(key: &str, v: &str) -> Result<(), String> {
     }
 }
 
+/// Whether `key` is `PREFIXn` with n at most `max` (`net0`, `mp12`, `dev3`).
+pub fn indexed_key(key: &str, prefix: &str, max: u32) -> bool {
+    indexed(key, prefix, max)
+}
+
+/// `k=v,k=v` with a bare first item as `default_key` (`volume`, `path`), as Proxmox's
+/// property strings are read.
+pub fn property_string(
+    v: &str,
+    default_key: Option<&str>,
+) -> Result<BTreeMap<String, String>, String> {
+    props(v, default_key)
+}
+
 /// Why only root@pam may set `key = value`, if it is such a key.
 fn root_only(key: &str, value: &str) -> Option<String> {
     if indexed(key, "mp", 255) {
@@ -310,7 +324,7 @@ fn root_only(key: &str, value: &str) -> Option<String> {
 }
 
 /// A refused request: the HTTP status and message, and per-parameter errors.
-pub(crate) struct Refusal {
+pub struct Refusal {
     pub status: u16,
     pub message: String,
     pub errors: BTreeMap<String, String>,
@@ -318,11 +332,7 @@ pub(crate) struct Refusal {
 
 /// Checks the options of a create (`create`) or update. `user` is the caller; API
 /// tokens are never root@pam.
-pub(crate) fn check(
-    options: &BTreeMap<String, String>,
-    create: bool,
-    user: &str,
-) -> Result<(), Refusal> {
+pub fn check(options: &BTreeMap<String, String>, create: bool, user: &str) -> Result<(), Refusal> {
     let mut errors = BTreeMap::new();
     for (key, value) in options {
         let known = PLAIN.contains(&key.as_str())
