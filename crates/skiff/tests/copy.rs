@@ -1195,17 +1195,8 @@ fn ctrl_c_leaves_nothing_behind() {
     let reg = RegistryServer::start(Setup::Open).unwrap();
     let image = sample(Format::Oci, "sigint");
     push_image(&reg.host(), "app", "v1", &image, None).unwrap();
-    // The first blob request is answered 429 with a long Retry-After: skiff is mid-copy,
-    // waiting, when it is interrupted.
-    let proxy = FaultProxy::start(
-        &reg.host(),
-        vec![Fault::TooManyRequests {
-            path_contains: "/blobs/".into(),
-            times: 100,
-            retry_after_secs: 30,
-        }],
-    )
-    .unwrap();
+    // Blob requests wait on a long Retry-After: skiff is mid-copy when interrupted.
+    let proxy = stalling_blob_proxy(&reg.host());
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("app.tar");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
@@ -1219,20 +1210,7 @@ fn ctrl_c_leaves_nothing_behind() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Interrupt only once a blob transfer has started and been answered with the 429
-    // (not during the manifest fetch): wait for that event, not for a fixed time.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while proxy.fired() == vec![0] {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "skiff never asked for a blob"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(interrupt_mid_blob(&proxy, &mut child), Some(130));
     assert_eq!(
         dir_names(dir.path()),
         Vec::<String>::new(),

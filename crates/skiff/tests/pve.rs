@@ -281,6 +281,27 @@ fn pull_refusals_leave_nothing() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// Interrupted mid-pull, nothing is left in the cache (no FILE, no FILE.tmp.PID).
+fn ctrl_c_leaves_the_cache_clean() {
+    let reg = registry();
+    let node = Node::new();
+    let proxy = stalling_blob_proxy(&reg.host());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args([
+            "pve",
+            "pull",
+            "--tls-verify=false",
+            &format!("{}/tools/busybox:v1", proxy.host()),
+        ])
+        .env("HOME", scratch_home())
+        .env("SKIFF_PVE_ROOT", node.root())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(interrupt_mid_blob(&proxy, &mut child), Some(130));
+    assert_eq!(dir_names(&node.cache()), Vec::<String>::new());
+}
+
 fn tags_are_the_array_proxmox_returns() {
     let reg = registry();
     let node = Node::new();
@@ -626,6 +647,10 @@ fn main() -> std::process::ExitCode {
             pull_writes_what_proxmox_writes,
         ),
         ("pull_refusals_leave_nothing", pull_refusals_leave_nothing),
+        (
+            "ctrl_c_leaves_the_cache_clean",
+            ctrl_c_leaves_the_cache_clean,
+        ),
         (
             "tags_are_the_array_proxmox_returns",
             tags_are_the_array_proxmox_returns,

@@ -69,7 +69,6 @@ async fn template(
         }
         return Ok((args.image.clone(), Some(OciTemplate::open(&path)?)));
     }
-    check_node(args.place.node.as_deref())?;
     let written = args.image.strip_prefix("docker://").unwrap_or(&args.image);
     super::pve::pull_reference(written)?;
     let (file, cache) = template_place(root, &args.place, written)?;
@@ -194,6 +193,7 @@ pub async fn create(global: &GlobalOptions, args: PveCreateArgs) -> Result<(), F
     if let Some(api) = super::pve_api::connect(global, &args.api)? {
         return super::pve_api::create(global, &api, args).await;
     }
+    check_node(args.place.node.as_deref())?;
     let root = NodeRoot::from_env();
     let storages = StorageConfig::load(&root)?;
     // Everything the flags alone decide is checked before a pull.
@@ -225,11 +225,12 @@ pub async fn create(global: &GlobalOptions, args: PveCreateArgs) -> Result<(), F
                 run_rest(&pct, &root, rest, args.quiet)?;
                 break vmid;
             }
-            // `auto` is not a reservation: another create may have taken it meanwhile.
+            // `auto` is not a reservation: another create may have taken it meanwhile,
+            // which shows as a new proposal.
             Err(PveError::Pct { .. })
                 if spec.vmid == VmidChoice::Auto
                     && attempt + 1 < VMID_ATTEMPTS
-                    && root.lxc_conf(vmid).exists() =>
+                    && pct::choose_vmid(spec.vmid, &root)? != vmid =>
             {
                 attempt += 1;
             }

@@ -95,3 +95,36 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A proxy in front of `registry_host` that answers every blob request 429 with a long
+/// Retry-After: a command pulling through it is mid-copy, waiting, for 30 s.
+pub fn stalling_blob_proxy(registry_host: &str) -> skiff_testbed::FaultProxy {
+    skiff_testbed::FaultProxy::start(
+        registry_host,
+        vec![skiff_testbed::Fault::TooManyRequests {
+            path_contains: "/blobs/".into(),
+            times: 100,
+            retry_after_secs: 30,
+        }],
+    )
+    .expect("start the fault proxy")
+}
+
+/// Sends SIGINT to `child` once it has asked `proxy` for a blob (not during the manifest
+/// fetch: waits for that event, not for a fixed time) and returns its exit code.
+pub fn interrupt_mid_blob(
+    proxy: &skiff_testbed::FaultProxy,
+    child: &mut std::process::Child,
+) -> Option<i32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while proxy.fired() == vec![0] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "skiff never asked for a blob"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child.wait().expect("wait for skiff").code()
+}
