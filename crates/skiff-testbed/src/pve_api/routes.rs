@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
@@ -271,12 +272,9 @@ fn upload(s: &mut State, node: &str, storage: &str, params: &BTreeMap<String, Va
         return Response::data(json!(upid));
     }
     if let (Some(sum), Some(alg)) = (text("checksum"), text("checksum-algorithm")) {
-        let got = match std::fs::read(&tmp) {
-            Ok(bytes) if alg == "sha256" => crate::image::sha256_digest(&bytes)
-                .trim_start_matches("sha256:")
-                .to_string(),
-            Ok(_) => format!("unsupported algorithm {alg} in the stand-in"),
-            Err(e) => e.to_string(),
+        let got = match alg.as_str() {
+            "sha256" => sha256_file(Path::new(&tmp)).unwrap_or_else(|e| e.to_string()),
+            _ => format!("unsupported algorithm {alg} in the stand-in"),
         };
         if got != sum.to_ascii_lowercase() {
             s.fail_task(
@@ -296,6 +294,22 @@ fn upload(s: &mut State, node: &str, storage: &str, params: &BTreeMap<String, Va
         s.fail_task(&upid, format!("import failed: {e}"));
     }
     Response::data(json!(upid))
+}
+
+/// The SHA-256 of a file, read in chunks (uploads may be large).
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
 }
 
 fn options_of(params: &BTreeMap<String, Value>, skip: &[&str]) -> BTreeMap<String, String> {
