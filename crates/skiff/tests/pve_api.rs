@@ -582,8 +582,14 @@ fn a_failing_task_is_reported_with_its_exit_status() {
         "--start",
     ]);
     assert!(
-        err.contains(":vzstart:100:") && err.contains("failed: startup for container '100' failed"),
+        err.contains("container 100 was created on node pve1, but: task UPID:pve1:")
+            && err.contains(":vzstart:100:")
+            && err.contains("failed: startup for container '100' failed"),
         "{err}"
+    );
+    assert!(
+        err.contains("pct destroy"),
+        "the hint says what is left: {err}"
     );
     let guest = bed.api.guest(100).expect("the create itself succeeded");
     assert!(!guest.running);

@@ -87,6 +87,22 @@ impl PveApi {
             });
         }
         let vmid = self.create_with_vmid(node, spec, &options).await?;
+        self.finish(node, vmid, spec)
+            .await
+            .map_err(|e| ApiError::AfterCreate {
+                vmid,
+                node: node.to_string(),
+                source: Box::new(e),
+            })?;
+        Ok(Created {
+            node: node.to_string(),
+            vmid,
+            started: spec.start,
+        })
+    }
+
+    /// After the create: the overrides over the image's values, then the start.
+    async fn finish(&self, node: &str, vmid: u32, spec: &CreateSpec) -> Result<(), ApiError> {
         let id = vmid.to_string();
         let config = ["nodes", node, "lxc", &id, "config"];
         if spec.entrypoint.is_some() || !spec.env.is_empty() {
@@ -118,11 +134,7 @@ impl PveApi {
             self.wait_task(&format!("POST /{}", segments.join("/")), &upid)
                 .await?;
         }
-        Ok(Created {
-            node: node.to_string(),
-            vmid,
-            started: spec.start,
-        })
+        Ok(())
     }
 
     /// `POST /nodes/{node}/lxc` and its task; with an `auto` VMID taken by someone else

@@ -93,6 +93,17 @@ pub enum ApiError {
         /// Why it cannot be taken as the same file.
         reason: String,
     },
+    /// The container was created, a later step (overrides, start) failed: it stays, as
+    /// pct leaves it.
+    #[error("container {vmid} was created on node {node}, but: {source}")]
+    AfterCreate {
+        /// The container.
+        vmid: u32,
+        /// Its node.
+        node: String,
+        /// What failed.
+        source: Box<ApiError>,
+    },
     /// No node can take the container.
     #[error("{0}")]
     NoNode(String),

@@ -23,6 +23,10 @@ impl From<ApiError> for Failure {
             ApiError::Unauthorized { .. } => Some(
                 "check the token (Datacenter → Permissions → API Tokens): USER@REALM!TOKENID=SECRET",
             ),
+            ApiError::AfterCreate { .. } => Some(
+                "the container stays as created: fix the cause, then start it (pct start VMID \
+                 on the node, or the GUI) or remove it (pct destroy VMID)",
+            ),
             ApiError::Http { status: 403, .. } => {
                 Some("the token lacks a privilege: grant it on the path named, or untick Privilege Separation")
             }
