@@ -37,6 +37,8 @@ impl PveApi {
         };
         let http = builder
             .connect_timeout(Duration::from_secs(30))
+            // pveproxy never redirects; the token must not follow one anywhere.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("skiff/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Setup(format!("HTTP client: {e}")))?;
