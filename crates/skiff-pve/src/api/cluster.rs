@@ -100,7 +100,7 @@ impl PveApi {
             .min()
             .map(str::to_string)
             .ok_or_else(|| {
-                ApiError::NoNode(format!(
+                ApiError::Setup(format!(
                     "node {node} has no storage for container disks (content rootdir); \
                      name one with --rootfs-storage"
                 ))
