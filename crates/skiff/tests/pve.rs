@@ -281,6 +281,56 @@ fn pull_refusals_leave_nothing() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// The host's platform from an index, another with --override-arch, as skopeo picks.
+fn pull_picks_the_host_platform_unless_overridden() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let images = ["amd64", "arm64"]
+        .map(|arch| {
+            busybox_builder(Format::Oci)
+                .platform("linux", arch, None)
+                .build()
+        })
+        .to_vec();
+    let list = skiff_testbed::image::multi_arch(Format::Oci, images);
+    skiff_testbed::push_multi_arch(&reg.host(), "multi", "v1", &list, None).unwrap();
+    let node = Node::new();
+    let reference = format!("{}/multi:v1", reg.host());
+    let arch_of = |file: &str| {
+        let path = node.cache().join(file);
+        let config = peer_ok(
+            "skopeo",
+            &[
+                "inspect",
+                "--config",
+                &format!("oci-archive:{}", path.display()),
+            ],
+        );
+        json(config.as_bytes())["architecture"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    node.ok(&["pve", "pull", "-q", "--tls-verify=false", &reference]);
+    let host = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    assert_eq!(arch_of("multi_v1.tar"), host);
+    node.ok(&[
+        "pve",
+        "pull",
+        "-q",
+        "--tls-verify=false",
+        "--override-arch",
+        "arm64",
+        "--filename",
+        "arm",
+        &reference,
+    ]);
+    assert_eq!(arch_of("arm.tar"), "arm64");
+}
+
 /// Interrupted mid-pull, nothing is left in the cache (no FILE, no FILE.tmp.PID).
 fn ctrl_c_leaves_the_cache_clean() {
     let reg = registry();
@@ -650,6 +700,10 @@ fn main() -> std::process::ExitCode {
         (
             "ctrl_c_leaves_the_cache_clean",
             ctrl_c_leaves_the_cache_clean,
+        ),
+        (
+            "pull_picks_the_host_platform_unless_overridden",
+            pull_picks_the_host_platform_unless_overridden,
         ),
         (
             "tags_are_the_array_proxmox_returns",
