@@ -141,3 +141,28 @@ impl ServerCertVerifier for ExactOrWebPki {
         self.webpki.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::parse_fingerprint;
+
+    #[test]
+    fn fingerprints_read_and_print_as_proxmox_shows_them() {
+        let hex = "ab".repeat(31) + "0f";
+        let shown = fingerprint_text(&hex);
+        assert_eq!(shown.len(), 32 * 3 - 1);
+        assert!(
+            shown.starts_with("AB:AB:") && shown.ends_with(":0F"),
+            "{shown}"
+        );
+        assert_eq!(parse_fingerprint(&shown).as_deref(), Some(hex.as_str()));
+        assert_eq!(
+            parse_fingerprint(&hex.to_uppercase()).as_deref(),
+            Some(hex.as_str())
+        );
+        for bad in ["AB:CD", "", &("zz".repeat(32)), &("ab".repeat(33))] {
+            assert_eq!(parse_fingerprint(bad), None, "{bad}");
+        }
+    }
+}
