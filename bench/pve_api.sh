@@ -20,6 +20,7 @@ stop_api() { kill "$API_PID" 2>/dev/null || true; wait "$API_PID" 2>/dev/null ||
 trap 'stop_registry; stop_api; rm -rf "$work"' EXIT
 echo "seeding a local registry with a ${bytes}-byte image..."
 start_registry "big:$bytes" big:latest
+: >"$api_log"
 target/release/skiff-testbed pve-api >"$api_log" &
 API_PID=$!
 for _ in $(seq 100); do grep -q '^PVE_FINGERPRINT=' "$api_log" && break; sleep 0.1; done
