@@ -17,7 +17,9 @@
 //! * [`pct`]: the `pct create` / `pct set` command lines for a [`CreateSpec`], and
 //!   running them.
 //! * [`gpu`]: the host's GPU device nodes as `devN` entries.
+//! * [`api`]: cluster mode — the same through the Proxmox VE REST API of a cluster.
 
+pub mod api;
 mod check;
 mod error;
 pub mod gpu;

@@ -95,8 +95,9 @@ impl fmt::Debug for ExchangeHook {
 }
 
 /// Sends `builder` through `http`, telling `hook` (when there is one) about the exchange.
-/// Without a hook this is `builder.send()`.
-pub(crate) async fn send(
+/// Without a hook this is `builder.send()`. Other HTTP APIs skiff speaks (Proxmox VE's)
+/// use it too, so that `--debug` redacts their secrets the same way.
+pub async fn send(
     http: &reqwest::Client,
     builder: RequestBuilder,
     hook: Option<&ExchangeHook>,
@@ -128,10 +129,12 @@ pub(crate) async fn send(
 fn request_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut shown = Vec::new();
     if let Some(auth) = headers.get(reqwest::header::AUTHORIZATION) {
+        // `Bearer TOKEN`, `Basic B64`, and Proxmox's `PVEAPIToken=USER@REALM!ID=SECRET`
+        // where no space separates the scheme from the secret.
         let scheme = auth
             .to_str()
             .ok()
-            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.split(|c: char| c.is_whitespace() || c == '=').next())
             .unwrap_or("?");
         shown.push(("Authorization".to_string(), format!("{scheme} [redacted]")));
     }
@@ -227,5 +230,16 @@ mod tests {
         );
         assert_eq!(shown[1], ("accept".into(), "application/json".into()));
         assert!(!format!("{shown:?}").contains("eyJsecret"));
+
+        let mut h = HeaderMap::new();
+        let pve = "PVEAPIToken=root@pam!skiff=0b5f-secret";
+        h.insert("authorization", pve.parse().unwrap());
+        let shown = request_headers(&h);
+        assert_eq!(
+            shown[0],
+            ("Authorization".into(), "PVEAPIToken [redacted]".into())
+        );
+        assert!(!format!("{shown:?}").contains("secret"));
+        assert!(!format!("{shown:?}").contains("skiff"));
     }
 }

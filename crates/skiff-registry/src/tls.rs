@@ -8,7 +8,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::RegistryError;
-use crate::exact_trust::ExactOrWebPki;
+use crate::exact_trust::{ExactOrWebPki, Trusted};
 use crate::options::ClientOptions;
 
 /// The certificate directories for `host` (host[:port]): `--cert-dir` alone when given,
@@ -97,27 +97,62 @@ pub fn client_builder(
     if dirs.trusted.is_empty() && dirs.identity.is_none() {
         return Ok(builder);
     }
-    Ok(builder.use_preconfigured_tls(rustls_config(dirs)?))
+    let config = rustls_config(Trusted::Certificates(dirs.trusted), dirs.identity)?;
+    Ok(builder.use_preconfigured_tls(config))
 }
 
-/// The TLS configuration of a registry with certificate directories: the platform's
-/// roots plus the directories' certificates, a certificate trusted by its exact bytes
-/// accepted even where it is its own CA (see [`ExactOrWebPki`]), and the client identity.
-fn rustls_config(dirs: CertDirs) -> Result<rustls::ClientConfig, RegistryError> {
+/// A reqwest builder for a server trusted by the SHA-256 fingerprint of its certificate
+/// (`AA:BB:…` as `pvenode cert info` prints it, or plain hex; see [`parse_fingerprint`]),
+/// else by the platform's roots. A certificate that is neither fails the handshake with
+/// a [`FingerprintMismatch`](crate::FingerprintMismatch) naming the fingerprint it had.
+pub fn pinned_client_builder(
+    fingerprints: &[String],
+) -> Result<reqwest::ClientBuilder, RegistryError> {
+    let pins = fingerprints
+        .iter()
+        .map(|f| {
+            parse_fingerprint(f).ok_or_else(|| {
+                RegistryError::Setup(format!(
+                    "{f:?} is not a SHA-256 fingerprint (32 hex pairs, e.g. AB:CD:…)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = rustls_config(Trusted::Fingerprints(pins), None)?;
+    Ok(reqwest::Client::builder().use_preconfigured_tls(config))
+}
+
+/// A SHA-256 fingerprint in lower-case hex, from `AA:BB:…` (any case, `:` optional).
+pub fn parse_fingerprint(text: &str) -> Option<String> {
+    let hex: String = text.trim().chars().filter(|c| *c != ':').collect();
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
+/// The TLS configuration of a server with explicitly trusted certificates: the platform's
+/// roots (plus the cert directories' certificates), a certificate trusted by its exact
+/// bytes or fingerprint accepted even where it is its own CA (see [`ExactOrWebPki`]), and
+/// the client identity.
+fn rustls_config(
+    trusted: Trusted,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<rustls::ClientConfig, RegistryError> {
     let tls_error = |e: rustls::Error| RegistryError::Setup(format!("TLS setup: {e}"));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let webpki = rustls_platform_verifier::Verifier::new_with_extra_roots(
-        dirs.trusted.iter().cloned(),
-        provider.clone(),
-    )
-    .map_err(tls_error)?;
-    let verifier = ExactOrWebPki::new(dirs.trusted, Arc::new(webpki));
+    let extra_roots = match &trusted {
+        Trusted::Certificates(certs) => certs.clone(),
+        Trusted::Fingerprints(_) => Vec::new(),
+    };
+    let webpki =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
+            .map_err(tls_error)?;
+    let verifier = ExactOrWebPki::new(trusted, Arc::new(webpki));
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier));
-    let mut config = match dirs.identity {
+    let mut config = match identity {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
             let invalid = |e: &dyn std::fmt::Display| {

@@ -15,6 +15,8 @@
 //! * [`push`]: uploads those images to a registry over plain HTTP.
 //! * [`pve`]: a stand-in for Proxmox VE's `pct`, with the container-config model
 //!   (option checks, VMID.conf) that the REST API stand-in shares.
+//! * [`pve_api`]: a TLS stand-in of the Proxmox VE REST API (tokens, tasks, template
+//!   upload, container create) for skiff's cluster mode.
 //!
 //! Everything is synchronous (std threads), binds to 127.0.0.1 with port 0
 //! and cleans up on drop, so any test can use it in parallel with others.
@@ -25,6 +27,7 @@ pub mod gpg;
 pub mod image;
 pub mod push;
 pub mod pve;
+pub mod pve_api;
 pub mod registry;
 pub mod tree;
 

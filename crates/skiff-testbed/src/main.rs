@@ -5,7 +5,11 @@
 //! skiff-testbed serve [--setup open|htpasswd|token] [--seed demo|big[:BYTES]] [--repo NAME:TAG]
 //!                     [--user U] [--password P]
 //! skiff-testbed layout DIR [--seed demo|big[:BYTES]] [--tag TAG]
+//! skiff-testbed pve-api
 //! ```
+//!
+//! `pve-api` starts the Proxmox VE API stand-in (nodes pve1, pve2) and prints
+//! `PVE_API=URL`, `PVE_TOKEN=…` and `PVE_FINGERPRINT=…`, then serves until a signal.
 //!
 //! `serve` prints exactly one line, `REGISTRY=127.0.0.1:PORT`, to stdout once
 //! the registry is seeded, then serves until SIGTERM, SIGINT or SIGHUP; the
@@ -25,6 +29,7 @@ const USAGE: &str = "usage:
   skiff-testbed serve [--setup open|htpasswd|token] [--seed demo|big[:BYTES]] [--repo NAME:TAG]
                       [--user USER] [--password PASSWORD]
   skiff-testbed layout DIR [--seed demo|big[:BYTES]] [--tag TAG]
+  skiff-testbed pve-api
 
 seeds:
   demo        busybox image (OCI) at NAME:TAG, its Docker v2s2 variant at NAME:docker,
@@ -217,6 +222,29 @@ fn serve(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `pve-api`: the Proxmox VE API stand-in, for bench/pve_api.sh.
+fn pve_api(args: &Args) -> Result<(), String> {
+    args.check(&[])?;
+    let signals = block_signals();
+    let api = skiff_testbed::pve_api::PveApiServer::start(Default::default())
+        .map_err(|e| format!("starting the PVE API stand-in: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "PVE_API={}\nPVE_TOKEN={}\nPVE_FINGERPRINT={}",
+        api.url(),
+        api.token(),
+        api.fingerprint()
+    )
+    .and_then(|_| out.flush())
+    .map_err(|e| e.to_string())?;
+    drop(out);
+    let sig = wait_for_signal(&signals);
+    eprintln!("skiff-testbed: signal {sig}, stopping");
+    drop(api);
+    Ok(())
+}
+
 fn layout(args: &Args) -> Result<(), String> {
     args.check(&["seed", "tag"])?;
     let [dir] = args.positional.as_slice() else {
@@ -253,6 +281,7 @@ fn main() -> ExitCode {
     let result = match argv.first().map(String::as_str) {
         Some("serve") => parse_args(&argv[1..]).and_then(|a| serve(&a)),
         Some("layout") => parse_args(&argv[1..]).and_then(|a| layout(&a)),
+        Some("pve-api") => parse_args(&argv[1..]).and_then(|a| pve_api(&a)),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -118,7 +118,7 @@ fn retry_printer() -> RetryHook {
 
 /// `--debug`: prints each HTTP exchange (secrets already removed by the library) on
 /// stderr, every line marked, so it can be told apart from the command's own messages.
-fn exchange_printer() -> ExchangeHook {
+pub(crate) fn exchange_printer() -> ExchangeHook {
     ExchangeHook::new(|notice| {
         use std::io::Write;
         let program = crate::cli::program_name();

@@ -153,6 +153,26 @@ impl CtConfig {
         out
     }
 
+    /// The config a create writes, for both stand-ins (pct and the REST API): PVE's
+    /// defaults, the user's `options` (without create-only keys other than
+    /// `unprivileged`), then the image's values over them.
+    pub fn created(vmid: u32, options: &BTreeMap<String, String>, image: &ImageValues) -> Self {
+        let mut opts = options.clone();
+        let unprivileged = opts.remove("unprivileged").unwrap_or_else(|| "1".into());
+        let mut config = CtConfig::default();
+        config.keys.insert("arch".into(), "amd64".into());
+        config.keys.insert("hostname".into(), format!("CT{vmid}"));
+        config.keys.insert("memory".into(), "512".into());
+        config.keys.insert("swap".into(), "512".into());
+        config.keys.insert("ostype".into(), "unmanaged".into());
+        config.set_options(vmid, &opts);
+        if unprivileged == "1" {
+            config.keys.insert("unprivileged".into(), "1".into());
+        }
+        config.apply_image(image);
+        config
+    }
+
     /// Applies an OCI image's values after the user's options, as pct does on create:
     /// they overwrite `entrypoint` and `env`.
     pub fn apply_image(&mut self, image: &ImageValues) {

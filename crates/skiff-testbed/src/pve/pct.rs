@@ -321,18 +321,7 @@ fn create(node: &StandinNode, rest: &[String]) -> Result<String, Refused> {
     node.check_node_resources(&opts)?;
     let image = image_values(&archive)?;
     let start = opts.remove("start").is_some_and(|v| v == "1");
-    let unprivileged = opts.remove("unprivileged").unwrap_or_else(|| "1".into());
-    let mut config = CtConfig::default();
-    config.keys.insert("arch".into(), "amd64".into());
-    config.keys.insert("hostname".into(), format!("CT{id}"));
-    config.keys.insert("memory".into(), "512".into());
-    config.keys.insert("swap".into(), "512".into());
-    config.keys.insert("ostype".into(), "unmanaged".into());
-    config.set_options(id, &opts);
-    if unprivileged == "1" {
-        config.keys.insert("unprivileged".into(), "1".into());
-    }
-    config.apply_image(&image);
+    let config = CtConfig::created(id, &opts, &image);
     node.write_conf(id, &config)?;
     if start {
         run(node, &["start".to_string(), id.to_string()])?;

@@ -8,7 +8,7 @@
 //! require client certificates ([`Tls`]).
 
 mod blobhost;
-mod tls;
+pub(crate) mod tls;
 mod token;
 
 pub use blobhost::{BlobHost, BlobRequest, AUTH_REJECTED_BODY};

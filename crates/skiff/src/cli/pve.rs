@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{RegistryArgs, RetryArgs};
+use super::{PveApiArgs, RegistryArgs, RetryArgs};
 
 /// `pve …` subcommands.
 #[derive(Debug, Subcommand)]
@@ -29,7 +29,8 @@ pub struct TemplatePlace {
     /// from the reference.
     #[arg(long, value_name = "NAME")]
     pub filename: Option<String>,
-    /// The node; on one node only this node's own name is accepted.
+    /// The node; on one node only this node's own name is accepted; with --api any node
+    /// of the cluster (default: the one with the most free memory).
     #[arg(long, value_name = "NODE")]
     pub node: Option<String>,
 }
@@ -48,6 +49,9 @@ pub struct PvePullArgs {
     /// Print no progress.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Cluster mode: pull here, upload to the node through the API.
+    #[command(flatten)]
+    pub api: PveApiArgs,
     /// Registry options (--creds, --authfile, --tls-verify, …).
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -78,6 +82,13 @@ pub struct PveImagesArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// With --api: the node whose storage is listed (default: the one with the most free
+    /// memory, as pull and create choose).
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+    /// Cluster mode: list a node's storage through the API.
+    #[command(flatten)]
+    pub api: PveApiArgs,
 }
 
 /// The GPU kinds of `--gpu`.
@@ -163,6 +174,9 @@ pub struct PveCreateArgs {
     /// Print no progress.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Cluster mode: create through the API (the template pulled here and uploaded).
+    #[command(flatten)]
+    pub api: PveApiArgs,
     /// Registry options for the pull.
     #[command(flatten)]
     pub registry: RegistryArgs,

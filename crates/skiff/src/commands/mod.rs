@@ -8,6 +8,7 @@ mod inspect;
 mod lxc;
 mod manifest_digest;
 mod pve;
+mod pve_api;
 mod pve_create;
 mod registry;
 mod signing;
@@ -87,7 +88,7 @@ async fn pve_run(
     match command {
         PveCommand::Pull(args) => pve::pull(global, args).await,
         PveCommand::Tags(args) => pve::tags(global, args).await,
-        PveCommand::Images(args) => pve::images(args).await,
+        PveCommand::Images(args) => pve::images(global, args).await,
         PveCommand::Create(args) => pve_create::create(global, *args).await,
     }
 }

@@ -111,6 +111,26 @@ pub async fn pull_into(
     let written = written.strip_prefix("docker://").unwrap_or(written);
     let (file, cache) = template_place(root, place, written)?;
     let target = TemplateTarget::prepare(&cache, &file)?;
+    let digest = pull_archive(global, written, target.temp_path(), flags).await?;
+    let path = target.commit()?;
+    Ok(Pulled {
+        volid: skiff_pve::volid(&place.storage, &file),
+        path,
+        digest,
+        reference: reference.to_string(),
+    })
+}
+
+/// Copies `written` (a reference without transport) into the oci-archive `path`, as pct
+/// reads it: OCI media types, the host platform unless overridden, the trust policy
+/// enforced. Returns the manifest digest. Shared by one-node and cluster mode.
+pub async fn pull_archive(
+    global: &GlobalOptions,
+    written: &str,
+    path: &std::path::Path,
+    flags: &RegistryFlags,
+) -> Result<String, Failure> {
+    let reference = pull_reference(written)?;
     let quiet = flags.quiet;
     let source_name: ImageName = format!("docker://{written}").parse()?;
     let src_options = open_options(global, flags)?;
@@ -121,7 +141,7 @@ pub async fn pull_into(
         open_source(&source_name, &src_options)?,
     )?;
     let destination = ImageName::OciArchive {
-        path: target.temp_path().to_path_buf(),
+        path: path.to_path_buf(),
         reference: Some(reference.to_string()),
     };
     let dest = open_destination(&destination, &open_options(global, flags)?)?;
@@ -135,17 +155,14 @@ pub async fn pull_into(
         ..CopyOptions::default()
     };
     let report = copy_image(source.as_ref(), dest, &options, render::reporter(quiet)).await?;
-    let path = target.commit()?;
-    Ok(Pulled {
-        volid: skiff_pve::volid(&place.storage, &file),
-        path,
-        digest: report.manifest_digest.to_string(),
-        reference: reference.to_string(),
-    })
+    Ok(report.manifest_digest.to_string())
 }
 
 /// `pve pull REF`.
 pub async fn pull(global: &GlobalOptions, args: PvePullArgs) -> Result<(), Failure> {
+    if let Some(api) = super::pve_api::connect(global, &args.api)? {
+        return super::pve_api::pull(global, &api, args).await;
+    }
     let root = NodeRoot::from_env();
     let pulled = pull_into(
         global,
@@ -185,7 +202,10 @@ pub async fn tags(global: &GlobalOptions, args: PveTagsArgs) -> Result<(), Failu
 }
 
 /// `pve images`: the OCI templates of one storage or of every template storage.
-pub async fn images(args: PveImagesArgs) -> Result<(), Failure> {
+pub async fn images(global: &GlobalOptions, args: PveImagesArgs) -> Result<(), Failure> {
+    if let Some(api) = super::pve_api::connect(global, &args.api)? {
+        return super::pve_api::images(&api, args).await;
+    }
     let root = NodeRoot::from_env();
     let storages = StorageConfig::load(&root)?;
     let mut listed = Vec::new();

@@ -107,20 +107,15 @@ pub async fn cached_or_pulled(
     Ok((pulled.volid, Some(pulled.path)))
 }
 
-/// The spec the flags describe, for `ostemplate`.
-fn spec(
+/// The spec the flags alone describe (no storage or device of the node consulted):
+/// shared by one-node and cluster mode.
+pub fn flag_spec(
     args: &PveCreateArgs,
-    root: &NodeRoot,
-    storages: &StorageConfig,
     ostemplate: String,
-    image: Option<&OciTemplate>,
+    rootfs_storage: String,
 ) -> Result<CreateSpec, Failure> {
     let vmid: VmidChoice = args.vmid.parse()?;
-    let rootfs = (
-        rootfs_storage(storages, args.rootfs_storage.as_deref())?,
-        disk_gib(&args.disk)?,
-    );
-    let mut spec = CreateSpec::new(vmid, ostemplate, rootfs);
+    let mut spec = CreateSpec::new(vmid, ostemplate, (rootfs_storage, disk_gib(&args.disk)?));
     spec.hostname = args.hostname.clone();
     spec.cores = args.cores;
     spec.memory = args.memory;
@@ -133,6 +128,43 @@ fn spec(
         .iter()
         .map(|m| m.parse::<Mount>())
         .collect::<Result<_, _>>()?;
+    spec.features = args.features.clone();
+    spec.onboot = args.onboot;
+    spec.start = args.start;
+    spec.tags = args
+        .tags
+        .iter()
+        .flat_map(|t| t.split([';', ',']))
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    spec.tags.sort();
+    spec.tags.dedup();
+    spec.unprivileged = args.unprivileged;
+    spec.entrypoint = args.entrypoint.clone();
+    spec.env = args
+        .env
+        .iter()
+        .map(|e| env_pair(e))
+        .collect::<Result<_, _>>()?;
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// The spec the flags describe, for `ostemplate`, checked against this node's storages,
+/// with its GPU devices.
+fn spec(
+    args: &PveCreateArgs,
+    root: &NodeRoot,
+    storages: &StorageConfig,
+    ostemplate: String,
+    image: Option<&OciTemplate>,
+) -> Result<CreateSpec, Failure> {
+    let mut spec = flag_spec(
+        args,
+        ostemplate,
+        rootfs_storage(storages, args.rootfs_storage.as_deref())?,
+    )?;
     for m in &spec.mounts {
         if let MountSource::NewVolume { storage, .. } = &m.source {
             storages.get(storage)?.require("rootdir")?;
@@ -156,25 +188,6 @@ fn spec(
             };
         spec.devices = gpu::devices(gpu, root, group.as_deref())?;
     }
-    spec.features = args.features.clone();
-    spec.onboot = args.onboot;
-    spec.start = args.start;
-    spec.tags = args
-        .tags
-        .iter()
-        .flat_map(|t| t.split([';', ',']))
-        .filter(|t| !t.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    spec.tags.sort();
-    spec.tags.dedup();
-    spec.unprivileged = args.unprivileged;
-    spec.entrypoint = args.entrypoint.clone();
-    spec.env = args
-        .env
-        .iter()
-        .map(|e| env_pair(e))
-        .collect::<Result<_, _>>()?;
     if !spec.env.is_empty() && image.is_none() {
         return Err(Failure::new(
             "--dry-run --env needs the template: the variables are set over the image's Env",
@@ -187,6 +200,9 @@ fn spec(
 
 /// `pve create`.
 pub async fn create(global: &GlobalOptions, args: PveCreateArgs) -> Result<(), Failure> {
+    if let Some(api) = super::pve_api::connect(global, &args.api)? {
+        return super::pve_api::create(global, &api, args).await;
+    }
     check_node(args.place.node.as_deref())?;
     let root = NodeRoot::from_env();
     let storages = StorageConfig::load(&root)?;
