@@ -3,6 +3,7 @@
 //! skopeo keep working.
 
 mod apply;
+mod cache;
 mod catalog;
 mod containers;
 mod image_commands;
@@ -10,6 +11,7 @@ mod registry_flags;
 mod transfer;
 
 pub use apply::*;
+pub use cache::*;
 pub use catalog::*;
 pub use containers::*;
 pub use image_commands::*;
@@ -168,6 +170,9 @@ pub enum Command {
     /// Containers on a plain LXC host.
     #[command(subcommand)]
     Lxc(LxcCommand),
+    /// The host's blob cache: list or prune the layers kept for later pulls.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// The catalog of self-hosted apps (built in, plus user entries).
     #[command(subcommand)]
     Catalog(CatalogCommand),

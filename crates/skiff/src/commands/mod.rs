@@ -1,6 +1,7 @@
 //! One module per command; each turns its parsed arguments into library calls.
 
 mod apply;
+mod cache;
 mod catalog;
 mod copy;
 mod docs;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Command::Lxc(crate::cli::LxcCommand::Create(args)) => {
                 lxc::create(&cli.global, args).await
             }
+            Command::Cache(command) => cache::run(command),
             Command::Catalog(command) => catalog::run(command),
             Command::Plan(args) => apply::plan(&cli.global, args).await,
             Command::Apply(args) => apply::apply(&cli.global, args).await,
