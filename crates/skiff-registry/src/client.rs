@@ -19,6 +19,7 @@ use crate::response::{error_for, header_string, header_value, read_limited};
 use crate::retry::RetryPolicy;
 use crate::send::{Request, Sender, UploadBody};
 use crate::tls;
+use crate::upload::UploadMode;
 
 /// The largest manifest accepted (the distribution spec suggests 4 MiB).
 pub const MAX_MANIFEST: usize = 16 << 20;
@@ -56,6 +57,8 @@ pub struct ManifestHead {
 struct Inner {
     registry: String,
     sender: Sender,
+    /// Monolithic or chunked uploads, as the registry has shown it wants them.
+    uploads: UploadMode,
 }
 
 /// A client for one registry. Cheap to clone; clones share connections and tokens.
@@ -72,7 +75,7 @@ fn api_host(registry: &str) -> &str {
     }
 }
 
-fn pull(repo: &str) -> String {
+pub(crate) fn pull(repo: &str) -> String {
     format!("repository:{repo}:pull")
 }
 
@@ -127,12 +130,17 @@ impl RegistryClient {
             inner: Arc::new(Inner {
                 registry: registry.to_string(),
                 sender: Sender::new(http, auth, policy, bases, options.on_exchange.clone()),
+                uploads: UploadMode::default(),
             }),
         })
     }
 
     pub(crate) fn sender(&self) -> &Sender {
         &self.inner.sender
+    }
+
+    pub(crate) fn upload_mode(&self) -> &UploadMode {
+        &self.inner.uploads
     }
 
     pub(crate) fn url(&self, path: &str) -> Result<Url, RegistryError> {

@@ -169,11 +169,14 @@ impl RegistryError {
 
     /// Whether the same request may succeed if made again later: a broken or refused
     /// connection, a timeout, a server error or a rate limit — not a refusal, a missing
-    /// image, or a failure that no wait changes (DNS, certificates, plain HTTP).
+    /// image, or a failure that no wait changes (DNS, certificates, plain HTTP). A 413 is
+    /// transient too: the client that got it uploads in chunks from then on (upload.rs).
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Connect { kind, .. } => kind.retryable(),
-            RegistryError::Http { status, .. } => *status >= 500 || *status == 408,
+            RegistryError::Http { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 413
+            }
             RegistryError::TooManyRequests { .. } => true,
             _ => false,
         }

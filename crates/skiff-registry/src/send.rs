@@ -27,7 +27,10 @@ use crate::retry::RetryPolicy;
 /// How many redirects a request may follow.
 const MAX_REDIRECTS: usize = 10;
 
-type Reopen = dyn Fn() -> reqwest::Body + Send + Sync;
+/// A body as a stream of chunks.
+pub(crate) type ByteStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+type Reopen = dyn Fn() -> ByteStream + Send + Sync;
 
 /// The bytes sent with a request, and whether they can be sent more than once.
 ///
@@ -41,7 +44,7 @@ pub struct UploadBody(Source);
 enum Source {
     Bytes(Bytes),
     Reopen(Box<Reopen>),
-    Once(Mutex<Option<reqwest::Body>>),
+    Once(Mutex<Option<ByteStream>>),
 }
 
 impl UploadBody {
@@ -56,8 +59,8 @@ impl UploadBody {
         F: Fn() -> S + Send + Sync + 'static,
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     {
-        UploadBody(Source::Reopen(Box::new(move || {
-            reqwest::Body::wrap_stream(open())
+        UploadBody(Source::Reopen(Box::new(move || -> ByteStream {
+            Box::pin(open())
         })))
     }
 
@@ -66,9 +69,7 @@ impl UploadBody {
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
     {
-        UploadBody(Source::Once(Mutex::new(Some(reqwest::Body::wrap_stream(
-            stream,
-        )))))
+        UploadBody(Source::Once(Mutex::new(Some(Box::pin(stream)))))
     }
 
     /// Whether [`open`](Self::open) will give a body.
@@ -83,6 +84,15 @@ impl UploadBody {
     pub(crate) fn open(&self) -> Option<reqwest::Body> {
         match &self.0 {
             Source::Bytes(b) => Some(reqwest::Body::from(b.clone())),
+            _ => self.open_stream().map(reqwest::Body::wrap_stream),
+        }
+    }
+
+    /// The body for the next attempt as a stream of chunks (a chunked upload cuts it
+    /// into `PATCH` requests of its own size).
+    pub(crate) fn open_stream(&self) -> Option<ByteStream> {
+        match &self.0 {
+            Source::Bytes(b) => Some(Box::pin(futures_util::stream::iter([Ok(b.clone())]))),
             Source::Reopen(open) => Some(open()),
             Source::Once(slot) => slot.lock().ok()?.take(),
         }

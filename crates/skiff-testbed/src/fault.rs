@@ -62,6 +62,11 @@ pub enum Fault {
     /// docker-registry 2.8 ignores `n` for tag lists and returns them all, so
     /// the proxy pages the registry's full, sorted answer itself.
     PageTagLists,
+    /// Requests whose body is longer than `max_bytes` (or of unknown length) get
+    /// `413 Payload Too Large`, their body read and dropped — a registry behind a proxy
+    /// with a request size limit (nginx's `client_max_body_size`, a CDN's cap), which
+    /// only takes blobs uploaded in chunks (`PATCH`) no larger than that.
+    BodyLimit { max_bytes: u64 },
 }
 
 /// One request as seen by the proxy.
@@ -76,7 +81,8 @@ pub struct RecordedRequest {
     pub authorization: bool,
     /// Status returned to the client (0 if the upstream could not be reached).
     pub status: u16,
-    /// The fault applied, if any (`"corrupt"`, `"cut"`, `"429"`, `"503"`, `"closed"`).
+    /// The fault applied, if any (`"corrupt"`, `"cut"`, `"429"`, `"503"`, `"413"`,
+    /// `"closed"`).
     pub fault: Option<&'static str>,
     /// When the request head was received.
     pub time: Instant,
@@ -192,10 +198,19 @@ struct Refusal {
     name: &'static str,
 }
 
-fn refusal(shared: &Shared, method: &str, path: &str) -> Option<Refusal> {
+fn refusal(shared: &Shared, method: &str, path: &str, body: &Framing) -> Option<Refusal> {
     let mut faults = lock(&shared.faults);
     for f in faults.iter_mut() {
         let r = match &f.fault {
+            Fault::BodyLimit { max_bytes } => match body {
+                Framing::Length(n) if n <= max_bytes => continue,
+                Framing::None => continue,
+                _ => Refusal {
+                    status: 413,
+                    retry_after: None,
+                    name: "413",
+                },
+            },
             Fault::TooManyRequests {
                 path_contains,
                 times,
@@ -360,7 +375,7 @@ fn serve_connection(shared: &Shared, client: TcpStream) -> io::Result<()> {
         let expects_continue = head.has_token("expect", "100-continue");
         let req_framing = head.framing(false, false)?;
 
-        if let Some(r) = refusal(shared, &method, &path) {
+        if let Some(r) = refusal(shared, &method, &path, &req_framing) {
             record.status = r.status;
             record.fault = Some(r.name);
             lock(&shared.log).push(record);
@@ -484,6 +499,11 @@ fn write_refusal(w: &mut dyn Write, r: &Refusal, close: bool) -> io::Result<()> 
             "Too Many Requests",
             "TOOMANYREQUESTS",
             "too many requests (skiff-testbed fault)",
+        ),
+        413 => (
+            "Request Entity Too Large",
+            "SIZE_INVALID",
+            "request body larger than the proxy allows (skiff-testbed fault)",
         ),
         _ => (
             "Service Unavailable",

@@ -25,6 +25,8 @@ pub struct DockerSource {
     name: String,
     endpoints: Vec<Endpoint>,
     chosen: OnceLock<usize>,
+    /// The host's blob cache, when blobs should go through it.
+    cache: Option<skiff_cache::Cache>,
 }
 
 impl DockerSource {
@@ -53,7 +55,14 @@ impl DockerSource {
             name: format!("docker://{reference}"),
             endpoints,
             chosen: OnceLock::new(),
+            cache: None,
         })
+    }
+
+    /// Reads blobs through the host's blob cache (`None`: straight from the registry).
+    pub fn with_cache(mut self, cache: Option<skiff_cache::Cache>) -> DockerSource {
+        self.cache = cache;
+        self
     }
 
     fn endpoint(&self) -> &Endpoint {
@@ -121,12 +130,19 @@ impl ImageSource for DockerSource {
     }
 
     async fn blob(&self, blob: &BlobInfo) -> Result<BlobStream> {
-        let ep = self.endpoint();
-        let stream = ep
-            .client
-            .get_blob(ep.reference.repository(), &blob.digest, Some(blob.size))
-            .await?;
-        Ok(Box::pin(stream.map(|r| r.map_err(std::io::Error::other))))
+        let fetch = || async {
+            let ep = self.endpoint();
+            let stream = ep
+                .client
+                .get_blob(ep.reference.repository(), &blob.digest, Some(blob.size))
+                .await?;
+            let stream: BlobStream = Box::pin(stream.map(|r| r.map_err(std::io::Error::other)));
+            Ok(stream)
+        };
+        match &self.cache {
+            Some(cache) => crate::cached::through_cache(cache, blob, fetch).await,
+            None => fetch().await,
+        }
     }
 }
 

@@ -6,9 +6,15 @@
 //! cut short by a failed copy is never completed, so the registry discards it. Manifests
 //! are put last — per-platform manifests by digest, then the top one under its tag — so a
 //! failed push never changes what the tag names.
+//!
+//! Before anything is uploaded, every blob is looked for at the registry (`HEAD`, several
+//! at once): what it has is skipped. When the image comes from another repository of the
+//! same registry, a missing blob is mounted from there (`POST …?mount=D&from=REPO`), so
+//! no byte moves; only what neither finds is uploaded.
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use skiff_oci::{Manifest, Reference};
 use skiff_registry::{RegistryClient, UploadBody};
 
@@ -17,13 +23,20 @@ use crate::encoding::LayerEncoding;
 use crate::error::{Result, TransportError};
 use crate::plan_state::PlanState;
 
-/// How many chunks may wait for the upload of one blob.
-const UPLOAD_DEPTH: usize = 32;
+/// How many chunks may wait for the upload of one blob. Local sources read 1 MiB
+/// chunks and several layers upload at once: a deep queue here was most of a push's
+/// memory (32 deep: 210 MiB peak for a 330 MB push).
+const UPLOAD_DEPTH: usize = 4;
+/// How many blobs are looked for (or mounted) at the registry at once.
+const CHECK_PARALLEL: usize = 8;
 
 /// A registry repository being pushed to.
 pub struct RegistryDestination {
     client: RegistryClient,
     reference: Reference,
+    /// A repository of the same registry the image comes from: blobs missing here are
+    /// mounted from it.
+    mount_from: Option<String>,
     /// The plan's layers, and the manifests to put at commit, in order:
     /// (reference, bytes, media type).
     state: PlanState<Vec<(String, Vec<u8>, String)>>,
@@ -35,8 +48,15 @@ impl RegistryDestination {
         RegistryDestination {
             client,
             reference,
+            mount_from: None,
             state: PlanState::default(),
         }
+    }
+
+    /// Mounts blobs the registry lacks here from repository `from` of the same registry.
+    pub fn mount_from(mut self, from: Option<String>) -> RegistryDestination {
+        self.mount_from = from.filter(|f| f != self.reference.repository());
+        self
     }
 
     fn repo(&self) -> &str {
@@ -67,25 +87,30 @@ impl ImageDestination for RegistryDestination {
     }
 
     async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {
-        let mut present = Vec::with_capacity(plan.layers.len());
-        for l in &plan.layers {
-            present.push(
-                self.client
-                    .blob_exists(self.repo(), &l.digest)
-                    .await?
-                    .is_some(),
-            );
-        }
+        let (client, repo, from) = (
+            self.client.clone(),
+            self.repo().to_string(),
+            self.mount_from.clone(),
+        );
+        let digests: Vec<skiff_oci::Digest> =
+            plan.layers.iter().map(|l| l.digest.clone()).collect();
+        let present: Vec<bool> = futures_util::stream::iter(digests)
+            .map(|d| has_or_mounts(client.clone(), repo.clone(), from.clone(), d))
+            .buffered(CHECK_PARALLEL)
+            .try_collect()
+            .await?;
         let mut instances = Vec::new();
         let mut top = None;
         for doc in &plan.documents {
             match doc.kind {
                 DocumentKind::Config => {
-                    if self
-                        .client
-                        .blob_exists(self.repo(), &doc.digest)
-                        .await?
-                        .is_none()
+                    if !has_or_mounts(
+                        client.clone(),
+                        repo.clone(),
+                        from.clone(),
+                        doc.digest.clone(),
+                    )
+                    .await?
                     {
                         // In memory, so the client can send it again on any failure.
                         let body = UploadBody::bytes(doc.bytes.clone());
@@ -147,6 +172,23 @@ impl ImageDestination for RegistryDestination {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Whether `repo` has the blob, or now has it because it was mounted from `from`. Owned
+/// arguments, so that several run at once from within the destination's `begin`.
+async fn has_or_mounts(
+    client: RegistryClient,
+    repo: String,
+    from: Option<String>,
+    digest: skiff_oci::Digest,
+) -> Result<bool> {
+    if client.blob_exists(&repo, &digest).await?.is_some() {
+        return Ok(true);
+    }
+    match from {
+        Some(from) => Ok(client.mount_blob(&repo, &digest, &from).await?),
+        None => Ok(false),
     }
 }
 

@@ -31,10 +31,12 @@
 //! `skiff_oci::Verifier`); the traits (`source`, `destination`); the choices of a copy
 //! (`options`) and the state every destination keeps between `begin` and `commit`
 //! (`plan_state`); then the pipeline (`plan`, `pump`, `recompress`, `copy`) and the
-//! transports, which know only the traits and the layers below them.
+//! transports, which know only the traits and the layers below them. `docker://` reads
+//! blobs through the host's blob cache (`cached`, over `skiff-cache`) unless told not to.
 
 pub mod atomic;
 mod blob;
+mod cached;
 pub mod copy;
 mod destination;
 mod dir;

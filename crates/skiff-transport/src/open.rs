@@ -31,21 +31,31 @@ pub struct OpenOptions {
     /// Write uncompressed layers to `oci:` / `oci-archive:` as they are instead of
     /// gzipping them (`--dest-oci-accept-uncompressed-layers`).
     pub oci_accept_uncompressed_layers: bool,
+    /// `--src-shared-blob-dir` / `--dest-shared-blob-dir`: the blobs of an `oci:` layout
+    /// live in this directory (`ALG/HEX`) instead of its `blobs/`.
+    pub shared_blob_dir: Option<std::path::PathBuf>,
+    /// The host's blob cache, for blobs pulled from registries; `None` with `--no-cache`.
+    pub cache: Option<skiff_cache::Cache>,
+    /// The image being copied, when it comes from a registry: a `docker://` destination
+    /// on the same registry mounts the blobs it lacks from there instead of uploading.
+    pub mount_from: Option<skiff_oci::Reference>,
 }
 
 /// Opens `name` for reading.
 pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn ImageSource>> {
     Ok(match name {
-        ImageName::Docker { reference, .. } => Box::new(DockerSource::open(
-            reference,
-            &options.registries,
-            &options.registry,
-        )?),
-        ImageName::Oci { path, reference } => Box::new(LayoutSource::new(
-            LayoutFiles::Dir(path.clone()),
-            reference.clone(),
-            name.to_string(),
-        )?),
+        ImageName::Docker { reference, .. } => Box::new(
+            DockerSource::open(reference, &options.registries, &options.registry)?
+                .with_cache(options.cache.clone()),
+        ),
+        ImageName::Oci { path, reference } => Box::new(
+            LayoutSource::new(
+                LayoutFiles::Dir(path.clone()),
+                reference.clone(),
+                name.to_string(),
+            )?
+            .shared_blob_dir(options.shared_blob_dir.clone()),
+        ),
         ImageName::OciArchive { path, reference } => {
             if !path.is_file() {
                 return Err(TransportError::local_not_found(format!(
@@ -76,11 +86,17 @@ pub fn open_destination(
     Ok(match name {
         ImageName::Docker { reference, .. } => {
             let client = registry_client(&reference.name(), reference.registry(), options)?;
-            Box::new(RegistryDestination::new(client, reference.clone()))
+            let from = options
+                .mount_from
+                .as_ref()
+                .filter(|s| s.registry() == reference.registry())
+                .map(|s| s.repository().to_string());
+            Box::new(RegistryDestination::new(client, reference.clone()).mount_from(from))
         }
         ImageName::Oci { path, reference } => Box::new(
             LayoutDestination::new(path.clone(), reference.clone())
-                .accept_uncompressed_layers(options.oci_accept_uncompressed_layers),
+                .accept_uncompressed_layers(options.oci_accept_uncompressed_layers)
+                .shared_blob_dir(options.shared_blob_dir.clone()),
         ),
         ImageName::OciArchive { path, reference } => {
             if path.is_dir() {

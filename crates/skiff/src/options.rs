@@ -155,5 +155,28 @@ pub fn open_options(
         additional_tags: Vec::new(),
         tmpdir: global.tmpdir.clone(),
         oci_accept_uncompressed_layers: false,
+        shared_blob_dir: None,
+        cache: None,
+        mount_from: None,
     })
+}
+
+/// The host's blob cache for a command that pulls, unless `--no-cache`. A cache that is
+/// configured wrongly (`SKIFF_CACHE_MAX_SIZE=lots`) is an error; one whose directory
+/// cannot be created is not — the command says so and pulls without it.
+pub fn host_cache(args: &crate::cli::CacheArgs) -> Result<Option<skiff_cache::Cache>, Failure> {
+    if args.no_cache {
+        return Ok(None);
+    }
+    let config = skiff_cache::CacheConfig::from_env().map_err(|e| Failure::new(e.to_string()))?;
+    match skiff_cache::Cache::open(&config) {
+        Ok(cache) => Ok(Some(cache)),
+        Err(e) => {
+            crate::output::stderr_line(&format!(
+                "{}: warning: {e}; pulling without the blob cache",
+                crate::cli::program_name()
+            ));
+            Ok(None)
+        }
+    }
 }

@@ -9,9 +9,9 @@ use skiff_rootfs::{unpack_image, RootfsError, Unpacked};
 use skiff_transport::{open_source, ImageName, ImageSource};
 use skiff_unpack::{IdMap, Limits, UnpackError, UnpackOptions};
 
-use crate::cli::{program_name, GlobalOptions, IdMapArgs, SrcRegistryArgs};
+use crate::cli::{program_name, CacheArgs, GlobalOptions, IdMapArgs, SrcRegistryArgs};
 use crate::failure::Failure;
-use crate::options::{open_options, platform};
+use crate::options::{host_cache, open_options, platform};
 use crate::output::stderr_line;
 
 /// The id map the flags ask for.
@@ -57,10 +57,12 @@ pub async fn unpack_to(
     rootfs: &Path,
     options: UnpackOptions,
     src: &SrcRegistryArgs,
+    cache: &CacheArgs,
     quiet: bool,
 ) -> Result<Unpacked, Failure> {
     let name: ImageName = image.parse()?;
-    let open = open_options(global, &src.flags(None, 3, None).quiet(quiet))?;
+    let mut open = open_options(global, &src.flags(None, 3, None).quiet(quiet))?;
+    open.cache = host_cache(cache)?;
     let source: Arc<dyn ImageSource> = Arc::from(crate::policy::gate(
         global,
         &name,

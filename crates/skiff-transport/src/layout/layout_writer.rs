@@ -5,6 +5,13 @@
 //! content-addressed and land by rename after verification, already present blobs are
 //! reused, and index.json is replaced by rename as the very last step. If the copy fails,
 //! the blobs it added are removed again and index.json is untouched.
+//!
+//! With a shared blob directory (`--dest-shared-blob-dir DIR`, as skopeo and LXC's
+//! lxc-oci template use it) every blob — layers, configs and manifests — goes to
+//! `DIR/ALG/HEX` instead, and the layout keeps an empty `blobs/`. Blobs already in DIR are
+//! reused, which is the point: several layouts share one copy of each layer. Blobs this
+//! copy added to DIR stay even if it fails, because another copy sharing the directory may
+//! already count on them; they are complete and verified, so they are never wrong.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,6 +33,8 @@ pub struct LayoutDestination {
     reference: Option<String>,
     /// Keep uncompressed layers as they are (`--dest-oci-accept-uncompressed-layers`).
     accept_uncompressed: bool,
+    /// `--dest-shared-blob-dir`: where blobs go instead of the layout's `blobs/`.
+    shared_blobs: Option<PathBuf>,
     /// Set when a new layout is staged beside the target.
     staged: Option<Cleanup>,
     /// Blobs this copy added to an existing layout (removed again unless committed).
@@ -42,6 +51,7 @@ impl LayoutDestination {
             target,
             reference,
             accept_uncompressed: false,
+            shared_blobs: None,
             staged: None,
             added: Arc::default(),
             state: PlanState::default(),
@@ -55,14 +65,35 @@ impl LayoutDestination {
         self
     }
 
+    /// Writes every blob into `dir` (`ALG/HEX`) instead of the layout's `blobs/`.
+    pub fn shared_blob_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.shared_blobs = dir;
+        self
+    }
+
     fn root(&self) -> &Path {
         self.staged
             .as_ref()
             .map_or(self.target.as_path(), |s| s.path())
     }
 
+    /// Where blobs of `algorithm` are kept.
+    fn blob_dir(&self, algorithm: &str) -> PathBuf {
+        match &self.shared_blobs {
+            Some(shared) => shared.join(algorithm),
+            None => self.root().join("blobs").join(algorithm),
+        }
+    }
+
     fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root().join(digest.layout_path())
+        self.blob_dir(digest.algorithm().name()).join(digest.hex())
+    }
+
+    /// The list that records blobs this copy adds, to remove them if it fails: none for a
+    /// new layout (its staging directory goes as a whole) or a shared blob directory
+    /// (other copies may count on what is there, see the module doc).
+    fn adding(&self) -> Option<Arc<Mutex<Vec<PathBuf>>>> {
+        (self.staged.is_none() && self.shared_blobs.is_none()).then(|| self.added.clone())
     }
 }
 
@@ -137,15 +168,15 @@ impl ImageDestination for LayoutDestination {
         dirs.extend(plan.documents.iter().map(|d| d.digest.algorithm().name()));
         dirs.sort();
         dirs.dedup();
+        // The spec wants `blobs/` in every layout, even when empty (a shared blob
+        // directory holds them); lxc-oci links `blobs/sha256` to the shared one itself.
+        let blobs = root.join("blobs");
+        std::fs::create_dir_all(&blobs).map_err(io(format!("creating {}", blobs.display())))?;
         for a in dirs {
-            let d = root.join("blobs").join(a);
+            let d = self.blob_dir(a);
             std::fs::create_dir_all(&d).map_err(io(format!("creating {}", d.display())))?;
         }
-        let adding = if self.staged.is_some() {
-            None
-        } else {
-            Some(self.added.clone())
-        };
+        let adding = self.adding();
         for doc in &plan.documents {
             let path = self.blob_path(&doc.digest);
             if !path.exists() {
@@ -176,12 +207,7 @@ impl ImageDestination for LayoutDestination {
     fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>> {
         let (blob, _) = self.state.layer(index)?;
         let path = self.blob_path(&blob.digest);
-        let adding = if self.staged.is_some() {
-            None
-        } else {
-            Some(self.added.clone())
-        };
-        let sink = FileSink::create(path.clone(), adding)
+        let sink = FileSink::create(path.clone(), self.adding())
             .map_err(io(format!("creating {}", path.display())))?;
         Ok(Box::new(sink))
     }

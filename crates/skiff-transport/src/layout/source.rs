@@ -1,4 +1,5 @@
-//! Reading images from an OCI layout (`oci:` directory or `oci-archive:` tar).
+//! Reading images from an OCI layout (`oci:` directory or `oci-archive:` tar), whose
+//! blobs may live in a shared blob directory (`--src-shared-blob-dir`) instead.
 
 use async_trait::async_trait;
 use skiff_oci::{Digest, Manifest, Verifier};
@@ -11,6 +12,8 @@ use crate::source::{BlobInfo, BlobStream, ImageSource};
 /// An image inside an OCI layout.
 pub struct LayoutSource {
     files: LayoutFiles,
+    /// `--src-shared-blob-dir`: blobs are read from `DIR/ALG/HEX` instead of `blobs/`.
+    shared_blobs: Option<LayoutFiles>,
     reference: Option<String>,
     name: String,
 }
@@ -30,13 +33,32 @@ impl LayoutSource {
         }
         Ok(LayoutSource {
             files,
+            shared_blobs: None,
             reference,
             name,
         })
     }
 
+    /// Reads blobs (manifests, configs and layers alike, as skopeo does) from `dir`.
+    pub fn shared_blob_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.shared_blobs = dir.map(LayoutFiles::Dir);
+        self
+    }
+
+    /// The files holding `digest`, and its name among them.
+    fn blob(&self, digest: &Digest) -> (&LayoutFiles, String) {
+        match &self.shared_blobs {
+            Some(shared) => (
+                shared,
+                format!("{}/{}", digest.algorithm().name(), digest.hex()),
+            ),
+            None => (&self.files, digest.layout_path()),
+        }
+    }
+
     fn read_verified(&self, digest: &Digest) -> Result<Vec<u8>> {
-        let bytes = self.files.read_small(&digest.layout_path())?;
+        let (files, name) = self.blob(digest);
+        let bytes = files.read_small(&name)?;
         Verifier::check(format!("{} in {}", digest, self.name), digest, None, &bytes)?;
         Ok(bytes)
     }
@@ -61,6 +83,7 @@ impl ImageSource for LayoutSource {
     }
 
     async fn blob(&self, blob: &BlobInfo) -> Result<BlobStream> {
-        self.files.stream(&blob.digest.layout_path())
+        let (files, name) = self.blob(&blob.digest);
+        files.stream(&name)
     }
 }

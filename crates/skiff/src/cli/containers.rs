@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::SrcRegistryArgs;
+use super::{CacheArgs, SrcRegistryArgs};
 
 /// Id mapping and safety limits for unpacking.
 #[derive(Debug, Args, Clone)]
@@ -47,6 +47,9 @@ pub struct UnpackArgs {
     /// Id mapping and limits.
     #[command(flatten)]
     pub ids: IdMapArgs,
+    /// The host's blob cache.
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Source registry options.
     #[command(flatten)]
     pub src: SrcRegistryArgs,
@@ -78,6 +81,9 @@ pub struct LxcCreateArgs {
     /// Id mapping and limits.
     #[command(flatten)]
     pub ids: IdMapArgs,
+    /// The host's blob cache.
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Source registry options.
     #[command(flatten)]
     pub src: SrcRegistryArgs,

@@ -3,6 +3,7 @@
 //! skopeo keep working.
 
 mod apply;
+mod cache;
 mod catalog;
 mod containers;
 mod image_commands;
@@ -13,6 +14,7 @@ mod signing;
 mod transfer;
 
 pub use apply::*;
+pub use cache::*;
 pub use catalog::*;
 pub use containers::*;
 pub use image_commands::*;
@@ -185,6 +187,9 @@ pub enum Command {
     /// Proxmox VE on this node: pull into template caches, tags, templates, create.
     #[command(subcommand)]
     Pve(PveCommand),
+    /// The host's blob cache: list or prune the layers kept for later pulls.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// The catalog of self-hosted apps (built in, plus user entries).
     #[command(subcommand)]
     Catalog(CatalogCommand),

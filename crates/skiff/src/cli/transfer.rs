@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{DestRegistryArgs, RetryArgs, SignArgs, SrcRegistryArgs};
+use super::{CacheArgs, DestRegistryArgs, RetryArgs, SignArgs, SrcRegistryArgs};
 
 /// `copy SOURCE-IMAGE DESTINATION-IMAGE`.
 #[derive(Debug, Args)]
@@ -48,6 +48,14 @@ pub struct CopyArgs {
     /// gzip-compressed, as skopeo does).
     #[arg(long)]
     pub dest_oci_accept_uncompressed_layers: bool,
+    /// With an oci: source, read its blobs from DIR (ALG/HEX) instead of the layout's
+    /// blobs/ (a directory shared between layouts).
+    #[arg(long, value_name = "DIR")]
+    pub src_shared_blob_dir: Option<PathBuf>,
+    /// With an oci: destination, write its blobs to DIR (ALG/HEX), shared between layouts,
+    /// instead of the layout's blobs/; blobs already there are not fetched again.
+    #[arg(long, value_name = "DIR")]
+    pub dest_shared_blob_dir: Option<PathBuf>,
     /// Another name (NAME:TAG) for the image in a docker-archive: destination; repeatable,
     /// or several separated by commas.
     #[arg(
@@ -71,6 +79,9 @@ pub struct CopyArgs {
     /// Retries.
     #[command(flatten)]
     pub retry: RetryArgs,
+    /// The host's blob cache.
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Credentials file for both sides.
     #[arg(long, value_name = "PATH")]
     pub authfile: Option<PathBuf>,
@@ -123,6 +134,9 @@ pub struct SyncArgs {
     /// Retries.
     #[command(flatten)]
     pub retry: RetryArgs,
+    /// The host's blob cache.
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Images copied at once (skiff; skopeo copies one after the other).
     #[arg(long, value_name = "N")]
     pub parallel_images: Option<usize>,

@@ -89,6 +89,7 @@ impl Images for RegistryImages<'_> {
                 rootfs,
                 options,
                 &self.args.src,
+                &crate::cli::CacheArgs::default(),
                 self.args.quiet,
             )
             .await

@@ -12,7 +12,7 @@ use skiff_oci::Reference;
 
 use crate::cli::{CompressArg, CopyArgs, FormatArg, GlobalOptions, MultiArch};
 use crate::failure::Failure;
-use crate::options::{open_options, platform};
+use crate::options::{host_cache, open_options, platform};
 use crate::render;
 use crate::signing::{carried_signatures, SignedDestination, Signer};
 
@@ -60,6 +60,21 @@ fn layer_encoding(args: &CopyArgs) -> Result<Option<LayerEncoding>, Failure> {
     }))
 }
 
+/// `--src-shared-blob-dir` / `--dest-shared-blob-dir` (`side` says which): only an
+/// `oci:` layout keeps its blobs elsewhere, so the flag is refused with any other image.
+fn shared_blob_dir(
+    name: &ImageName,
+    dir: &Option<std::path::PathBuf>,
+    side: &str,
+) -> Result<Option<std::path::PathBuf>, Failure> {
+    match (dir, name) {
+        (None, _) | (Some(_), ImageName::Oci { .. }) => Ok(dir.clone()),
+        (Some(_), _) => Err(Failure::new(format!(
+            "--{side}-shared-blob-dir applies to oci: images only, not {name}"
+        ))),
+    }
+}
+
 pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> {
     let source: ImageName = args.source.parse()?;
     let destination: ImageName = args.destination.parse()?;
@@ -89,7 +104,11 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         .quiet(args.quiet);
     // Keys and passphrases are checked before any image is opened.
     let signer = Signer::from_args(&args.sign)?.map(Arc::new);
-    let src_options = open_options(global, &src_flags)?;
+    let src_blobs = shared_blob_dir(&source, &args.src_shared_blob_dir, "src")?;
+    let dest_blobs = shared_blob_dir(&destination, &args.dest_shared_blob_dir, "dest")?;
+    let mut src_options = open_options(global, &src_flags)?;
+    src_options.shared_blob_dir = src_blobs;
+    src_options.cache = host_cache(&args.cache)?;
     let src = crate::policy::gate(
         global,
         &source,
@@ -97,6 +116,10 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
         open_source(&source, &src_options)?,
     )?;
     let mut dest_options = open_options(global, &dest_flags)?;
+    dest_options.shared_blob_dir = dest_blobs;
+    if let ImageName::Docker { reference, .. } = &source {
+        dest_options.mount_from = Some(reference.clone());
+    }
     dest_options.additional_tags = additional_tags(&args.additional_tags)?;
     dest_options.oci_accept_uncompressed_layers = args.dest_oci_accept_uncompressed_layers;
     let registries_d = crate::policy::registries_d(global);

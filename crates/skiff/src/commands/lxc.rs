@@ -29,6 +29,7 @@ pub async fn create(global: &GlobalOptions, args: LxcCreateArgs) -> Result<(), F
         &container.rootfs(),
         options,
         &args.src,
+        &args.cache,
         args.quiet,
     )
     .await?;

@@ -1,6 +1,7 @@
 //! One module per command; each turns its parsed arguments into library calls.
 
 mod apply;
+mod cache;
 mod catalog;
 mod copy;
 mod docs;
@@ -43,6 +44,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 lxc::create(&cli.global, args).await
             }
             Command::Pve(command) => pve_run(&cli.global, command).await,
+            Command::Cache(command) => cache::run(command),
             Command::Catalog(command) => catalog::run(command),
             Command::Plan(args) => apply::plan(&cli.global, args).await,
             Command::Apply(args) => apply::apply(&cli.global, args).await,

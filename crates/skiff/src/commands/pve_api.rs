@@ -88,7 +88,7 @@ async fn pull_and_place(
     api: &PveApi,
     written: &str,
     place: &TemplatePlace,
-    flags: &skiff_registry::RegistryFlags,
+    flags: &crate::options::RegistryFlags,
 ) -> Result<Uploaded, Failure> {
     let reference = pull_reference(written)?;
     let written = written.strip_prefix("docker://").unwrap_or(written);
@@ -115,7 +115,7 @@ async fn pull_and_place(
         Placed::Uploaded(v) => (v, true),
         Placed::AlreadyThere(v) => (v, false),
     };
-    if !quiet {
+    if !flags.quiet {
         stderr_line(&if uploaded {
             format!(
                 "Uploaded {} to node {node} ({} bytes)",

@@ -11,7 +11,7 @@ use skiff_transport::{open_source, CopyOptions, ImageName, ManifestFormat, OpenO
 
 use crate::cli::{program_name, FormatArg, GlobalOptions, SyncArgs, SyncDestArg, SyncSourceArg};
 use crate::failure::{Failure, Sides};
-use crate::options::{open_options, platform};
+use crate::options::{host_cache, open_options, platform};
 use crate::output::stderr_line;
 use crate::policy::Gatekeeper;
 use crate::signing::{carried_signatures, SignedDestination, Signer};
@@ -65,7 +65,8 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
         args.retry.retry_times,
         args.retry.retry_delay,
     );
-    let source_options = open_options(global, &src_flags)?;
+    let mut source_options = open_options(global, &src_flags)?;
+    source_options.cache = host_cache(&args.cache)?;
     let naming = Naming {
         kind: match args.dest_kind {
             SyncDestArg::Docker => DestKind::Docker,

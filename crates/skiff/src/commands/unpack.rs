@@ -16,6 +16,7 @@ pub async fn run(global: &GlobalOptions, args: UnpackArgs) -> Result<(), Failure
         &args.rootfs,
         options,
         &args.src,
+        &args.cache,
         args.quiet,
     )
     .await?;

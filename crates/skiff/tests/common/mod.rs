@@ -5,11 +5,21 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Runs the skiff binary built for this test run.
+/// Runs the skiff binary built for this test run, with a blob cache of its own that is
+/// gone afterwards: a test never sees blobs another test (or the host) cached, so what
+/// it counts at a registry or breaks in a proxy really reaches skiff.
 pub fn skiff(args: &[&str]) -> Output {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    skiff_cached(args, cache.path())
+}
+
+/// Runs skiff with its blob cache in `cache_dir` (tests of the cache itself).
+pub fn skiff_cached(args: &[&str], cache_dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_skiff"))
         .args(args)
         .env("HOME", scratch_home())
+        .env("SKIFF_CACHE_DIR", cache_dir)
+        .env_remove("SKIFF_CACHE_MAX_SIZE")
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
         .output()

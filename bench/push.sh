@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Benchmark: push a multi-layer image (default 360 MB of content, over 300 MB of gzip
+# layers) from an oci: layout to a local docker-registry, skiff against `skopeo copy`, in
+# one run. Every push goes to a registry of its own, started empty, so each push uploads
+# every byte (skopeo remembers where it pushed blobs before and would mount them).
+# Prints wall times, the ratio and both peak RSS. Usage: bench/push.sh [BYTES] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+bytes=${1:-360000000}
+rounds=${2:-3}
+scripts/install-deps.sh
+command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
+cargo build --release -q -p skiff -p skiff-testbed
+work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
+trap 'stop_registry; rm -rf "$work"' EXIT
+echo "writing a ${bytes}-byte image as an OCI layout..."
+target/release/skiff-testbed layout "$work/layout" --seed "big:$bytes" --tag big >/dev/null
+gz=$(jq '[.layers[].size] | add' "$work/layout/blobs/sha256/$(jq -r '.manifests[0].digest' "$work/layout/index.json" | cut -d: -f2)")
+echo "$((gz / 1000000)) MB of gzip layers"
+best_skopeo=999999; best_skiff=999999; rss_skopeo=0; rss_skiff=0
+for r in $(seq "$rounds"); do
+  echo "round $r"
+  start_registry demo skiff/seed:latest >/dev/null
+  measure "skopeo copy" skopeo copy -q --dest-tls-verify=false "oci:$work/layout:big" "docker://$HOST/push/skopeo:latest"
+  stop_registry
+  if (( $(echo "$LAST_WALL < $best_skopeo" | bc) )); then best_skopeo=$LAST_WALL; fi
+  (( LAST_RSS > rss_skopeo )) && rss_skopeo=$LAST_RSS
+  start_registry demo skiff/seed:latest >/dev/null
+  measure "skiff copy" target/release/skiff copy -q --dest-tls-verify=false "oci:$work/layout:big" "docker://$HOST/push/skiff:latest"
+  if (( $(echo "$LAST_WALL < $best_skiff" | bc) )); then best_skiff=$LAST_WALL; fi
+  (( LAST_RSS > rss_skiff )) && rss_skiff=$LAST_RSS
+  skopeo inspect --tls-verify=false "docker://$HOST/push/skiff:latest" >/dev/null && echo "  skopeo reads skiff's push: ok"
+  stop_registry
+done
+echo
+echo "best of $rounds: skopeo ${best_skopeo}s, skiff ${best_skiff}s => skiff is $(ratio "$best_skopeo" "$best_skiff")x faster"
+echo "peak RSS: skopeo $((rss_skopeo / 1024)) MiB, skiff $((rss_skiff / 1024)) MiB (target < 64 MiB)"

@@ -1,0 +1,95 @@
+//! Registry blobs through the host's blob cache (`skiff-cache`).
+//!
+//! A blob already on the host is read from the cache — verified there first, so a corrupt
+//! entry is dropped and the blob fetched again, never used. A blob fetched from a registry
+//! is written into the cache as it streams to the pipeline (a tee, no second read), and
+//! becomes an entry only once all of it has arrived and matches its digest. The cache
+//! never fails a pull: when it cannot be read or written, the blob simply comes from the
+//! registry as it would without one.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use skiff_cache::{Cache, CacheWriter};
+
+use crate::error::Result;
+use crate::layout::files::file_range_stream;
+use crate::source::{BlobInfo, BlobStream};
+
+/// `blob` from the cache, or from `fetch` and into the cache.
+pub(crate) async fn through_cache<F, Fut>(
+    cache: &Cache,
+    blob: &BlobInfo,
+    fetch: F,
+) -> Result<BlobStream>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<BlobStream>>,
+{
+    let (c, digest, size) = (cache.clone(), blob.digest.clone(), blob.size);
+    // Verifying an entry reads all of it: off the async threads.
+    match tokio::task::spawn_blocking(move || c.get(&digest, Some(size))).await {
+        Ok(Ok(Some(hit))) => return Ok(file_range_stream(Arc::new(hit.file), 0, hit.size)),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => note(&e),
+        Err(join) => note(&join),
+    }
+    let stream = fetch().await?;
+    Ok(match cache.writer(&blob.digest, blob.size) {
+        Ok(writer) => Box::pin(Tee {
+            inner: stream,
+            writer: Some(writer),
+        }),
+        Err(e) => {
+            note(&e);
+            stream
+        }
+    })
+}
+
+/// Says (with SKIFF_DEBUG set) why the cache was not used for a blob.
+fn note(e: &dyn std::fmt::Display) {
+    if std::env::var_os("SKIFF_DEBUG").is_some() {
+        eprintln!("skiff: {e}; going on without the cache for this blob");
+    }
+}
+
+/// A blob stream that also writes every chunk into a cache entry.
+struct Tee {
+    inner: BlobStream,
+    /// `None` once the entry is finished or given up.
+    writer: Option<CacheWriter>,
+}
+
+impl Stream for Tee {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = std::task::ready!(self.inner.as_mut().poll_next(cx));
+        match &item {
+            Some(Ok(chunk)) => {
+                if let Some(w) = self.writer.as_mut() {
+                    if let Err(e) = w.write(chunk) {
+                        note(&e);
+                        self.writer = None;
+                    }
+                }
+            }
+            // The end: the entry is checked against its digest and kept if right.
+            None => {
+                if let Some(w) = self.writer.take() {
+                    if let Err(e) = w.finish() {
+                        note(&e);
+                    }
+                }
+            }
+            // A broken body: the writer's temporary file goes with it.
+            Some(Err(_)) => self.writer = None,
+        }
+        Poll::Ready(item)
+    }
+}
