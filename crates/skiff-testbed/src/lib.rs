@@ -13,11 +13,14 @@
 //! * [`image`]: builds layers and images with exact, deterministic bytes
 //!   (including whiteouts, devices, xattrs, hostile entries) and OCI layouts.
 //! * [`push`]: uploads those images to a registry over plain HTTP.
+//! * [`chaos`]: the reliability matrix — every command under every fault, interrupt
+//!   and resource limit, judged by skiff's promises.
 //!
 //! Everything is synchronous (std threads), binds to 127.0.0.1 with port 0
 //! and cleans up on drop, so any test can use it in parallel with others.
 //! This crate is dev-only: production code never depends on it.
 
+pub mod chaos;
 pub mod fault;
 pub mod gpg;
 pub mod image;
