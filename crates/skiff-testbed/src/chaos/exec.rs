@@ -1,6 +1,6 @@
 //! Running one skiff process for a scenario: bounded in time, optionally interrupted by
 //! a signal at a chosen moment or started with a low open-files limit, and measured
-//! (exit status, stderr, peak RSS from `wait4`).
+//! (exit status, stderr, peak RSS).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -13,7 +13,8 @@ pub struct Run {
     /// Exit code, or 128 + signal number when killed by a signal.
     pub code: i32,
     pub stderr: String,
-    /// Peak resident set size of the process, KiB.
+    /// Peak resident set size of skiff, KiB: `VmHWM` sampled every few milliseconds once
+    /// the child runs skiff (wait4's `ru_maxrss` would count the forked test process).
     pub peak_rss_kib: u64,
     /// Killed by the watchdog after the time limit.
     pub hung: bool,
@@ -73,14 +74,15 @@ pub fn run(
     let pid = child.id() as libc::pid_t;
     let mut signalled = false;
     let mut hung = false;
-    let (status, rusage) = loop {
+    let mut peak_rss_kib = 0;
+    let skiff = std::fs::canonicalize(skiff)?;
+    let status = loop {
+        peak_rss_kib = peak_rss_kib.max(high_water_kib(pid, &skiff));
         let mut status = 0;
-        // SAFETY: zeroed rusage is a valid out-parameter for wait4.
-        let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: waiting on our own child, with valid out-pointers.
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut rusage) };
+        // SAFETY: waiting on our own child, with a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if r == pid {
-            break (status, rusage);
+            break status;
         }
         if r < 0 {
             return Err(std::io::Error::last_os_error());
@@ -112,10 +114,29 @@ pub fn run(
     Ok(Run {
         code,
         stderr,
-        peak_rss_kib: rusage.ru_maxrss.max(0) as u64,
+        peak_rss_kib,
         hung,
         elapsed,
     })
+}
+
+/// `VmHWM` of process `pid` once it runs `program`, else 0.
+fn high_water_kib(pid: libc::pid_t, program: &Path) -> u64 {
+    if std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .as_deref()
+        != Some(program)
+    {
+        return 0;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn proc_fd_path(f: &std::fs::File) -> std::path::PathBuf {

@@ -73,9 +73,10 @@ impl Report {
 /// One scenario as a line.
 pub fn line(o: &Outcome) -> String {
     let mut s = format!(
-        "{:<14} {:>6.1}s {:>3} struck  {}",
+        "{:<14} {:>6.1}s {:>4} MiB {:>3} struck  {}",
         format!("{:?}", o.verdict),
         o.secs,
+        o.peak_rss_kib / 1024,
         o.struck,
         o.name
     );
