@@ -115,7 +115,7 @@ impl fmt::Display for Report {
             ),
             ("wall time", format!("{:.0} s", self.secs)),
         ];
-        writeln!(f, "| {:<28} | {:<28} |", "", "")?;
+        writeln!(f, "| {:<28} | {:<28} |", "figure", "value")?;
         writeln!(f, "|{}|{}|", "-".repeat(30), "-".repeat(30))?;
         for (k, v) in rows {
             writeln!(f, "| {k:<28} | {v:<28} |")?;
