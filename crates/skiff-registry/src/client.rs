@@ -15,7 +15,7 @@ use crate::blob_stream::{BlobStream, Resume};
 use crate::credentials;
 use crate::error::{describe, RegistryError};
 use crate::options::ClientOptions;
-use crate::response::{error_for, header_string, header_value, read_limited};
+use crate::response::{error_for, header_string, header_value};
 use crate::retry::RetryPolicy;
 use crate::send::{Request, Sender, UploadBody};
 use crate::tls;
@@ -183,13 +183,9 @@ impl RegistryClient {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
         let mut req = Request::new(Method::GET, url, &scope, &what);
         req.headers.insert(ACCEPT, header_value(MANIFEST_ACCEPT)?);
-        let resp = self.sender().execute(req).await?;
-        if !resp.status().is_success() {
-            return Err(error_for(resp, &what).await);
-        }
-        let content_type = header_string(resp.headers(), CONTENT_TYPE.as_str());
-        let served_digest = header_string(resp.headers(), "docker-content-digest");
-        let bytes = read_limited(resp, MAX_MANIFEST, &what).await?;
+        let (headers, _, bytes) = self.sender().execute_read(req, MAX_MANIFEST).await?;
+        let content_type = header_string(&headers, CONTENT_TYPE.as_str());
+        let served_digest = header_string(&headers, "docker-content-digest");
         let expected = reference
             .parse::<Digest>()
             .ok()
@@ -393,16 +389,11 @@ impl RegistryClient {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_TAG_PAGES {
             let req = Request::new(Method::GET, url.clone(), &scope, &what);
-            let resp = self.sender().execute(req).await?;
-            if !resp.status().is_success() {
-                return Err(error_for(resp, &what).await);
-            }
-            let next = header_string(resp.headers(), "link").and_then(|l| next_link(&l));
-            let page_url = resp.url().clone();
+            let (headers, page_url, bytes) = self.sender().execute_read(req, MAX_MANIFEST).await?;
+            let next = header_string(&headers, "link").and_then(|l| next_link(&l));
             // The URL as answered (after any http fallback or redirect), so a loop is seen
             // whichever spelling the Link uses.
             seen.insert(page_url.clone());
-            let bytes = read_limited(resp, MAX_MANIFEST, &what).await?;
             let page: Page =
                 serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
                     what: what.clone(),

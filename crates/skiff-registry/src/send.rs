@@ -182,12 +182,52 @@ impl Sender {
 
     /// Sends a request with retries: see [`RetryPolicy::run`].
     pub(crate) async fn execute(&self, req: Request<'_>) -> Result<Response, RegistryError> {
+        self.execute_ref(&req).await
+    }
+
+    /// Sends a request and reads its whole body (at most `limit` bytes), for small
+    /// documents: manifests, tag lists. A body that breaks off is fetched again under
+    /// the same retry budget, with the same notice as any retry — a manifest cut
+    /// mid-way is cheaper to fetch again than to resume, and the next request mends it.
+    /// A refusal (any status but 2xx) is returned as the typed error.
+    pub(crate) async fn execute_read(
+        &self,
+        req: Request<'_>,
+        limit: usize,
+    ) -> Result<(HeaderMap, Url, Vec<u8>), RegistryError> {
+        let mut broken = 0u32;
+        loop {
+            let resp = self.execute_ref(&req).await?;
+            if !resp.status().is_success() {
+                return Err(crate::response::error_for(resp, req.what).await);
+            }
+            let (headers, url) = (resp.headers().clone(), resp.url().clone());
+            match crate::response::read_limited(resp, limit, req.what).await {
+                Ok(body) => return Ok((headers, url, body)),
+                Err(e) if e.is_transient() && broken < self.policy.retries() => {
+                    broken += 1;
+                    let delay = self.policy.backoff(broken);
+                    self.policy.notify(&crate::retry::RetryNotice {
+                        what: req.label(),
+                        attempt: broken + 1,
+                        of: self.policy.retries().saturating_add(1),
+                        delay,
+                        reason: e.to_string(),
+                    });
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn execute_ref(&self, req: &Request<'_>) -> Result<Response, RegistryError> {
         let label = req.label();
         let mut first = true;
         self.policy
             .run(&label, req.what, || {
                 let go = std::mem::take(&mut first) || req.can_repeat();
-                go.then(|| self.exchange(&req))
+                go.then(|| self.exchange(req))
             })
             .await
     }

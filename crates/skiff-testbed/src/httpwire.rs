@@ -3,6 +3,7 @@
 //! library lets you do).
 
 use std::io::{self, BufRead, Read, Write};
+use std::time::{Duration, Instant};
 
 /// A request or response head: start line and headers in wire order.
 #[derive(Debug, Clone)]
@@ -122,8 +123,49 @@ pub(crate) fn read_head(r: &mut dyn BufRead) -> io::Result<Option<Head>> {
 pub(crate) struct Tamper {
     /// Flip every byte (same length, different digest).
     pub flip: bool,
+    /// Flip the byte at this offset only.
+    pub flip_at: Option<u64>,
     /// Forward only this many body bytes, then stop (the caller closes).
     pub cut_after: Option<u64>,
+    /// After a complete body, send this many more bytes (the caller closes).
+    pub extra: u64,
+    /// Stall, then trickle; stop (as a cut) when the time is up.
+    pub pace: Option<Pace>,
+}
+
+/// A slow sender: nothing for `stall`, then `bytes_per_sec`, for `total` at most.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    pub stall: Duration,
+    pub bytes_per_sec: u64,
+    pub total: Duration,
+}
+
+impl Pace {
+    /// Writes `data` at the pace and returns how much of it went out before the time
+    /// was up.
+    fn write(&self, started: Instant, w: &mut dyn Write, data: &[u8]) -> io::Result<usize> {
+        let deadline = started + self.total;
+        let stall_end = started + self.stall;
+        let now = Instant::now();
+        if now < stall_end {
+            w.flush()?;
+            std::thread::sleep(stall_end.min(deadline) - now);
+        }
+        // Quarter-second slices, so the rate is steady rather than bursty.
+        let slice = (self.bytes_per_sec / 4).max(1) as usize;
+        let mut sent = 0;
+        for part in data.chunks(slice) {
+            if Instant::now() >= deadline {
+                break;
+            }
+            w.write_all(part)?;
+            w.flush()?;
+            sent += part.len();
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Ok(sent)
+    }
 }
 
 /// Copies one body from `r` to `w`, keeping its framing (chunked stays
@@ -137,12 +179,21 @@ pub(crate) fn copy_body(
 ) -> io::Result<(u64, bool)> {
     let mut written = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
-    // Sends `data`, honouring the cut; false once the cut is reached.
+    let started = Instant::now();
+    // Sends `data`, honouring the cut and the pace; false once the cut is reached.
     let mut emit = |w: &mut dyn Write, data: &mut [u8], chunked: bool| -> io::Result<bool> {
         if tamper.flip {
             data.iter_mut().for_each(|b| *b ^= 0xff);
         }
-        let allowed = match tamper.cut_after {
+        if let Some(at) = tamper.flip_at {
+            if let Some(b) = at
+                .checked_sub(written)
+                .and_then(|i| data.get_mut(i as usize))
+            {
+                *b ^= 0xff;
+            }
+        }
+        let mut allowed = match tamper.cut_after {
             Some(limit) => (limit.saturating_sub(written) as usize).min(data.len()),
             None => data.len(),
         };
@@ -150,7 +201,10 @@ pub(crate) fn copy_body(
             if chunked {
                 write!(w, "{allowed:x}\r\n")?;
             }
-            w.write_all(&data[..allowed])?;
+            match &tamper.pace {
+                Some(pace) => allowed = pace.write(started, w, &data[..allowed])?,
+                None => w.write_all(&data[..allowed])?,
+            }
             if chunked && allowed == data.len() {
                 w.write_all(b"\r\n")?;
             }
@@ -230,6 +284,9 @@ pub(crate) fn copy_body(
             read_line(r)?; // CRLF after the chunk data
         },
     }
+    if tamper.extra > 0 && framing != Framing::Chunked {
+        w.write_all(&vec![b'x'; tamper.extra as usize])?;
+    }
     w.flush()?;
     Ok((written, true))
 }
@@ -254,8 +311,8 @@ mod tests {
 
         let mut out = Vec::new();
         let cut = Tamper {
-            flip: false,
             cut_after: Some(7),
+            ..Tamper::default()
         };
         let (n, done) = copy_body(&mut &body[..], &mut out, Framing::Chunked, cut).unwrap();
         assert_eq!((n, done), (7, false));
@@ -267,7 +324,7 @@ mod tests {
         let mut out = Vec::new();
         let flip = Tamper {
             flip: true,
-            cut_after: None,
+            ..Tamper::default()
         };
         copy_body(&mut &[0u8, 1, 0xff][..], &mut out, Framing::Length(3), flip).unwrap();
         assert_eq!(out, [0xff, 0xfe, 0]);

@@ -17,11 +17,14 @@
 //!   (option checks, VMID.conf) that the REST API stand-in shares.
 //! * [`pve_api`]: a TLS stand-in of the Proxmox VE REST API (tokens, tasks, template
 //!   upload, container create) for skiff's cluster mode.
+//! * [`chaos`]: the reliability matrix — every command under every fault, interrupt
+//!   and resource limit, judged by skiff's promises.
 //!
 //! Everything is synchronous (std threads), binds to 127.0.0.1 with port 0
 //! and cleans up on drop, so any test can use it in parallel with others.
 //! This crate is dev-only: production code never depends on it.
 
+pub mod chaos;
 pub mod fault;
 pub mod gpg;
 pub mod image;

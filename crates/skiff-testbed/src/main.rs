@@ -6,6 +6,7 @@
 //!                     [--user U] [--password P]
 //! skiff-testbed layout DIR [--seed demo|big[:BYTES]] [--tag TAG]
 //! skiff-testbed pve-api
+//! skiff-testbed chaos --skiff PATH [--seed N] [--full true] [--repeats N] [--only TEXT]
 //! ```
 //!
 //! `pve-api` starts the Proxmox VE API stand-in (nodes pve1, pve2) and prints
@@ -30,6 +31,9 @@ const USAGE: &str = "usage:
                       [--user USER] [--password PASSWORD]
   skiff-testbed layout DIR [--seed demo|big[:BYTES]] [--tag TAG]
   skiff-testbed pve-api
+  skiff-testbed chaos --skiff PATH [--seed N] [--full true|false] [--repeats N] [--only TEXT]
+                      (the reliability matrix; the CI subset unless --full true; exit 1
+                      if a promise broke)
 
 seeds:
   demo        busybox image (OCI) at NAME:TAG, its Docker v2s2 variant at NAME:docker,
@@ -276,12 +280,44 @@ fn layout(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+fn chaos(args: &Args) -> Result<bool, String> {
+    args.check(&["skiff", "seed", "full", "repeats", "only"])?;
+    let number = |name: &str, default: u64| -> Result<u64, String> {
+        args.flag(name).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| format!("bad --{name} {v:?}"))
+        })
+    };
+    let config = skiff_testbed::chaos::Config {
+        skiff: PathBuf::from(args.flag("skiff").ok_or("chaos needs --skiff PATH")?),
+        seed: number("seed", 1)?,
+        full: args.flag("full") == Some("true"),
+        repeats: number("repeats", 3)? as usize,
+        filter: args.flag("only").map(str::to_string),
+        verbose: true,
+    };
+    let report = skiff_testbed::chaos::run(&config)?;
+    let problems = report.problems();
+    if !problems.is_empty() {
+        println!("broken promises:");
+        for p in &problems {
+            println!("  {p}");
+        }
+    }
+    print!("{report}");
+    Ok(report.clean())
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let result = match argv.first().map(String::as_str) {
         Some("serve") => parse_args(&argv[1..]).and_then(|a| serve(&a)),
         Some("layout") => parse_args(&argv[1..]).and_then(|a| layout(&a)),
         Some("pve-api") => parse_args(&argv[1..]).and_then(|a| pve_api(&a)),
+        Some("chaos") => match parse_args(&argv[1..]).and_then(|a| chaos(&a)) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -214,3 +214,57 @@ fn too_many_requests_and_server_errors() {
         .unwrap();
     assert_eq!(r.status(), 202);
 }
+
+#[test]
+fn rules_cut_lengthen_flip_redirect_and_answer_once() {
+    use skiff_testbed::fault::{Action, At, Target};
+    let (reg, image) = seeded();
+    let blob = &image.layers[0];
+    let data = &blob.data;
+    let path = format!("/v2/f/bb/blobs/{}", blob.digest);
+    let proxy = FaultProxy::start(&reg.host(), vec![]).unwrap();
+    let arm = |action| {
+        proxy.set_faults(vec![Fault::Rule {
+            target: Target::new(Some("GET"), &path, 1),
+            action,
+        }])
+    };
+
+    arm(Action::Truncate {
+        at: At::Middle,
+        content_length: false,
+    });
+    let (status, body, headers) = get(&proxy.host(), &path, None);
+    assert_eq!(status, 200);
+    assert!(headers.get("content-length").is_none());
+    assert!(body == data[..data.len() / 2], "a clean, shorter body");
+    let (_, body, _) = get(&proxy.host(), &path, None);
+    assert!(&body == data, "struck once only");
+
+    arm(Action::Overlong {
+        extra: 10,
+        content_length: false,
+    });
+    let (_, body, _) = get(&proxy.host(), &path, None);
+    assert_eq!(body.len(), data.len() + 10);
+    assert!(body[..data.len()] == data[..]);
+
+    arm(Action::WrongBytes { at: At::End });
+    let (_, body, _) = get(&proxy.host(), &path, None);
+    assert_eq!(body.len(), data.len());
+    assert_eq!(body[data.len() - 1], data[data.len() - 1] ^ 0xff);
+    assert!(body[..data.len() - 1] == data[..data.len() - 1]);
+
+    arm(Action::Redirect { location: None });
+    let (status, _, headers) = get(&proxy.host(), &path, None);
+    assert_eq!(status, 307);
+    assert_eq!(headers.get("location").unwrap(), path.as_str());
+
+    arm(Action::Status {
+        code: 500,
+        retry_after: None,
+    });
+    assert_eq!(get(&proxy.host(), &path, None).0, 500);
+    assert_eq!(get(&proxy.host(), &path, None).0, 200);
+    assert_eq!(proxy.fired(), vec![1]);
+}

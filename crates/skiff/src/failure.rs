@@ -62,6 +62,14 @@ impl Failure {
         }
     }
 
+    /// SIGTERM: as [`interrupted`](Self::interrupted), with the shell's status for it.
+    pub fn terminated() -> Self {
+        Failure {
+            code: 143,
+            ..Failure::new("terminated; nothing was written")
+        }
+    }
+
     /// The lines a person reads: the message, each cause on its own line, the hint.
     pub fn lines(&self) -> Vec<String> {
         let program = program_name();

@@ -20,6 +20,24 @@ mod signing;
 mod tty;
 
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long the end of a command waits for its blocking writer threads.
+const WRITER_GRACE: Duration = Duration::from_secs(3);
+
+/// SIGTERM (what `kill`, systemd and `timeout` send) ends a command like Ctrl-C does:
+/// the command's future is dropped, which removes its uncommitted output. Without a
+/// handler the default action would kill the process with its staging files in place.
+async fn terminated() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        // No handler: the default action stays, as without this.
+        Err(_) => std::future::pending().await,
+    }
+}
 
 fn main() -> ExitCode {
     let cli = match cli::parse() {
@@ -36,14 +54,22 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
+        // Biased, signals first: their handlers are installed by the first poll, which
+        // must come before the command's first poll — that runs synchronously up to its
+        // first await and may already create something (lxc create reserves
+        // LXCPATH/NAME), which a signal's default action would then leave behind.
         tokio::select! {
-            r = commands::run(cli) => r,
+            biased;
             _ = tokio::signal::ctrl_c() => Err(failure::Failure::interrupted()),
+            _ = terminated() => Err(failure::Failure::terminated()),
+            r = commands::run(cli) => r,
         }
     });
-    // Dropping the runtime would wait for blocking writer threads of an abandoned copy;
-    // their output was already removed, so do not wait.
-    runtime.shutdown_background();
+    // Writer threads of an abandoned (interrupted, timed-out, failed) command hold
+    // temporary files that they remove once they see their input gone: give them a
+    // moment. A thread stuck in a read that never returns (a FIFO) is not waited for
+    // longer than that.
+    runtime.shutdown_timeout(WRITER_GRACE);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => f.report(),

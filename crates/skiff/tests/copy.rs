@@ -963,6 +963,45 @@ fn too_many_requests_is_waited_out_and_a_missing_tag_exits_2() {
 }
 
 #[test]
+fn a_manifest_cut_mid_way_is_fetched_again() {
+    use skiff_testbed::fault::{Action, At, Target};
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let image = sample(Format::Oci, "manifest-cut");
+    push_image(&reg.host(), "app", "v1", &image, None).unwrap();
+    // The connection breaks off half-way through the manifest body, which the
+    // Content-Length announced whole: the body read fails, and only a new request mends it.
+    let proxy = FaultProxy::start(
+        &reg.host(),
+        vec![Fault::Rule {
+            target: Target::new(Some("GET"), "/manifests/", 1),
+            action: Action::Truncate {
+                at: At::Middle,
+                content_length: true,
+            },
+        }],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("app.tar");
+    let stderr = skiff_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--retry-delay=10ms",
+        &format!("docker://{}/app:v1", proxy.host()),
+        &format!("oci-archive:{}", dest.display()),
+    ]);
+    assert_eq!(proxy.fired(), vec![1], "the cut struck");
+    assert!(stderr.contains("retrying GET "), "announced: {stderr}");
+    assert_eq!(
+        tar_read(
+            &dest,
+            &format!("blobs/sha256/{}", &image.manifest_digest[7..])
+        ),
+        image.manifest
+    );
+}
+
+#[test]
 fn a_push_whose_upload_breaks_off_sends_the_layer_again() {
     let src = RegistryServer::start(Setup::Open).unwrap();
     let image = sample(Format::Oci, "push-retry");
@@ -1191,7 +1230,14 @@ fn bad_names_are_refused_clearly() {
 }
 
 #[test]
-fn ctrl_c_leaves_nothing_behind() {
+fn ctrl_c_and_sigterm_leave_nothing_behind() {
+    // SIGTERM (kill, systemd, timeout) is handled like Ctrl-C, with the shell's status.
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        interrupted_copy_leaves_nothing_behind(signal, code);
+    }
+}
+
+fn interrupted_copy_leaves_nothing_behind(signal: i32, code: i32) {
     let reg = RegistryServer::start(Setup::Open).unwrap();
     let image = sample(Format::Oci, "sigint");
     push_image(&reg.host(), "app", "v1", &image, None).unwrap();
@@ -1210,7 +1256,7 @@ fn ctrl_c_leaves_nothing_behind() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    assert_eq!(interrupt_mid_blob(&proxy, &mut child), Some(130));
+    assert_eq!(interrupt_mid_blob(&proxy, &mut child, signal), Some(code));
     assert_eq!(
         dir_names(dir.path()),
         Vec::<String>::new(),

@@ -120,11 +120,13 @@ pub fn stalling_blob_proxy(registry_host: &str) -> skiff_testbed::FaultProxy {
     .expect("start the fault proxy")
 }
 
-/// Sends SIGINT to `child` once it has asked `proxy` for a blob (not during the manifest
-/// fetch: waits for that event, not for a fixed time) and returns its exit code.
+/// Sends `signal` (SIGINT, SIGTERM) to `child` once it has asked `proxy` for a blob (not
+/// during the manifest fetch: waits for that event, not for a fixed time) and returns its
+/// exit code.
 pub fn interrupt_mid_blob(
     proxy: &skiff_testbed::FaultProxy,
     child: &mut std::process::Child,
+    signal: i32,
 ) -> Option<i32> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while proxy.fired() == vec![0] {
@@ -135,6 +137,6 @@ pub fn interrupt_mid_blob(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     child.wait().expect("wait for skiff").code()
 }

@@ -7,6 +7,17 @@
 //! then the connection closed) and otherwise forwards everything unchanged:
 //! method, path, headers (Authorization, WWW-Authenticate, Location, ...)
 //! and bodies.
+//!
+//! Besides the single-purpose faults the older tests use, [`Fault::Rule`] pairs a
+//! [`Target`] (method, path, how many times) with an [`Action`] (reset, status with
+//! `Retry-After`, redirect, expired token, stall then trickle, truncated, overlong or
+//! wrong body): the chaos matrix ([`crate::chaos`]) is built from those. With
+//! [`FaultProxy::start_with_token`] the token endpoint goes through the proxy too.
+
+mod rules;
+mod tags;
+
+pub use rules::{Action, At, Target};
 
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -16,6 +27,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::httpwire::{copy_body, read_head, Framing, Head, Tamper};
+use rules::{ArmedFault, Refusal};
 
 /// A misbehaviour of the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +79,8 @@ pub enum Fault {
     /// with a request size limit (nginx's `client_max_body_size`, a CDN's cap), which
     /// only takes blobs uploaded in chunks (`PATCH`) no larger than that.
     BodyLimit { max_bytes: u64 },
+    /// `action` for the requests `target` names.
+    Rule { target: Target, action: Action },
 }
 
 /// One request as seen by the proxy.
@@ -81,22 +95,22 @@ pub struct RecordedRequest {
     pub authorization: bool,
     /// Status returned to the client (0 if the upstream could not be reached).
     pub status: u16,
-    /// The fault applied, if any (`"corrupt"`, `"cut"`, `"429"`, `"503"`, `"413"`,
-    /// `"closed"`).
+    /// The fault applied, if any (`"corrupt"`, `"cut"`, `"429"`, `"503"`, `"413"`, `"closed"`,
+    /// or an [`Action::name`]).
     pub fault: Option<&'static str>,
     /// When the request head was received.
     pub time: Instant,
 }
 
-struct ArmedFault {
-    fault: Fault,
-    fired: usize,
-}
-
 struct Shared {
     upstream: String,
+    /// The token server's `IP:PORT`, when its endpoint goes through the proxy.
+    token: Option<String>,
+    host: String,
     faults: Mutex<Vec<ArmedFault>>,
     log: Mutex<Vec<RecordedRequest>>,
+    /// Authorization values seen so far (a token used again can have expired).
+    tokens_seen: Mutex<std::collections::HashSet<String>>,
     stop: AtomicBool,
 }
 
@@ -110,10 +124,31 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Proxies to `upstream_host` (`IP:PORT`, plain HTTP) with `faults`.
     pub fn start(upstream_host: &str, faults: Vec<Fault>) -> io::Result<FaultProxy> {
+        Self::start_routed(upstream_host, None, faults)
+    }
+
+    /// Like [`start`](Self::start) for a token-auth registry whose token server
+    /// listens on `token_host`: challenges name the proxy as realm, and `/token`
+    /// requests go to the token server, so faults can strike the token phase.
+    pub fn start_with_token(
+        upstream_host: &str,
+        token_host: &str,
+        faults: Vec<Fault>,
+    ) -> io::Result<FaultProxy> {
+        Self::start_routed(upstream_host, Some(token_host.to_string()), faults)
+    }
+
+    fn start_routed(
+        upstream_host: &str,
+        token: Option<String>,
+        faults: Vec<Fault>,
+    ) -> io::Result<FaultProxy> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let host = listener.local_addr()?.to_string();
         let shared = Arc::new(Shared {
             upstream: upstream_host.to_string(),
+            token,
+            host: host.clone(),
             faults: Mutex::new(
                 faults
                     .into_iter()
@@ -121,6 +156,7 @@ impl FaultProxy {
                     .collect(),
             ),
             log: Mutex::new(Vec::new()),
+            tokens_seen: Mutex::default(),
             stop: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -160,6 +196,17 @@ impl FaultProxy {
         lock(&self.shared.faults).push(ArmedFault { fault, fired: 0 });
     }
 
+    /// Replaces every armed fault (and their counts) with `faults`, and forgets the
+    /// requests seen so far: one proxy, and so one host name, serves many scenarios.
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        *lock(&self.shared.faults) = faults
+            .into_iter()
+            .map(|fault| ArmedFault { fault, fired: 0 })
+            .collect();
+        lock(&self.shared.log).clear();
+        lock(&self.shared.tokens_seen).clear();
+    }
+
     /// How many times each fault fired, in the order they were given.
     pub fn fired(&self) -> Vec<usize> {
         lock(&self.shared.faults).iter().map(|f| f.fired).collect()
@@ -179,155 +226,6 @@ impl Drop for FaultProxy {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn is_blob_get(method: &str, path: &str, digest: &str) -> bool {
-    method == "GET"
-        && path
-            .split('?')
-            .next()
-            .unwrap_or("")
-            .ends_with(&format!("/blobs/{digest}"))
-}
-
-/// A fault that answers instead of the registry; status 0 closes the
-/// connection without an answer.
-struct Refusal {
-    status: u16,
-    retry_after: Option<String>,
-    name: &'static str,
-}
-
-fn refusal(shared: &Shared, method: &str, path: &str, body: &Framing) -> Option<Refusal> {
-    let mut faults = lock(&shared.faults);
-    for f in faults.iter_mut() {
-        let r = match &f.fault {
-            Fault::BodyLimit { max_bytes } => match body {
-                Framing::Length(n) if n <= max_bytes => continue,
-                Framing::None => continue,
-                _ => Refusal {
-                    status: 413,
-                    retry_after: None,
-                    name: "413",
-                },
-            },
-            Fault::TooManyRequests {
-                path_contains,
-                times,
-                retry_after_secs,
-            } if path.contains(path_contains.as_str()) && f.fired < *times => Refusal {
-                status: 429,
-                retry_after: Some(retry_after_secs.to_string()),
-                name: "429",
-            },
-            Fault::TooManyRequestsRaw {
-                path_contains,
-                times,
-                retry_after,
-            } if path.contains(path_contains.as_str()) && f.fired < *times => Refusal {
-                status: 429,
-                retry_after: Some(retry_after.clone()),
-                name: "429",
-            },
-            Fault::CloseOnRequest {
-                method: m,
-                path_contains,
-                times,
-            } if m == method && path.contains(path_contains.as_str()) && f.fired < *times => {
-                Refusal {
-                    status: 0,
-                    retry_after: None,
-                    name: "closed",
-                }
-            }
-            Fault::ServerError {
-                path_contains,
-                times,
-            } if path.contains(path_contains.as_str()) && f.fired < *times => Refusal {
-                status: 503,
-                retry_after: None,
-                name: "503",
-            },
-            _ => continue,
-        };
-        f.fired += 1;
-        return Some(r);
-    }
-    None
-}
-
-fn pages_tag_lists(shared: &Shared) -> bool {
-    lock(&shared.faults)
-        .iter()
-        .any(|f| f.fault == Fault::PageTagLists)
-}
-
-/// One page of a full `{"name":…,"tags":[…]}` answer, for the query of
-/// `path` (`n`, `last`), and the path of the next page if there is one.
-fn page_tag_list(path: &str, full: &[u8]) -> io::Result<(Vec<u8>, Option<String>)> {
-    let invalid = |e: serde_json::Error| io::Error::new(io::ErrorKind::InvalidData, e);
-    let mut list: serde_json::Value = serde_json::from_slice(full).map_err(invalid)?;
-    let mut tags: Vec<String> = serde_json::from_value(list["tags"].take()).map_err(invalid)?;
-    tags.sort();
-    let (base, query) = path.split_once('?').unwrap_or((path, ""));
-    let param = |key: &str| {
-        query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-    };
-    let n = param("n").and_then(|n| n.parse::<usize>().ok());
-    if let Some(last) = param("last") {
-        tags.retain(|t| t.as_str() > last);
-    }
-    let next = match n {
-        Some(n) if n > 0 && tags.len() > n => {
-            tags.truncate(n);
-            Some(format!("{base}?last={}&n={n}", tags[n - 1]))
-        }
-        _ => None,
-    };
-    list["tags"] = tags.into();
-    Ok((serde_json::to_vec(&list).map_err(invalid)?, next))
-}
-
-/// Tampering for a response, decided once its status is known.
-fn tampering(
-    shared: &Shared,
-    method: &str,
-    path: &str,
-    status: u16,
-) -> (Tamper, Option<&'static str>) {
-    let mut t = Tamper::default();
-    let mut name = None;
-    let mut faults = lock(&shared.faults);
-    for f in faults.iter_mut() {
-        match &f.fault {
-            Fault::CorruptBlob { digest }
-                if is_blob_get(method, path, digest) && matches!(status, 200 | 206) =>
-            {
-                t.flip = true;
-                f.fired += 1;
-                name = Some("corrupt");
-            }
-            Fault::CorruptBody { path_contains }
-                if method == "GET" && status == 200 && path.contains(path_contains.as_str()) =>
-            {
-                t.flip = true;
-                f.fired += 1;
-                name = Some("corrupt");
-            }
-            Fault::CutBlobOnce {
-                digest,
-                after_bytes,
-            } if is_blob_get(method, path, digest) && f.fired == 0 => {
-                t.cut_after = Some(*after_bytes);
-                f.fired += 1;
-                name = Some("cut");
-            }
-            _ => {}
-        }
-    }
-    (t, name)
 }
 
 /// Hop-by-hop headers: they describe one connection, not the message.
@@ -375,11 +273,16 @@ fn serve_connection(shared: &Shared, client: TcpStream) -> io::Result<()> {
         let expects_continue = head.has_token("expect", "100-continue");
         let req_framing = head.framing(false, false)?;
 
-        if let Some(r) = refusal(shared, &method, &path, &req_framing) {
-            record.status = r.status;
-            record.fault = Some(r.name);
+        let refused = rules::refusal(&mut lock(&shared.faults), &method, &path, &req_framing);
+        if let Some(r) = refused {
+            record.status = match &r {
+                Refusal::Close => 0,
+                Refusal::Status { code, .. } => *code,
+                Refusal::Redirect { .. } => 307,
+            };
+            record.fault = Some(r.name());
             lock(&shared.log).push(record);
-            if r.status == 0 {
+            if let Refusal::Close = r {
                 break;
             }
             // Without the 100 the client may never send the body: close
@@ -395,12 +298,16 @@ fn serve_connection(shared: &Shared, client: TcpStream) -> io::Result<()> {
             continue;
         }
 
-        let upstream = match TcpStream::connect(&shared.upstream) {
+        let target = match &shared.token {
+            Some(token) if path.starts_with("/token") => token,
+            _ => &shared.upstream,
+        };
+        let upstream = match TcpStream::connect(target) {
             Ok(u) => u,
             Err(e) => {
                 record.status = 502;
                 lock(&shared.log).push(record);
-                let msg = format!("fault proxy: upstream {}: {e}", shared.upstream);
+                let msg = format!("fault proxy: upstream {target}: {e}");
                 write!(writer, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}", msg.len())?;
                 writer.flush()?;
                 break;
@@ -413,6 +320,13 @@ fn serve_connection(shared: &Shared, client: TcpStream) -> io::Result<()> {
             fwd.remove(h);
         }
         fwd.push("Connection", "close");
+        let reused = head
+            .get("authorization")
+            .is_some_and(|a| !lock(&shared.tokens_seen).insert(a.to_string()));
+        if rules::expires_token(&mut lock(&shared.faults), &method, &path, reused) {
+            fwd.remove("authorization");
+            record.fault = Some("expire-token");
+        }
         fwd.write_to(&mut up_w)?;
         if expects_continue {
             writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
@@ -445,11 +359,11 @@ fn serve_connection(shared: &Shared, client: TcpStream) -> io::Result<()> {
         if method == "GET"
             && status == 200
             && path.contains("/tags/list")
-            && pages_tag_lists(shared)
+            && rules::pages_tag_lists(&lock(&shared.faults))
         {
             let mut full = Vec::new();
             let (_, complete) = copy_body(&mut up_r, &mut full, framing, Tamper::default())?;
-            let (body, next) = page_tag_list(&path, &full)?;
+            let (body, next) = tags::page_tag_list(&path, &full)?;
             for h in HOP.iter().chain(&["content-length", "transfer-encoding"]) {
                 resp.remove(h);
             }
@@ -471,19 +385,29 @@ fn serve_connection(shared: &Shared, client: TcpStream) -> io::Result<()> {
             }
             continue;
         }
-        let (tamper, fault) = tampering(shared, &method, &path, status);
-        let close = client_closes || framing == Framing::UntilEof || tamper.cut_after.is_some();
+        let len = match framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        };
+        let plan = rules::tampering(&mut lock(&shared.faults), &method, &path, status, len);
+        let close = client_closes || framing == Framing::UntilEof || plan.close;
         for h in HOP {
             resp.remove(h);
+        }
+        if plan.drop_length {
+            resp.remove("content-length");
+        }
+        if let Some(token) = &shared.token {
+            route_realm(&mut resp, token, &shared.host);
         }
         if close {
             resp.push("Connection", "close");
         }
         record.status = status;
-        record.fault = fault;
+        record.fault = plan.name.or(record.fault);
         lock(&shared.log).push(record);
         resp.write_to(&mut writer)?;
-        let (_, complete) = copy_body(&mut up_r, &mut writer, framing, tamper)?;
+        let (_, complete) = copy_body(&mut up_r, &mut writer, framing, plan.tamper)?;
         writer.flush()?;
         if close || !complete {
             break;
@@ -493,8 +417,36 @@ fn serve_connection(shared: &Shared, client: TcpStream) -> io::Result<()> {
     Ok(())
 }
 
+/// Points the realm of a token challenge at the proxy instead of the token server.
+fn route_realm(resp: &mut Head, token: &str, proxy: &str) {
+    let from = format!("http://{token}/");
+    let to = format!("http://{proxy}/");
+    for (name, value) in resp.headers.iter_mut() {
+        if name.eq_ignore_ascii_case("www-authenticate") {
+            *value = value.replace(&from, &to);
+        }
+    }
+}
+
 fn write_refusal(w: &mut dyn Write, r: &Refusal, close: bool) -> io::Result<()> {
-    let (reason, code, message) = match r.status {
+    let (status, retry_after) = match r {
+        Refusal::Status { code, retry_after } => (*code, retry_after.as_ref()),
+        Refusal::Redirect { location } => {
+            let mut head = Head {
+                start: "HTTP/1.1 307 Temporary Redirect".into(),
+                headers: Vec::new(),
+            };
+            head.push("Location", location);
+            head.push("Content-Length", "0");
+            if close {
+                head.push("Connection", "close");
+            }
+            head.write_to(w)?;
+            return w.flush();
+        }
+        Refusal::Close => return Ok(()),
+    };
+    let (reason, code, message) = match status {
         429 => (
             "Too Many Requests",
             "TOOMANYREQUESTS",
@@ -505,6 +457,11 @@ fn write_refusal(w: &mut dyn Write, r: &Refusal, close: bool) -> io::Result<()> 
             "SIZE_INVALID",
             "request body larger than the proxy allows (skiff-testbed fault)",
         ),
+        500 => (
+            "Internal Server Error",
+            "UNKNOWN",
+            "internal server error (skiff-testbed fault)",
+        ),
         _ => (
             "Service Unavailable",
             "UNAVAILABLE",
@@ -513,12 +470,12 @@ fn write_refusal(w: &mut dyn Write, r: &Refusal, close: bool) -> io::Result<()> 
     };
     let body = format!(r#"{{"errors":[{{"code":"{code}","message":"{message}","detail":null}}]}}"#);
     let mut head = Head {
-        start: format!("HTTP/1.1 {} {reason}", r.status),
+        start: format!("HTTP/1.1 {status} {reason}"),
         headers: Vec::new(),
     };
     head.push("Content-Type", "application/json; charset=utf-8");
     head.push("Content-Length", &body.len().to_string());
-    if let Some(s) = &r.retry_after {
+    if let Some(s) = retry_after {
         head.push("Retry-After", s);
     }
     if close {
