@@ -44,6 +44,7 @@ mod docker_dest;
 mod encoding;
 mod error;
 mod layout;
+pub mod lock;
 mod name;
 mod open;
 mod options;
