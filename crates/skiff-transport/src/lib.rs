@@ -27,11 +27,12 @@
 //!   `docker-archive:`), `skiff-codec`'s decoder refuses a decompression bomb.
 //!
 //! Module layering, bottom up (no module imports one above it): the words (`blob`,
-//! `error`, `encoding`, `progress`); verification (`verify`, through
-//! `skiff_oci::Verifier`); the traits (`source`, `destination`); the choices of a copy
-//! (`options`) and the state every destination keeps between `begin` and `commit`
-//! (`plan_state`); then the pipeline (`plan`, `pump`, `recompress`, `copy`) and the
-//! transports, which know only the traits and the layers below them.
+//! `error`, `encoding`, `progress`); the file-system primitives (`atomic`: write beside,
+//! rename on commit; `lock`: writers of one destination take turns); verification
+//! (`verify`, through `skiff_oci::Verifier`); the traits (`source`, `destination`); the
+//! choices of a copy (`options`) and the state every destination keeps between `begin`
+//! and `commit` (`plan_state`); then the pipeline (`plan`, `pump`, `recompress`, `copy`)
+//! and the transports, which know only the traits and the layers below them.
 
 pub mod atomic;
 mod blob;
