@@ -14,7 +14,9 @@ use common::*;
 use skiff_testbed::image::{
     sha256_digest, write_oci_layout, Compression, Format, Image, ImageBuilder, LayerBuilder,
 };
+use skiff_testbed::push::push_image;
 use skiff_testbed::tree::{describe, differences};
+use skiff_testbed::{RegistryServer, Setup};
 
 const ROUNDS: usize = 3;
 const WRITERS: usize = 4;
@@ -289,5 +291,82 @@ fn two_unpacks_into_one_target_one_wins_the_other_fails_clearly() {
             1,
             "only the target is left"
         );
+    }
+}
+
+/// Checks a `dir:` image: the manifest and every blob it names, verified.
+fn valid_dir_image(dir: &Path) -> String {
+    let raw = std::fs::read(dir.join("manifest.json")).expect("manifest.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).expect("manifest parses");
+    for d in std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap()) {
+        let digest = d["digest"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(digest.strip_prefix("sha256:").unwrap()))
+            .unwrap_or_else(|e| panic!("{digest} missing in {}: {e}", dir.display()));
+        assert_eq!(sha256_digest(&bytes), digest);
+    }
+    sha256_digest(&raw)
+}
+
+#[test]
+fn copies_into_one_dir_image_all_succeed_and_the_last_wins_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, images) = sources(dir.path());
+    for round in 0..ROUNDS {
+        let parent = dir.path().join(format!("dir{round}"));
+        std::fs::create_dir(&parent).unwrap();
+        let dst = parent.join("image");
+        let runs: Vec<Vec<String>> = (0..WRITERS)
+            .map(|i| {
+                vec![
+                    "copy".into(),
+                    "--quiet".into(),
+                    format!("oci:{}:t{i}", src.display()),
+                    format!("dir:{}", dst.display()),
+                ]
+            })
+            .collect();
+        for (i, o) in all_at_once(&runs).iter().enumerate() {
+            assert!(
+                o.status.success(),
+                "round {round} writer {i}: {}",
+                stderr(o)
+            );
+        }
+        let digest = valid_dir_image(&dst);
+        assert!(images.iter().any(|i| i.manifest_digest == digest));
+        peer_ok("skopeo", &["inspect", &format!("dir:{}", dst.display())]);
+        no_leftovers(&parent);
+    }
+}
+
+#[test]
+fn two_syncs_into_one_directory_both_succeed_with_every_image_whole() {
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let images: Vec<Image> = (0..3).map(|i| image(&format!("sync{i}"), 2)).collect();
+    for (i, img) in images.iter().enumerate() {
+        push_image(&reg.host(), "team/app", &format!("v{i}"), img, None).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..ROUNDS {
+        let out = dir.path().join(format!("sync{round}"));
+        std::fs::create_dir(&out).unwrap();
+        let run = vec![
+            "sync".to_string(),
+            "--src".into(),
+            "docker".into(),
+            "--dest".into(),
+            "dir".into(),
+            "--src-tls-verify=false".into(),
+            format!("{}/team/app", reg.host()),
+            out.display().to_string(),
+        ];
+        for o in all_at_once(&[run.clone(), run]) {
+            assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        }
+        for (i, img) in images.iter().enumerate() {
+            let image_dir = out.join(format!("app:v{i}"));
+            assert_eq!(valid_dir_image(&image_dir), img.manifest_digest);
+        }
+        no_leftovers(&out);
     }
 }
