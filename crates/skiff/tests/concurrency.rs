@@ -370,3 +370,56 @@ fn two_syncs_into_one_directory_both_succeed_with_every_image_whole() {
         no_leftovers(&out);
     }
 }
+
+#[test]
+fn a_copy_waits_for_the_layout_lock_and_ctrl_c_while_waiting_leaves_nothing() {
+    use skiff_transport::lock::PathLock;
+    let dir = tempfile::tempdir().unwrap();
+    let (src, images) = sources(dir.path());
+    let dst = dir.path().join("out").join("layout");
+    std::fs::create_dir(dst.parent().unwrap()).unwrap();
+    skiff_ok(&[
+        "copy",
+        &format!("oci:{}:t0", src.display()),
+        &format!("oci:{}:first", dst.display()),
+    ]);
+    let index_before = std::fs::read(dst.join("index.json")).unwrap();
+    let copy = |tag: &str| {
+        spawn(&[
+            "copy".into(),
+            format!("oci:{}:t1", src.display()),
+            format!("oci:{}:{tag}", dst.display()),
+        ])
+    };
+
+    // Another writer (this test) holds the layout: the copy waits, touching nothing.
+    let held = PathLock::try_acquire(&dst).unwrap().expect("lock is free");
+    let mut waiting = copy("second");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "the copy did not wait"
+    );
+    assert_eq!(std::fs::read(dst.join("index.json")).unwrap(), index_before);
+    // Ctrl-C while waiting: exit 130, nothing written, the holder's lock untouched.
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(waiting.id() as libc::pid_t, libc::SIGINT) };
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(std::fs::read(dst.join("index.json")).unwrap(), index_before);
+    assert!(
+        PathLock::lock_path(&dst).exists(),
+        "the holder's lock file was removed"
+    );
+
+    // Released, a waiting copy goes ahead and adds its entry.
+    let waiting = copy("third");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(held);
+    let out = waiting.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tags = valid_layout(&dst);
+    assert_eq!(tags.get("first"), Some(&images[0].manifest_digest));
+    assert_eq!(tags.get("third"), Some(&images[1].manifest_digest));
+    assert!(!tags.contains_key("second"), "{tags:?}");
+}
