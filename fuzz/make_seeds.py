@@ -150,6 +150,43 @@ for n in sorted(os.listdir(examples)):
     if n.endswith(".yaml"):
         put("apply_file", n, open(os.path.join(examples, n), "rb").read())
 
+put("apply_file", "pools.yaml", """version: v2
+pools:
+  tank:
+    datasets:
+      media:
+        compression: lz4
+        containers:
+          - name: ap-seed
+            type: oci
+            image: tools/sleeper
+            tag: v1
+            registry: localhost:5000
+            memory: 2G
+            swap: 512M
+            gpu: true
+""")
+put("apply_file", "containers.yaml", """containers:
+  - name: db
+    image: docker.io/library/postgres:16
+    digest: sha256:""" + "a" * 64 + """
+    cores: 2
+    memory: 512
+    onboot: true
+    start: false
+    unprivileged: true
+    command: [postgres, -c, "max_connections=50"]
+    env:
+      POSTGRES_PASSWORD: ${secret:db}
+      PEER: ${host:web}
+    mounts:
+      - {source: /srv/pg, target: /var/lib/postgresql/data, readonly: false}
+  - name: web
+    image: nginx
+    depends_on: [db]
+    health: "wget -q -O- http://127.0.0.1/"
+""")
+
 catalog = os.path.join(HERE, "..", "crates", "skiff-catalog", "catalog")
 for n in sorted(os.listdir(catalog))[:8]:
     put("catalog_entry", n, open(os.path.join(catalog, n), "rb").read())
