@@ -15,8 +15,12 @@ use crate::targets::Target;
 
 /// Largest input the mutator builds.
 pub const MAX_INPUT: usize = 256 << 10;
-/// In-memory corpus bound (oldest mutations beyond it are not kept).
+/// In-memory corpus bounds: inputs, and their bytes (well under the allocation guard's
+/// live limit, which the harness itself must not come near).
 const MAX_CORPUS: usize = 4096;
+const MAX_CORPUS_BYTES: usize = 64 << 20;
+/// Distinct outcomes remembered (as hashes); past it no new input joins the corpus.
+const MAX_OUTCOMES: usize = 1 << 20;
 
 /// How long and from which seed to run one target.
 #[derive(Debug, Clone)]
@@ -81,13 +85,15 @@ pub fn run(
     let mut outcomes = HashSet::new();
     let mut corpus: Vec<Vec<u8>> = Vec::new();
     let mut execs = 0u64;
+    let mut corpus_bytes = 0usize;
     for (path, data) in &seeds {
         let outcome = exec(target, data, crash_dir).map_err(|c| Crash {
             message: format!("{} (corpus file {})", c.message, path.display()),
             ..c
         })?;
         execs += 1;
-        outcomes.insert(outcome);
+        outcomes.insert(hash(&outcome));
+        corpus_bytes += data.len();
         corpus.push(data.clone());
     }
     if corpus.is_empty() {
@@ -108,7 +114,12 @@ pub fn run(
             }
             let outcome = exec(target, &input, crash_dir)?;
             execs += 1;
-            if outcomes.insert(outcome) && corpus.len() < MAX_CORPUS {
+            if outcomes.len() < MAX_OUTCOMES
+                && outcomes.insert(hash(&outcome))
+                && corpus.len() < MAX_CORPUS
+                && corpus_bytes + input.len() <= MAX_CORPUS_BYTES
+            {
+                corpus_bytes += input.len();
                 corpus.push(input.clone());
             }
         }
@@ -119,6 +130,13 @@ pub fn run(
         replayed: seeds.len(),
         outcomes: outcomes.len(),
     })
+}
+
+fn hash(outcome: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    outcome.hash(&mut h);
+    h.finish()
 }
 
 /// Runs one input, turning a panic into a saved [`Crash`].
