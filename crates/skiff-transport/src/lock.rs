@@ -3,8 +3,10 @@
 //! Updating an existing `oci:` layout is a read-modify-write of index.json, and creating a
 //! new one renames a staged tree into place: two skiff processes doing either at once would
 //! lose one image's index entry, or remove a blob the other has just found present. A
-//! writer therefore holds an exclusive `flock(2)` for its whole run, the way
-//! containers/image serialises writers of shared state (its `lockfile` package).
+//! writer therefore holds an exclusive advisory lock (`flock(2)`) on a lock file for its
+//! whole run, as the containers libraries guard shared stores (containers/storage's
+//! `lockfile` package); containers/image itself does not lock OCI layouts, and loses
+//! index entries to concurrent writers.
 //!
 //! The lock file sits *beside* the target (`.NAME.skiff-lock`), not in it: a new layout
 //! does not exist yet when its writer starts, and both the writer creating it and one
