@@ -255,3 +255,23 @@ for i, t in enumerate([
     "{{ (((.Name))) }}", "{{with .Labels}}{{.a}}{{end}}", "{{printf \"%s-%d\" .Name .Size}}",
 ]):
     put("template", f"{i:02}", t)
+
+# Deep nesting and very long tokens: the inputs that overflow stacks of recursive parsers.
+DEEP = 50_000
+deep = {
+    "reference": "a" * DEEP + "/" + "b:" * DEEP,
+    "digest": "sha256:" + "a" * DEEP,
+    "manifest": "\x00" + "[" * DEEP,
+    "config": "{\"config\":" * DEEP,
+    "challenge": "Bearer " + "realm=\"x\"," * DEEP,
+    "registries_conf": "a = " + "[" * DEEP,
+    "auth_json": "{\"auths\":" + "[" * DEEP,
+    "policy_json": "{\"default\":" + "[" * DEEP,
+    "apply_file": "containers:\n" + "- " * DEEP + "x\n",
+    "catalog_entry": "[" * DEEP,
+    "template": "{{" + "(" * DEEP + ".Name" + ")" * DEEP + "}}",
+}
+for target, text in deep.items():
+    put(target, "deep", text)
+put("apply_file", "deep-flow", "{a: " * DEEP)
+put("registries_conf", "deep-inline", "a = " + "{b = " * DEEP)
