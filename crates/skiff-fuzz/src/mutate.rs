@@ -160,7 +160,18 @@ fn edit(data: &mut Vec<u8>, other: &[u8], rng: &mut Rng) {
         7 | 8 => {
             let token = DICTIONARY[rng.below(DICTIONARY.len())];
             let at = rng.below(len + 1);
-            if rng.one_in(2) && len > 0 {
+            if rng.one_in(16) {
+                // Thousands of one token: deep nesting, long runs (recursion and
+                // quadratic paths in parsers).
+                let times = 1_000 + rng.below(20_000);
+                let run: Vec<u8> = token
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(token.len() * times)
+                    .collect();
+                data.splice(at..at, run);
+            } else if rng.one_in(2) && len > 0 {
                 let end = (at + token.len()).min(len);
                 data.splice(at..end, token.iter().copied());
             } else {

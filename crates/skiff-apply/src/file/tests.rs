@@ -118,7 +118,10 @@ fn other_mistakes_are_errors() {
 /// keeps the input, fuzz/corpus/apply_file/seed-deep-flow); now refused at once.
 #[test]
 fn deep_flow_nesting_is_refused_at_once_with_its_line() {
-    let text = format!("containers:\n  - name: a\n    env: {}\n", "{a: ".repeat(50_000));
+    let text = format!(
+        "containers:\n  - name: a\n    env: {}\n",
+        "{a: ".repeat(50_000)
+    );
     let started = std::time::Instant::now();
     let (line, column, message) = err(&text);
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
