@@ -31,6 +31,8 @@ pub fn load(path: &Path, catalog: &Catalog) -> Result<DesiredFile, ApplyError> {
 /// Checks `text` as the content of the file `path`.
 pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> Result<DesiredFile, ApplyError> {
     let at = Locator { path, text };
+    skiff_oci::nesting::check_yaml_depth(text)
+        .map_err(|e| at.error_at(e.line, 1, e.to_string()))?;
     let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         // serde_yaml ends its message with the place, which the error already leads with.

@@ -45,6 +45,7 @@ pub fn parse_entry(file: &str, stem: &str, text: &str) -> Result<App, CatalogErr
         column,
         message,
     };
+    skiff_oci::nesting::check_yaml_depth(text).map_err(|e| invalid((e.line, 1), e.to_string()))?;
     let app: App = serde_yaml::from_str(text).map_err(|e| {
         let at = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         // serde_yaml repeats the position at the end of its message.

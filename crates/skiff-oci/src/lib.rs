@@ -12,6 +12,7 @@
 //!   sent, never of a re-serialisation).
 //! * [`Verifier`] — the one size-and-digest check every received blob and manifest passes.
 //! * [`Platform`] — choosing one manifest out of an index the way skopeo does.
+//! * [`nesting`] — the depth bound checked before untrusted YAML reaches its parser.
 //! * [`convert`] — Docker v2 schema 2 ⇄ OCI conversion, the only place where a manifest or
 //!   config is re-serialised (and where the new digest becomes the truth).
 //!
@@ -24,6 +25,7 @@ mod error;
 pub mod local_file;
 mod manifest;
 pub mod media_type;
+pub mod nesting;
 mod platform;
 mod reference;
 mod verify;

@@ -73,13 +73,18 @@ impl Staging {
         self.thread = Some(thread);
     }
 
-    /// Renames the finished tree to `target` (replacing an empty directory there).
+    /// Renames the finished tree to `target` (replacing an empty directory there). A
+    /// target that another writer filled since [`check_target`] is refused as not empty:
+    /// of two unpacks into one place, the first to finish wins and the other removes its
+    /// staging tree.
     pub(crate) fn commit(mut self, target: &Path) -> Result<(), RootfsError> {
         self.join();
-        if target.exists() {
-            std::fs::remove_dir(target).map_err(RootfsError::io("replacing empty", target))?;
+        match std::fs::remove_dir(target) {
+            // Gone already: nothing there, or another unpack's empty target it replaced.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            r => r.map_err(placing_error("replacing empty", target))?,
         }
-        std::fs::rename(&self.path, target).map_err(RootfsError::io("renaming into", target))?;
+        std::fs::rename(&self.path, target).map_err(placing_error("renaming into", target))?;
         self.armed = false;
         Ok(())
     }
@@ -89,6 +94,20 @@ impl Staging {
             // The thread reports its own result; a panic there already printed itself.
             let _ = t.join();
         }
+    }
+}
+
+/// `what` failing on `target`, told as "not empty" when another writer filled the target
+/// meanwhile.
+fn placing_error<'a>(
+    what: &'static str,
+    target: &'a Path,
+) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
+    move |e| match e.kind() {
+        std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists => {
+            RootfsError::TargetNotEmpty(target.to_path_buf())
+        }
+        _ => RootfsError::io(what, target)(e),
     }
 }
 

@@ -67,6 +67,8 @@ pub async fn jobs(
         what: format!("reading {}", path.display()),
         source: e,
     })?;
+    skiff_oci::nesting::check_yaml_depth(&text)
+        .map_err(|e| bad(format!("line {}: {e}", e.line)))?;
     let registries: BTreeMap<String, RegistryEntry> =
         serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
     let mut jobs = Vec::new();

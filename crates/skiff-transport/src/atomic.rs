@@ -20,7 +20,7 @@ pub fn sibling(target: &Path) -> PathBuf {
 }
 
 /// The directory `target` is in (`.` for a bare name).
-fn parent_dir(target: &Path) -> PathBuf {
+pub(crate) fn parent_dir(target: &Path) -> PathBuf {
     match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -13,6 +13,7 @@ use crate::atomic::{create_error, replace_dir, sibling, Cleanup, FileSink};
 use crate::destination::{BlobSink, DocumentKind, ImageDestination, ManifestPolicy, WritePlan};
 use crate::error::{Result, TransportError};
 use crate::layout::files::LayoutFiles;
+use crate::lock::PathLock;
 use crate::plan_state::PlanState;
 use crate::source::{BlobInfo, BlobStream, ImageSource};
 
@@ -143,8 +144,15 @@ impl ImageDestination for DirDestination {
         Ok(())
     }
 
+    /// The swap holds the target's [`PathLock`]: two writers finishing at once would both
+    /// find no target and the second rename would fail on the first's tree. Taking turns,
+    /// the second exchanges its tree for the first's and both succeed (the last wins, as
+    /// with skopeo).
     async fn commit(mut self: Box<Self>) -> Result<()> {
         let (_, mut staged) = self.state.take()?;
+        let _lock = PathLock::acquire(&self.target)
+            .await
+            .map_err(|e| create_error(&self.target, e))?;
         replace_dir(staged.path(), &self.target).map_err(|e| {
             TransportError::io(format!("renaming into {}", self.target.display()), e)
         })?;

@@ -27,11 +27,12 @@
 //!   `docker-archive:`), `skiff-codec`'s decoder refuses a decompression bomb.
 //!
 //! Module layering, bottom up (no module imports one above it): the words (`blob`,
-//! `error`, `encoding`, `progress`); verification (`verify`, through
-//! `skiff_oci::Verifier`); the traits (`source`, `destination`); the choices of a copy
-//! (`options`) and the state every destination keeps between `begin` and `commit`
-//! (`plan_state`); then the pipeline (`plan`, `pump`, `recompress`, `copy`) and the
-//! transports, which know only the traits and the layers below them. `docker://` reads
+//! `error`, `encoding`, `progress`); the file-system primitives (`atomic`: write beside,
+//! rename on commit; `lock`: writers of one destination take turns); verification
+//! (`verify`, through `skiff_oci::Verifier`); the traits (`source`, `destination`); the
+//! choices of a copy (`options`) and the state every destination keeps between `begin`
+//! and `commit` (`plan_state`); then the pipeline (`plan`, `pump`, `recompress`, `copy`)
+//! and the transports, which know only the traits and the layers below them. `docker://` reads
 //! blobs through the host's blob cache (`cached`, over `skiff-cache`) unless told not to.
 
 pub mod atomic;
@@ -46,6 +47,7 @@ mod docker_dest;
 mod encoding;
 mod error;
 mod layout;
+pub mod lock;
 mod name;
 mod open;
 mod options;

@@ -111,6 +111,8 @@ impl RegistriesD {
             reason,
         };
         // An empty or comment-only file (Debian ships one) is YAML null.
+        skiff_oci::nesting::check_yaml_depth(yaml)
+            .map_err(|e| invalid(format!("line {}: {e}", e.line)))?;
         let file: Option<File> = serde_yaml::from_str(yaml).map_err(|e| invalid(e.to_string()))?;
         let Some(file) = file else { return Ok(()) };
         if let Some(d) = file.default_docker {

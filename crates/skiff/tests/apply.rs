@@ -66,6 +66,12 @@ impl Site {
     }
 
     fn run(&self, command: &str, extra: &[&str]) -> Output {
+        let args = self.args(command, extra);
+        skiff(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The arguments of `skiff COMMAND` on the file and the site's directories.
+    fn args(&self, command: &str, extra: &[&str]) -> Vec<String> {
         let f = self.path("apps.yaml");
         let (lxc, data, secrets, ds) = (
             self.lxcpath(),
@@ -86,7 +92,7 @@ impl Site {
             "--src-tls-verify=false",
         ]);
         args.extend_from_slice(extra);
-        skiff(&args)
+        args.into_iter().map(str::to_string).collect()
     }
 
     /// Runs a command that must succeed; returns stdout.
@@ -634,4 +640,60 @@ fn a_catalog_app_from_a_user_directory_runs_with_the_files_overrides() {
         stderr.contains("apps.yaml:3:5") && stderr.contains("sleepy"),
         "{stderr}"
     );
+}
+
+#[test]
+fn two_applies_of_one_file_at_once_take_turns_and_create_the_container_once() {
+    let site = Site::new();
+    site.push("tools/sleeper", "v1", &sleeper("1"));
+    site.file("containers:\n  - name: ap-twice\n    image: REG/tools/sleeper:v1\n    memory: 64\n");
+    for round in 0..2 {
+        let args = site.args("apply", &["--yes"]);
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_skiff"))
+                    .args(&args)
+                    .env("HOME", scratch_home())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<Output> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        for o in &outs {
+            assert!(
+                o.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let stdout: Vec<String> = outs
+            .iter()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .collect();
+        let creates = stdout
+            .iter()
+            .filter(|s| s.contains("+ ap-twice create"))
+            .count();
+        // The first apply creates; whoever waited plans afterwards and finds nothing to do.
+        assert_eq!(creates, usize::from(round == 0), "{stdout:?}");
+        assert!(
+            stdout.iter().any(|s| s.contains("= ap-twice no change")),
+            "{stdout:?}"
+        );
+        assert_eq!(site.state("ap-twice"), "RUNNING");
+        let names: Vec<_> = std::fs::read_dir(site.lxcpath())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["ap-twice"],
+            "one container, no lock or staging left"
+        );
+    }
 }

@@ -348,7 +348,10 @@ fn ctrl_c_leaves_the_cache_clean() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    assert_eq!(interrupt_mid_blob(&proxy, &mut child, libc::SIGINT), Some(130));
+    assert_eq!(
+        interrupt_mid_blob(&proxy, &mut child, libc::SIGINT),
+        Some(130)
+    );
     assert_eq!(dir_names(&node.cache()), Vec::<String>::new());
 }
 

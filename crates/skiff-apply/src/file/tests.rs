@@ -211,3 +211,18 @@ fn a_one_container_catalog_app_is_named_after_its_entry_and_takes_a_mirror() {
         "a mirror serves the whole app"
     );
 }
+
+/// Found by fuzzing: libyaml took minutes over 50,000 nested flow mappings (the corpus
+/// keeps the input, fuzz/corpus/apply_file/seed-deep-flow); now refused at once.
+#[test]
+fn deep_flow_nesting_is_refused_at_once_with_its_line() {
+    let text = format!(
+        "containers:\n  - name: a\n    env: {}\n",
+        "{a: ".repeat(50_000)
+    );
+    let started = std::time::Instant::now();
+    let (line, column, message) = err(&text);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!((line, column), (3, 1));
+    assert_eq!(message, "nested deeper than 128 levels");
+}

@@ -12,6 +12,10 @@
 //! reused, which is the point: several layouts share one copy of each layer. Blobs this
 //! copy added to DIR stay even if it fails, because another copy sharing the directory may
 //! already count on them; they are complete and verified, so they are never wrong.
+//!
+//! Two writers of the same layout take turns: each holds the layout's [`PathLock`] from
+//! `begin` until it has committed or cleaned up, so no index.json update is lost and no
+//! writer removes a blob another has just found present.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -25,6 +29,7 @@ use crate::atomic::{create_error, replace_dir, sibling, Cleanup, FileSink};
 use crate::destination::{BlobSink, ImageDestination, ManifestPolicy, WritePlan};
 use crate::encoding::LayerEncoding;
 use crate::error::{Result, TransportError};
+use crate::lock::PathLock;
 use crate::plan_state::PlanState;
 
 /// An `oci:` destination.
@@ -42,6 +47,8 @@ pub struct LayoutDestination {
     /// The plan's layers and the index.json to write at commit.
     state: PlanState<Vec<u8>>,
     committed: bool,
+    /// Held from `begin` until the destination is dropped (after its cleanup).
+    lock: Option<PathLock>,
 }
 
 impl LayoutDestination {
@@ -56,6 +63,7 @@ impl LayoutDestination {
             added: Arc::default(),
             state: PlanState::default(),
             committed: false,
+            lock: None,
         }
     }
 
@@ -119,6 +127,10 @@ impl ImageDestination for LayoutDestination {
     }
 
     async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>> {
+        let lock = PathLock::acquire(&self.target)
+            .await
+            .map_err(|e| create_error(&self.target, e))?;
+        self.lock = Some(lock);
         let existing_index = match std::fs::symlink_metadata(&self.target) {
             Ok(m) if m.is_dir() => {
                 let has_layout = self.target.join("oci-layout").is_file();

@@ -11,6 +11,7 @@ use skiff_apply::secrets::Secrets;
 use skiff_apply::{file, ApplyError, Backend, DesiredFile, Images, Template};
 use skiff_oci::{Digest, ImageConfiguration, Reference};
 use skiff_pve::{NodeRoot, StorageConfig};
+use skiff_transport::lock::PathLock;
 use skiff_transport::registry_client;
 use skiff_unpack::{IdMap, UnpackOptions};
 
@@ -171,13 +172,7 @@ fn open(args: &ApplyFileArgs) -> Result<(DesiredFile, Box<dyn Backend>, Options)
         BackendKind::Lxc
     };
     let backend: Box<dyn Backend> = match args.backend.or(from_file).unwrap_or(default) {
-        BackendKind::Lxc => {
-            let lxcpath = args
-                .lxcpath
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("/var/lib/lxc"));
-            Box::new(LxcBackend::new(&lxcpath))
-        }
+        BackendKind::Lxc => Box::new(LxcBackend::new(&lxcpath(args))),
         kind @ (BackendKind::Pve | BackendKind::PveApi) => {
             // skiff_apply::pve::PveBackend exists but is not wired in until its tests
             // (tests/apply_pve.rs against the pct stand-in) pass.
@@ -202,6 +197,38 @@ fn open(args: &ApplyFileArgs) -> Result<(DesiredFile, Box<dyn Backend>, Options)
         secrets: Secrets::new(&args.secrets_dir),
     };
     Ok((desired, backend, options))
+}
+
+/// The LXC directory the file's containers live in (`-P`).
+fn lxcpath(args: &ApplyFileArgs) -> PathBuf {
+    args.lxcpath
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/lxc"))
+}
+
+/// Waits until no other `apply` or `destroy` works on the same LXC directory: two at once
+/// would plan against the same observed state and then both create (or delete) the same
+/// containers. Held until the returned lock is dropped; the second then plans afresh and
+/// finds the work done.
+async fn exclusive(args: &ApplyFileArgs) -> Result<PathLock, Failure> {
+    let dir = lxcpath(args);
+    let failed = |e: std::io::Error| {
+        Failure::new(format!(
+            "cannot lock {} for this change: {e}",
+            dir.display()
+        ))
+    };
+    if let Some(lock) = PathLock::try_acquire(&dir).map_err(failed)? {
+        return Ok(lock);
+    }
+    if !args.quiet {
+        stderr_line(&format!(
+            "waiting for another {} apply or destroy on {} to finish",
+            program_name(),
+            dir.display()
+        ));
+    }
+    PathLock::acquire(&dir).await.map_err(failed)
 }
 
 fn print_block(text: &str) -> Result<(), Failure> {
@@ -250,6 +277,7 @@ pub async fn plan(global: &GlobalOptions, args: ApplyFileArgs) -> Result<(), Fai
 
 /// `apply FILE [--yes] [--prune]`.
 pub async fn apply(global: &GlobalOptions, args: ApplyArgs) -> Result<(), Failure> {
+    let _lock = exclusive(&args.target).await?;
     let (prepared, backend, options) = prepare(global, &args.target, args.prune).await?;
     print_block(&prepared.plan.render())?;
     if prepared.plan.is_noop() {
@@ -275,6 +303,7 @@ pub async fn apply(global: &GlobalOptions, args: ApplyArgs) -> Result<(), Failur
 
 /// `destroy FILE [--yes]`.
 pub async fn destroy(_global: &GlobalOptions, args: DestroyArgs) -> Result<(), Failure> {
+    let _lock = exclusive(&args.target).await?;
     let (desired, backend, _) = open(&args.target)?;
     let names: Vec<&str> = desired.containers.iter().map(|c| c.name.as_str()).collect();
     if !args.yes
