@@ -301,12 +301,23 @@ pub fn policy_json(data: &[u8]) -> String {
     "ok".into()
 }
 
-/// The `skiff apply` file (YAML).
+/// The `skiff apply` file (YAML), with the built-in catalog for `catalog:` apps (parsed
+/// once: the fuzzer calls this millions of times).
 pub fn apply_file(data: &[u8]) -> String {
+    static CATALOG: std::sync::OnceLock<Option<skiff_catalog::Catalog>> =
+        std::sync::OnceLock::new();
     let Some(s) = text(data) else {
         return NOT_TEXT.into();
     };
-    outcome(&skiff_apply::file::parse(Path::new("/fuzz/apps.yaml"), s))
+    // skiff-catalog's own tests keep the built-in catalog parsing.
+    let Some(catalog) = CATALOG.get_or_init(|| skiff_catalog::Catalog::builtin().ok()) else {
+        return "no built-in catalog".into();
+    };
+    outcome(&skiff_apply::file::parse(
+        Path::new("/fuzz/apps.yaml"),
+        s,
+        catalog,
+    ))
 }
 
 /// One catalog entry (YAML), parsed and checked as `skiff catalog` loads user entries.
