@@ -127,12 +127,7 @@ impl PveApi {
                 .await?;
         }
         if spec.start {
-            let segments = ["nodes", node, "lxc", &id, "status", "start"];
-            let upid: String = self
-                .call(Method::POST, &segments, &Value::Object(Map::new()))
-                .await?;
-            self.wait_task(&format!("POST /{}", segments.join("/")), &upid)
-                .await?;
+            self.start_container(node, vmid).await?;
         }
         Ok(())
     }

@@ -14,12 +14,14 @@
 //! * [`create`]: create, re-apply overrides, start; what only root@pam may do is refused
 //!   first;
 //! * [`task`]: every worker task followed to its exit status;
+//! * [`guest`]: the containers afterwards — config, start, shutdown, destroy (apply);
 //! * [`cluster`]: nodes, free memory, next VMID, template listings.
 
 pub mod client;
 pub mod cluster;
 pub mod create;
 pub mod error;
+pub mod guest;
 pub mod record;
 pub mod target;
 pub mod task;
@@ -29,6 +31,7 @@ pub use client::PveApi;
 pub use cluster::{NodeResource, Volume};
 pub use create::{root_only, Created};
 pub use error::ApiError;
+pub use guest::{GuestConfig, GuestResource};
 pub use record::{UploadRecord, Uploaded};
 pub use target::{api_base, config_paths, process_env, ApiTarget, Secret, TargetArgs, Token};
 pub use task::Upid;

@@ -89,12 +89,18 @@ pub(crate) fn handle(state: &Mutex<State>, req: &mut Request<'_>) -> Response {
             Ok(g) => {
                 let mut data = json!(g.config.keys);
                 data["digest"] = json!(g.config.digest());
+                // The `#` lines at the top of the file come back as one value.
+                if !g.config.description.is_empty() {
+                    data["description"] = json!(format!("{}\n", g.config.description));
+                }
                 Response::data(data)
             }
             Err(r) => r,
         },
         ("PUT", ["nodes", node, "lxc", vmid, "config"]) => update(&mut s, node, vmid, &params),
         ("POST", ["nodes", node, "lxc", vmid, "status", "start"]) => start(&mut s, node, vmid),
+        ("POST", ["nodes", node, "lxc", vmid, "status", kind @ ("shutdown" | "stop")]) => stop(&mut s, node, vmid, kind),
+        ("DELETE", ["nodes", node, "lxc", vmid]) => destroy(&mut s, node, vmid),
         _ => Response::error(501, &format!("Method '{} /{path}' not implemented", req.method), None),
     }
 }
@@ -496,6 +502,44 @@ fn start(s: &mut State, node: &str, vmid: &str) -> Response {
     if !s.task_fails(&upid) {
         if let Some(g) = vmid.parse().ok().and_then(|id: u32| s.guests.get_mut(&id)) {
             g.running = true;
+        }
+    }
+    Response::data(json!(upid))
+}
+
+/// `…/status/shutdown` and `…/status/stop`: refused for a stopped container, as
+/// pve-container's "CT N not running".
+fn stop(s: &mut State, node: &str, vmid: &str, kind: &str) -> Response {
+    let running = match guest(s, node, vmid) {
+        Ok(g) => g.running,
+        Err(r) => return r,
+    };
+    if !running {
+        return Response::error(500, &format!("CT {vmid} not running"), None);
+    }
+    let upid = s.task(node, &format!("vz{kind}"), vmid);
+    if !s.task_fails(&upid) {
+        if let Some(g) = vmid.parse().ok().and_then(|id: u32| s.guests.get_mut(&id)) {
+            g.running = false;
+        }
+    }
+    Response::data(json!(upid))
+}
+
+/// `DELETE /nodes/{node}/lxc/{vmid}`: refused while the container runs ("CT N is running
+/// - destroy failed"); the task removes it.
+fn destroy(s: &mut State, node: &str, vmid: &str) -> Response {
+    let running = match guest(s, node, vmid) {
+        Ok(g) => g.running,
+        Err(r) => return r,
+    };
+    if running {
+        return Response::error(500, &format!("CT {vmid} is running - destroy failed"), None);
+    }
+    let upid = s.task(node, "vzdestroy", vmid);
+    if !s.task_fails(&upid) {
+        if let Ok(id) = vmid.parse::<u32>() {
+            s.guests.remove(&id);
         }
     }
     Response::data(json!(upid))
