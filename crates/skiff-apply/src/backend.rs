@@ -109,6 +109,9 @@ pub trait Images: Send + Sync {
     /// `digest`: the one already there, else pulled as `skiff pve pull` pulls. Only the
     /// pve backends ask; a binary without them says so.
     async fn template(&self, image: &str, digest: &Digest) -> Result<Template, ApplyError>;
+    /// Pulls `image` at `digest` into a new OCI archive at `path`, as `skiff pve pull`
+    /// writes it: what the pve-api backend uploads to a node that lacks the template.
+    async fn archive(&self, image: &str, digest: &Digest, path: &Path) -> Result<(), ApplyError>;
 }
 
 /// An OCI template in a Proxmox storage's template cache.

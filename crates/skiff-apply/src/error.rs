@@ -76,6 +76,9 @@ pub enum ApplyError {
     /// Proxmox VE (storage.cfg, templates, pct) refused or failed.
     #[error(transparent)]
     Pve(#[from] skiff_pve::PveError),
+    /// The Proxmox VE API refused or failed (cluster mode).
+    #[error(transparent)]
+    Api(#[from] skiff_pve::api::ApiError),
     /// A filesystem operation failed.
     #[error("{what} {}: {source}", .path.display())]
     Io {

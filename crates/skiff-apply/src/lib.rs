@@ -17,7 +17,7 @@
 //! Images reach this crate through [`Images`] (the binary resolves a tag with one
 //! manifest HEAD and unpacks through skiff-rootfs), so it knows nothing of HTTP or tar.
 //! Backends: [`lxc::LxcBackend`] (plain LXC), [`pve::PveBackend`] (pct on a Proxmox VE
-//! node, through skiff-pve); the REST API's plugs into the same [`Backend`] trait.
+//! node, through skiff-pve), [`pve_api::PveApiBackend`] (a cluster through its REST API).
 
 mod backend;
 mod error;
@@ -26,6 +26,7 @@ pub mod lxc;
 mod model;
 pub mod plan;
 pub mod pve;
+pub mod pve_api;
 mod raw;
 pub mod run;
 pub mod secrets;

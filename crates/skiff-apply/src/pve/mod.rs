@@ -22,7 +22,7 @@
 //!   data `pct destroy` would take. Killed between the destroy and the create, the
 //!   container is absent and the next apply creates it (the data is in the bind mounts).
 
-mod config;
+pub(crate) mod config;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -146,23 +146,7 @@ impl PveBackend {
         let d = t.desired;
         let image = OciTemplate::open(&template.path)?;
         let rootfs = (self.rootfs_storage(d)?, config::disk_gib(d));
-        let mut spec = CreateSpec::new(vmid, template.volid.clone(), rootfs);
-        spec.hostname = Some(d.name.clone());
-        spec.cores = d.cores;
-        let mib = |m: Option<crate::Mib>| m.map(|m| u32::try_from(m.0).unwrap_or(u32::MAX));
-        spec.memory = mib(d.memory);
-        spec.swap = mib(d.swap);
-        spec.nets = vec![config::net(d)];
-        spec.mounts = d
-            .mounts
-            .iter()
-            .map(|m| Mount {
-                source: MountSource::Bind(m.source.clone().unwrap_or_default()),
-                target: m.target.clone(),
-                read_only: m.readonly,
-                backup: m.backup,
-            })
-            .collect();
+        let mut spec = base_spec(t, template.volid.clone(), rootfs, vmid);
         let kind = match d.proxmox.gpu {
             None | Some(Gpu::None) => None,
             Some(Gpu::Nvidia) => Some(gpu::Gpu::Nvidia),
@@ -174,13 +158,6 @@ impl PveBackend {
                 .map(|g| String::from_utf8_lossy(&g).into_owned());
             spec.devices = gpu::devices(kind, &self.root, group.as_deref())?;
         }
-        spec.features = d.proxmox.features.clone();
-        spec.onboot = d.onboot;
-        spec.tags = config::tags(d);
-        spec.unprivileged = d.unprivileged;
-        spec.entrypoint = config::entrypoint(d);
-        spec.env = t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        spec.description = Some(config::description(t));
         spec.validate()?;
         Ok((spec, image.runtime()?.env.unwrap_or_default()))
     }
@@ -211,118 +188,210 @@ impl PveBackend {
         Ok(())
     }
 
-    /// Refuses when `pct destroy` would take data: a mount point on a storage volume.
-    fn refuse_volumes(&self, c: &CtConfig, name: &str, doing: &str) -> Result<(), ApplyError> {
-        for (key, value) in &c.keys {
-            if config::indexed(key, "mp") {
-                let volume = config::properties(value, "volume")
-                    .remove("volume")
-                    .unwrap_or_default();
-                if !volume.starts_with('/') {
-                    return Err(ApplyError::Tool {
-                        command: format!("pct destroy {}", c.vmid),
-                        message: format!("not run: {doing} {name} would delete its mount point {key} ({volume}), a storage volume; move the data to a host directory (a bind mount) first"),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn shutdown(&self, vmid: u32) -> Result<(), ApplyError> {
         if self.running(vmid)? {
             self.run_vmid("shutdown", vmid)?;
         }
         Ok(())
     }
+}
 
-    /// The `pct set` arguments that bring `c` to `t` (without create-only and replace
-    /// fields), and whether the env must be rewritten.
-    fn set_args(&self, t: &Target<'_>, c: &CtConfig) -> (Vec<String>, bool) {
-        let d = t.desired;
-        let mut want: BTreeMap<String, String> = BTreeMap::new();
-        if let Some(x) = d.cores {
-            want.insert("cores".into(), x.to_string());
-        }
-        let fields = config::wanted(d, &t.env, "");
-        for key in ["memory", "swap"] {
-            want.insert(key.into(), fields[key].clone());
-        }
-        if let Some(x) = &d.proxmox.features {
-            want.insert("features".into(), x.clone());
-        }
-        want.insert("onboot".into(), if d.onboot { "1" } else { "0" }.into());
-        want.insert("tags".into(), config::tags(d).join(";"));
-        for (i, m) in d.mounts.iter().enumerate() {
-            let source = m.source.as_deref().unwrap_or(Path::new(""));
-            let mp = Mount {
-                source: MountSource::Bind(source.to_path_buf()),
-                target: m.target.clone(),
-                read_only: m.readonly,
-                backup: m.backup,
-            };
-            want.insert(format!("mp{i}"), mp.property());
-        }
-        let mut args = vec!["set".to_string(), c.vmid.to_string()];
-        let description = config::description(t);
-        if c.description != description {
-            args.extend(["--description".into(), description]);
-        }
-        let net = config::net(d);
-        let live_net = c.keys.get("net0").cloned().unwrap_or_default();
-        if config::canonical_net(&net) != config::canonical_net(&live_net) {
-            // Keep the MAC address: a DHCP lease or a firewall may know it.
-            let hwaddr = config::properties(&live_net, "name").remove("hwaddr");
-            let value = match hwaddr {
-                Some(h) if !net.contains("hwaddr=") => format!("{net},hwaddr={h}"),
-                _ => net,
-            };
-            args.extend(["--net0".into(), value]);
-        }
-        for (key, value) in &want {
-            let live = c.keys.get(key);
-            let same = match key.as_str() {
-                "memory" | "swap" => live.map_or("512", String::as_str) == value,
-                "onboot" => live.map_or("0", String::as_str) == value,
-                k if config::indexed(k, "mp") => live.is_some_and(|l| {
-                    let strip = |v: &str| {
-                        let mut p = config::properties(v, "volume");
-                        p.remove("size");
-                        p
-                    };
-                    strip(l) == strip(value)
-                }),
-                _ => live == Some(value),
-            };
-            if !same {
-                args.extend([format!("--{key}"), value.clone()]);
+/// Refuses when destroying the container (`command`) would take data: a mount point on
+/// a storage volume.
+pub(crate) fn refuse_volumes(
+    c: &CtConfig,
+    name: &str,
+    doing: &str,
+    command: String,
+) -> Result<(), ApplyError> {
+    for (key, value) in &c.keys {
+        if config::indexed(key, "mp") {
+            let volume = config::properties(value, "volume")
+                .remove("volume")
+                .unwrap_or_default();
+            if !volume.starts_with('/') {
+                return Err(ApplyError::Tool {
+                    command,
+                    message: format!("not run: {doing} {name} would delete its mount point {key} ({volume}), a storage volume; move the data to a host directory (a bind mount) first"),
+                });
             }
         }
-        let dropped: Vec<String> = c
-            .keys
-            .keys()
-            .filter(|k| {
-                (matches!(k.as_str(), "cores" | "features") || config::indexed(k, "mp"))
-                    && !want.contains_key(*k)
-            })
-            .cloned()
-            .collect();
-        if !dropped.is_empty() {
-            args.extend(["--delete".into(), dropped.join(",")]);
+    }
+    Ok(())
+}
+
+/// The create spec of `t` from the template `volid` with the root disk `rootfs`, before
+/// what depends on the node's files (devices): the keys both pve backends write.
+pub(crate) fn base_spec(
+    t: &Target<'_>,
+    volid: String,
+    rootfs: (String, u32),
+    vmid: VmidChoice,
+) -> CreateSpec {
+    let d = t.desired;
+    let mut spec = CreateSpec::new(vmid, volid, rootfs);
+    spec.hostname = Some(d.name.clone());
+    spec.cores = d.cores;
+    let mib = |m: Option<crate::Mib>| m.map(|m| u32::try_from(m.0).unwrap_or(u32::MAX));
+    spec.memory = mib(d.memory);
+    spec.swap = mib(d.swap);
+    spec.nets = vec![config::net(d)];
+    spec.mounts = d
+        .mounts
+        .iter()
+        .map(|m| Mount {
+            source: MountSource::Bind(m.source.clone().unwrap_or_default()),
+            target: m.target.clone(),
+            read_only: m.readonly,
+            backup: m.backup,
+        })
+        .collect();
+    spec.features = d.proxmox.features.clone();
+    spec.onboot = d.onboot;
+    spec.tags = config::tags(d);
+    spec.unprivileged = d.unprivileged;
+    spec.entrypoint = config::entrypoint(d);
+    spec.env = t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    spec.description = Some(config::description(t));
+    spec
+}
+
+/// The `pct set` arguments (`set VMID --key value … [--delete k1,k2]`, the keys of
+/// `PUT …/config` too) that bring `c` to `t` (without create-only and replace fields),
+/// and whether the env must be rewritten.
+pub(crate) fn set_args(t: &Target<'_>, c: &CtConfig) -> (Vec<String>, bool) {
+    let d = t.desired;
+    let mut want: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(x) = d.cores {
+        want.insert("cores".into(), x.to_string());
+    }
+    let fields = config::wanted(d, &t.env, "");
+    for key in ["memory", "swap"] {
+        want.insert(key.into(), fields[key].clone());
+    }
+    if let Some(x) = &d.proxmox.features {
+        want.insert("features".into(), x.clone());
+    }
+    want.insert("onboot".into(), if d.onboot { "1" } else { "0" }.into());
+    want.insert("tags".into(), config::tags(d).join(";"));
+    for (i, m) in d.mounts.iter().enumerate() {
+        let source = m.source.as_deref().unwrap_or(Path::new(""));
+        let mp = Mount {
+            source: MountSource::Bind(source.to_path_buf()),
+            target: m.target.clone(),
+            read_only: m.readonly,
+            backup: m.backup,
+        };
+        want.insert(format!("mp{i}"), mp.property());
+    }
+    let mut args = vec!["set".to_string(), c.vmid.to_string()];
+    let description = config::description(t);
+    if c.description != description {
+        args.extend(["--description".into(), description]);
+    }
+    let net = config::net(d);
+    let live_net = c.keys.get("net0").cloned().unwrap_or_default();
+    if config::canonical_net(&net) != config::canonical_net(&live_net) {
+        // Keep the MAC address: a DHCP lease or a firewall may know it.
+        let hwaddr = config::properties(&live_net, "name").remove("hwaddr");
+        let value = match hwaddr {
+            Some(h) if !net.contains("hwaddr=") => format!("{net},hwaddr={h}"),
+            _ => net,
+        };
+        args.extend(["--net0".into(), value]);
+    }
+    for (key, value) in &want {
+        let live = c.keys.get(key);
+        let same = match key.as_str() {
+            "memory" | "swap" => live.map_or("512", String::as_str) == value,
+            "onboot" => live.map_or("0", String::as_str) == value,
+            k if config::indexed(k, "mp") => live.is_some_and(|l| {
+                let strip = |v: &str| {
+                    let mut p = config::properties(v, "volume");
+                    p.remove("size");
+                    p
+                };
+                strip(l) == strip(value)
+            }),
+            _ => live == Some(value),
+        };
+        if !same {
+            args.extend([format!("--{key}"), value.clone()]);
         }
-        let live_env = c.env();
-        let env_changed = t
-            .env
-            .iter()
-            .any(|(k, v)| !live_env.contains(&format!("{k}={v}")))
-            || c.marker()
-                .and_then(|m| m.get("env").cloned())
-                .is_some_and(|keys| {
-                    keys.split(',')
-                        .filter(|k| !k.is_empty())
-                        .any(|k| !t.env.contains_key(k))
-                });
-        (args, env_changed)
+    }
+    let dropped: Vec<String> = c
+        .keys
+        .keys()
+        .filter(|k| {
+            (matches!(k.as_str(), "cores" | "features") || config::indexed(k, "mp"))
+                && !want.contains_key(*k)
+        })
+        .cloned()
+        .collect();
+    if !dropped.is_empty() {
+        args.extend(["--delete".into(), dropped.join(",")]);
+    }
+    let live_env = c.env();
+    let env_changed = t
+        .env
+        .iter()
+        .any(|(k, v)| !live_env.contains(&format!("{k}={v}")))
+        || c.marker()
+            .and_then(|m| m.get("env").cloned())
+            .is_some_and(|keys| {
+                keys.split(',')
+                    .filter(|k| !k.is_empty())
+                    .any(|k| !t.env.contains_key(k))
+            });
+    (args, env_changed)
+}
+
+/// The `env` value for `t` over `c`'s: the variables the file set (by an earlier apply,
+/// per the marker) and no longer sets are removed, the file's set over the rest.
+pub(crate) fn env_value(t: &Target<'_>, c: &CtConfig) -> String {
+    let keys: Vec<(String, String)> = t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let dropped: Vec<String> = c
+        .marker()
+        .and_then(|m| m.get("env").cloned())
+        .unwrap_or_default()
+        .split(',')
+        .filter(|k| !k.is_empty() && !t.env.contains_key(*k))
+        .map(String::from)
+        .collect();
+    let base: Vec<String> = c
+        .env()
+        .into_iter()
+        .filter(|e| !dropped.iter().any(|k| e.starts_with(&format!("{k}="))))
+        .collect();
+    skiff_pve::spec::merged_env(&base, &keys).join("\0")
+}
+
+/// The checks of the file's keys both pve backends make: a valid VMID, and a command
+/// only with its entrypoint.
+pub(crate) fn check_keys(d: &Desired, backend: &'static str) -> Result<(), ApplyError> {
+    if let Some(id) = d.proxmox.vmid {
+        id.to_string().parse::<VmidChoice>()?;
+    }
+    if d.command.is_some() && d.entrypoint.is_none() {
+        return Err(ApplyError::Unsupported {
+            container: d.name.clone(),
+            backend,
+            key: "command",
+            why: "Proxmox keeps one command line (the image's Entrypoint+Cmd); give `entrypoint:` too so that apply can write the whole line".into(),
+        });
+    }
+    Ok(())
+}
+
+/// How a change of `field` reaches a running Proxmox container (PROXMOX.md, live vs
+/// pending): the same for pct and the API.
+pub(crate) fn effect(field: &str) -> Effect {
+    match field {
+        "memory" | "swap" | "cores" | "onboot" | "tags" | "image" | "net0" => Effect::Live,
+        // Create-only keys, and what only a fresh create from the template restores
+        // (the image's entrypoint, device gids from the image's /etc/group).
+        "unprivileged" | "disk" | "storage" | "entrypoint" | "gpu" => Effect::Replace,
+        _ => Effect::Restart,
     }
 }
 
@@ -351,13 +420,7 @@ impl Backend for PveBackend {
                 ));
             }
         }
-        if let Some(id) = d.proxmox.vmid {
-            id.to_string().parse::<VmidChoice>()?;
-        }
-        if d.command.is_some() && d.entrypoint.is_none() {
-            return Err(Self::unsupported(d, "command", "Proxmox keeps one command line (the image's Entrypoint+Cmd); give `entrypoint:` too so that apply can write the whole line"));
-        }
-        Ok(())
+        check_keys(d, "pve")
     }
 
     fn fields(&self, d: &Desired, env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -366,13 +429,7 @@ impl Backend for PveBackend {
     }
 
     fn effect(&self, field: &str) -> Effect {
-        match field {
-            "memory" | "swap" | "cores" | "onboot" | "tags" | "image" | "net0" => Effect::Live,
-            // Create-only keys, and what only a fresh create from the template restores
-            // (the image's entrypoint, device gids from the image's /etc/group).
-            "unprivileged" | "disk" | "storage" | "entrypoint" | "gpu" => Effect::Replace,
-            _ => Effect::Restart,
-        }
+        effect(field)
     }
 
     fn host_address(&self, name: &str) -> String {
@@ -421,7 +478,7 @@ impl Backend for PveBackend {
     async fn replace(&self, t: &Target<'_>, images: &dyn Images) -> Result<(), ApplyError> {
         let name = &t.desired.name;
         let old = self.managed_config(name)?;
-        self.refuse_volumes(&old, name, "replacing")?;
+        refuse_volumes(&old, name, "replacing", format!("pct destroy {}", old.vmid))?;
         // Everything that can fail without the container is done before it goes.
         let template = images.template(&t.desired.image, &t.digest).await?;
         let vmid = VmidChoice::Id(t.desired.proxmox.vmid.unwrap_or(old.vmid));
@@ -433,27 +490,12 @@ impl Backend for PveBackend {
 
     fn update(&self, t: &Target<'_>, _live: &[String]) -> Result<(), ApplyError> {
         let c = self.managed_config(&t.desired.name)?;
-        let (args, env_changed) = self.set_args(t, &c);
+        let (args, env_changed) = set_args(t, &c);
         if args.len() > 2 {
             self.run(&args)?;
         }
         if env_changed {
-            let keys: Vec<(String, String)> =
-                t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            let dropped: Vec<String> = c
-                .marker()
-                .and_then(|m| m.get("env").cloned())
-                .unwrap_or_default()
-                .split(',')
-                .filter(|k| !k.is_empty() && !t.env.contains_key(*k))
-                .map(String::from)
-                .collect();
-            let base: Vec<String> = c
-                .env()
-                .into_iter()
-                .filter(|e| !dropped.iter().any(|k| e.starts_with(&format!("{k}="))))
-                .collect();
-            let value = skiff_pve::spec::merged_env(&base, &keys).join("\0");
+            let value = env_value(t, &c);
             self.pct.run(
                 &Step::WriteEnv {
                     vmid: c.vmid,
@@ -516,7 +558,7 @@ impl Backend for PveBackend {
 
     fn destroy(&self, name: &str) -> Result<(), ApplyError> {
         let c = self.managed_config(name)?;
-        self.refuse_volumes(&c, name, "destroying")?;
+        refuse_volumes(&c, name, "destroying", format!("pct destroy {}", c.vmid))?;
         self.shutdown(c.vmid)?;
         self.run_vmid("destroy", c.vmid).map(drop)
     }
