@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::{CatalogDirArgs, SrcRegistryArgs};
+use super::{CatalogDirArgs, PveApiArgs, SrcRegistryArgs};
 
 /// Where the file's containers live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -48,6 +48,9 @@ pub struct ApplyFileArgs {
     /// Where `apps: [{catalog: NAME}]` finds entries besides the built-in ones.
     #[command(flatten)]
     pub catalog: CatalogDirArgs,
+    /// The cluster of `--backend pve-api`, as `skiff pve … --api` takes it.
+    #[command(flatten)]
+    pub api: PveApiArgs,
 }
 
 /// `apply FILE`.

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use skiff_apply::lxc::LxcBackend;
+use skiff_apply::pve_api::PveApiBackend;
 use skiff_apply::run::{self, Options, Prepared};
 use skiff_apply::secrets::Secrets;
 use skiff_apply::{file, ApplyError, Backend, DesiredFile, Images, Template};
@@ -15,6 +16,7 @@ use skiff_transport::lock::PathLock;
 use skiff_transport::registry_client;
 use skiff_unpack::{IdMap, UnpackOptions};
 
+use super::pve::pull_archive;
 use super::pve_create::cached_or_pulled;
 use crate::cli::{
     program_name, ApplyArgs, ApplyFileArgs, BackendKind, DestroyArgs, GlobalOptions, TemplatePlace,
@@ -130,10 +132,24 @@ impl Images for RegistryImages<'_> {
         };
         work.await.map_err(|f: Failure| image_error(image, &f))
     }
+
+    /// Pulled as `skiff pve pull --api` pulls before its upload.
+    async fn archive(&self, image: &str, digest: &Digest, path: &Path) -> Result<(), ApplyError> {
+        let work = async {
+            let pinned = Reference::parse(image)?.with_digest(digest.clone());
+            let flags = self.args.src.flags(None, 3, None).quiet(self.args.quiet);
+            pull_archive(self.global, &pinned.to_string(), path, &flags).await?;
+            Ok(())
+        };
+        work.await.map_err(|f: Failure| image_error(image, &f))
+    }
 }
 
 impl From<ApplyError> for Failure {
     fn from(e: ApplyError) -> Self {
+        if let ApplyError::Api(api) = e {
+            return api.into();
+        }
         let hint = match &e {
             ApplyError::Unmanaged(_) => Some(
                 "rename the container in the file, or remove the other container yourself"
@@ -156,8 +172,17 @@ impl From<ApplyError> for Failure {
     }
 }
 
-/// The file, read and checked, and the backend it goes to.
-fn open(args: &ApplyFileArgs) -> Result<(DesiredFile, Box<dyn Backend>, Options), Failure> {
+/// The file, read and checked, the backend it goes to, and the lock that keeps two
+/// applies from working on the same containers at once.
+struct Opened {
+    desired: DesiredFile,
+    backend: Box<dyn Backend>,
+    options: Options,
+    lock_target: PathBuf,
+}
+
+/// Reads the file and connects its backend.
+fn open(global: &GlobalOptions, args: &ApplyFileArgs) -> Result<Opened, Failure> {
     let catalog = super::catalog::load(&args.catalog)?;
     let desired = file::load(&args.file, &catalog)?;
     let from_file = match desired.backend.as_deref() {
@@ -171,18 +196,28 @@ fn open(args: &ApplyFileArgs) -> Result<(DesiredFile, Box<dyn Backend>, Options)
     } else {
         BackendKind::Lxc
     };
-    let backend: Box<dyn Backend> = match args.backend.or(from_file).unwrap_or(default) {
+    let kind = args.backend.or(from_file).unwrap_or(default);
+    // The containers of an LXC directory are guarded by a lock beside it; a cluster's
+    // (which other machines may change too) by one beside the file.
+    let mut lock_target = lxcpath(args);
+    let backend: Box<dyn Backend> = match kind {
         BackendKind::Lxc => Box::new(LxcBackend::new(&lxcpath(args))),
-        kind @ (BackendKind::Pve | BackendKind::PveApi) => {
+        BackendKind::PveApi => {
+            let api = super::pve_api::connect(global, &args.api)?.ok_or_else(|| {
+                Failure::new("the pve-api backend needs a cluster to talk to").hint(
+                    "give --api https://HOST:8006 and --token USER@REALM!ID=SECRET (or \
+                     SKIFF_PVE_API and SKIFF_PVE_TOKEN, or the config file pve.toml, as \
+                     for `skiff pve … --api`)",
+                )
+            })?;
+            lock_target = desired.path.clone();
+            Box::new(PveApiBackend::new(api, super::pve_api::record()?))
+        }
+        BackendKind::Pve => {
             // skiff_apply::pve::PveBackend exists but is not wired in until its tests
             // (tests/apply_pve.rs against the pct stand-in) pass.
-            let name = if kind == BackendKind::Pve {
-                "pve"
-            } else {
-                "pve-api"
-            };
             return Err(Failure::new(format!(
-                "the {name} backend is not available yet in this build of {}",
+                "the pve backend is not available yet in this build of {}",
                 program_name()
             ))
             .hint(
@@ -196,7 +231,12 @@ fn open(args: &ApplyFileArgs) -> Result<(DesiredFile, Box<dyn Backend>, Options)
         datasets_dir: args.datasets_dir.clone(),
         secrets: Secrets::new(&args.secrets_dir),
     };
-    Ok((desired, backend, options))
+    Ok(Opened {
+        desired,
+        backend,
+        options,
+        lock_target,
+    })
 }
 
 /// The LXC directory the file's containers live in (`-P`).
@@ -206,19 +246,18 @@ fn lxcpath(args: &ApplyFileArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/lib/lxc"))
 }
 
-/// Waits until no other `apply` or `destroy` works on the same LXC directory: two at once
-/// would plan against the same observed state and then both create (or delete) the same
-/// containers. Held until the returned lock is dropped; the second then plans afresh and
-/// finds the work done.
-async fn exclusive(args: &ApplyFileArgs) -> Result<PathLock, Failure> {
-    let dir = lxcpath(args);
+/// Waits until no other `apply` or `destroy` works on the same containers (`dir`, see
+/// [`Opened`]): two at once would plan against the same observed state and then both
+/// create (or delete) the same containers. Held until the returned lock is dropped; the
+/// second then plans afresh and finds the work done.
+async fn exclusive(args: &ApplyFileArgs, dir: &Path) -> Result<PathLock, Failure> {
     let failed = |e: std::io::Error| {
         Failure::new(format!(
             "cannot lock {} for this change: {e}",
             dir.display()
         ))
     };
-    if let Some(lock) = PathLock::try_acquire(&dir).map_err(failed)? {
+    if let Some(lock) = PathLock::try_acquire(dir).map_err(failed)? {
         return Ok(lock);
     }
     if !args.quiet {
@@ -228,7 +267,7 @@ async fn exclusive(args: &ApplyFileArgs) -> Result<PathLock, Failure> {
             dir.display()
         ));
     }
-    PathLock::acquire(&dir).await.map_err(failed)
+    PathLock::acquire(dir).await.map_err(failed)
 }
 
 fn print_block(text: &str) -> Result<(), Failure> {
@@ -260,9 +299,15 @@ fn confirm(question: &str) -> Result<bool, Failure> {
 async fn prepare(
     global: &GlobalOptions,
     args: &ApplyFileArgs,
+    opened: Opened,
     prune: bool,
 ) -> Result<(Prepared, Box<dyn Backend>, Options), Failure> {
-    let (desired, backend, mut options) = open(args)?;
+    let Opened {
+        desired,
+        backend,
+        mut options,
+        ..
+    } = opened;
     options.prune = prune;
     let images = RegistryImages { global, args };
     let prepared = run::plan(desired, backend.as_ref(), &images, &options).await?;
@@ -271,14 +316,16 @@ async fn prepare(
 
 /// `plan FILE`.
 pub async fn plan(global: &GlobalOptions, args: ApplyFileArgs) -> Result<(), Failure> {
-    let (prepared, _, _) = prepare(global, &args, false).await?;
+    let opened = open(global, &args)?;
+    let (prepared, _, _) = prepare(global, &args, opened, false).await?;
     print_block(&prepared.plan.render())
 }
 
 /// `apply FILE [--yes] [--prune]`.
 pub async fn apply(global: &GlobalOptions, args: ApplyArgs) -> Result<(), Failure> {
-    let _lock = exclusive(&args.target).await?;
-    let (prepared, backend, options) = prepare(global, &args.target, args.prune).await?;
+    let opened = open(global, &args.target)?;
+    let _lock = exclusive(&args.target, &opened.lock_target).await?;
+    let (prepared, backend, options) = prepare(global, &args.target, opened, args.prune).await?;
     print_block(&prepared.plan.render())?;
     if prepared.plan.is_noop() {
         return Ok(());
@@ -302,9 +349,14 @@ pub async fn apply(global: &GlobalOptions, args: ApplyArgs) -> Result<(), Failur
 }
 
 /// `destroy FILE [--yes]`.
-pub async fn destroy(_global: &GlobalOptions, args: DestroyArgs) -> Result<(), Failure> {
-    let _lock = exclusive(&args.target).await?;
-    let (desired, backend, _) = open(&args.target)?;
+pub async fn destroy(global: &GlobalOptions, args: DestroyArgs) -> Result<(), Failure> {
+    let Opened {
+        desired,
+        backend,
+        lock_target,
+        ..
+    } = open(global, &args.target)?;
+    let _lock = exclusive(&args.target, &lock_target).await?;
     let names: Vec<&str> = desired.containers.iter().map(|c| c.name.as_str()).collect();
     if !args.yes
         && !confirm(&format!(
@@ -328,7 +380,12 @@ pub async fn destroy(_global: &GlobalOptions, args: DestroyArgs) -> Result<(), F
 
 /// `status FILE`.
 pub async fn status(global: &GlobalOptions, args: ApplyFileArgs) -> Result<(), Failure> {
-    let (desired, backend, options) = open(&args)?;
+    let Opened {
+        desired,
+        backend,
+        options,
+        ..
+    } = open(global, &args)?;
     let images = RegistryImages {
         global,
         args: &args,

@@ -57,7 +57,8 @@ pub fn connect(global: &GlobalOptions, args: &PveApiArgs) -> Result<Option<PveAp
     Ok(Some(PveApi::new(target, hook)?))
 }
 
-fn record() -> Result<UploadRecord, Failure> {
+/// The upload record of this user (`$XDG_STATE_HOME/skiff/pve-templates.json`).
+pub fn record() -> Result<UploadRecord, Failure> {
     UploadRecord::default_path()
         .map(UploadRecord::at)
         .ok_or_else(|| {
