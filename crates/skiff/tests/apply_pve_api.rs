@@ -446,3 +446,45 @@ fn without_a_cluster_the_backend_says_what_it_needs() {
         "{err}"
     );
 }
+
+#[test]
+fn an_env_change_is_written_and_the_container_restarted() {
+    let bed = Bed::new();
+    bed.file(&WEB.replace("MEM", "256"));
+    bed.ok("apply", &["--yes"]);
+    bed.api.clear_calls();
+    bed.file(&WEB.replace("MEM", "256").replace("hello", "bye"));
+    bed.ok("apply", &["--yes"]);
+    // Proxmox keeps an env change pending until the next start: apply restarts.
+    assert_eq!(
+        bed.write_lines(),
+        [
+            "PUT /nodes/pve2/lxc/100/config",
+            "POST /nodes/pve2/lxc/100/status/shutdown",
+            "POST /nodes/pve2/lxc/100/status/start",
+        ]
+    );
+    let env = env_of(&bed.guest(100));
+    assert!(env.contains(&"GREETING=bye".to_string()), "{env:?}");
+    assert!(
+        env.contains(&"VERSION=1".to_string()),
+        "the image's stay: {env:?}"
+    );
+    assert!(!env.contains(&"GREETING=hello".to_string()), "{env:?}");
+    assert!(bed.guest(100).running);
+}
+
+#[test]
+fn a_failed_task_is_reported_and_the_next_apply_finishes_the_job() {
+    let bed = Bed::new();
+    bed.file(&WEB.replace("MEM", "256"));
+    bed.api
+        .fail_next_task("vzstart", "startup for container '100' failed");
+    let err = bed.fails("apply", &["--yes"]);
+    assert!(err.contains("startup for container '100' failed"), "{err}");
+    assert!(!bed.guest(100).running);
+    bed.api.clear_calls();
+    bed.ok("apply", &["--yes"]);
+    assert_eq!(bed.write_lines(), ["POST /nodes/pve2/lxc/100/status/start"]);
+    assert!(bed.guest(100).running);
+}
