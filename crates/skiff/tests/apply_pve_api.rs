@@ -230,6 +230,16 @@ fn apply_creates_through_the_api_and_reapply_only_reads() {
         "re-apply changed: {:?}\n{out}",
         bed.write_lines()
     );
+    // The cluster's containers are read once per plan, however often it looks.
+    let listings = bed
+        .api
+        .calls()
+        .iter()
+        .filter(|c| {
+            c.line() == "GET /cluster/resources" && c.params.get("type") == Some(&Value::from("vm"))
+        })
+        .count();
+    assert_eq!(listings, 1);
     let registry: Vec<String> = bed
         .proxy
         .requests()

@@ -32,27 +32,19 @@ impl Found {
     }
 }
 
-/// Every container of the cluster, or those whose hostname is `name`: the listing says
-/// each one's name, so only those configs are read.
-pub(super) async fn containers(api: &PveApi, name: Option<&str>) -> Result<Vec<Found>, ApiError> {
+/// Every container of the cluster with its config.
+pub(super) async fn containers(api: &PveApi) -> Result<Vec<Found>, ApiError> {
     let mut out = Vec::new();
     for r in api.containers().await? {
-        if name.is_some_and(|n| r.name.as_deref().is_some_and(|listed| listed != n)) {
-            continue;
-        }
         let g = api.container_config(&r.node, r.vmid).await?;
-        let config = CtConfig {
-            vmid: r.vmid,
-            description: g.description,
-            keys: g.keys,
-        };
-        if name.is_some_and(|n| config.hostname() != n) {
-            continue;
-        }
         out.push(Found {
             running: r.status == "running",
             node: r.node,
-            config,
+            config: CtConfig {
+                vmid: r.vmid,
+                description: g.description,
+                keys: g.keys,
+            },
             digest: g.digest,
         });
     }

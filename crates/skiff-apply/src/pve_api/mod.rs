@@ -52,6 +52,10 @@ pub struct PveApiBackend {
     record: UploadRecord,
     /// The node new containers without `node:` go to, asked once per run.
     roomiest: Mutex<Option<String>>,
+    /// The cluster's containers as last read: a plan observes every container several
+    /// times (observe, fields, managed), so they are read once and read again after
+    /// any change this backend makes.
+    snapshot: Mutex<Option<Vec<Found>>>,
 }
 
 /// Runs `fut` to its end from synchronous code inside the async caller.
@@ -90,22 +94,52 @@ impl PveApiBackend {
             api,
             record,
             roomiest: Mutex::new(None),
+            snapshot: Mutex::new(None),
         }
     }
 
-    /// The container named `name`: a managed one if there is one, else any.
-    fn find(&self, name: &str) -> Result<Option<Found>, ApplyError> {
-        let mut named = call(found::containers(&self.api, Some(name)))?;
-        let managed = named.iter().position(|f| f.config.marker().is_some());
-        Ok(match managed {
-            Some(i) => Some(named.swap_remove(i)),
-            None => named.into_iter().next(),
-        })
+    /// The cluster's containers ([`Self::snapshot`]).
+    async fn all(&self) -> Result<Vec<Found>, ApiError> {
+        let cached = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(all) = cached {
+            return Ok(all);
+        }
+        let all = found::containers(&self.api).await?;
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(all.clone());
+        Ok(all)
     }
 
-    /// The managed container named `name`, or [`ApplyError::Unmanaged`].
+    /// The containers whose hostname is `name`, a managed one first: from the snapshot
+    /// to observe, read afresh (the snapshot forgotten) to change one — a change acts on
+    /// the container as it is now, and what is observed after it sees the change.
+    async fn named(&self, name: &str, to_change: bool) -> Result<Vec<Found>, ApiError> {
+        let all = if to_change {
+            *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            found::containers(&self.api).await?
+        } else {
+            self.all().await?
+        };
+        let mut named: Vec<Found> = all
+            .into_iter()
+            .filter(|f| f.config.hostname() == name)
+            .collect();
+        named.sort_by_key(|f| f.config.marker().is_none());
+        Ok(named)
+    }
+
+    /// The container named `name`: a managed one if there is one, else any.
+    fn find(&self, name: &str, to_change: bool) -> Result<Option<Found>, ApplyError> {
+        Ok(call(self.named(name, to_change))?.into_iter().next())
+    }
+
+    /// The managed container named `name` as it is now, about to be changed, or
+    /// [`ApplyError::Unmanaged`].
     fn managed_found(&self, name: &str) -> Result<Found, ApplyError> {
-        self.find(name)?
+        self.find(name, true)?
             .filter(|f| f.config.marker().is_some())
             .ok_or_else(|| ApplyError::Unmanaged(name.to_string()))
     }
@@ -305,7 +339,8 @@ impl Backend for PveApiBackend {
 
     fn fields(&self, d: &Desired, env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         let place = block(async {
-            let existing = found::containers(&self.api, Some(&d.name))
+            let existing = self
+                .named(&d.name, false)
                 .await?
                 .into_iter()
                 .find(|f| f.config.marker().is_some());
@@ -338,14 +373,14 @@ impl Backend for PveApiBackend {
     }
 
     fn observe(&self, name: &str) -> Result<Observed, ApplyError> {
-        let Some(f) = self.find(name)? else {
+        let Some(f) = self.find(name, false)? else {
             return Ok(Observed::Absent);
         };
         Ok(f.live().map_or(Observed::Unmanaged, Observed::Managed))
     }
 
     fn managed(&self) -> Result<Vec<(String, Live)>, ApplyError> {
-        Ok(call(found::containers(&self.api, None))?
+        Ok(call(self.all())?
             .into_iter()
             .filter_map(|f| Some((f.config.hostname(), f.live()?)))
             .collect())
@@ -353,7 +388,7 @@ impl Backend for PveApiBackend {
 
     async fn create(&self, t: &Target<'_>, images: &dyn Images) -> Result<(), ApplyError> {
         let d = t.desired;
-        if self.find(&d.name)?.is_some() {
+        if self.find(&d.name, true)?.is_some() {
             return Err(ApplyError::Unmanaged(d.name.clone()));
         }
         let node = self.node_for(d, None).await?;

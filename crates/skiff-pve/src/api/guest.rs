@@ -17,8 +17,6 @@ pub struct GuestResource {
     pub node: String,
     /// `running`, `stopped`, …
     pub status: String,
-    /// Its hostname, when listed.
-    pub name: Option<String>,
 }
 
 /// A container's config as `GET …/config` returns it: the keys as text (numbers too),
@@ -55,7 +53,6 @@ impl PveApi {
                     vmid,
                     node: g.get("node").map(text)?,
                     status: g.get("status").map(text).unwrap_or_default(),
-                    name: g.get("name").and_then(Value::as_str).map(str::to_string),
                 })
             })
             .collect();
