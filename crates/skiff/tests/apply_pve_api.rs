@@ -498,3 +498,37 @@ fn a_failed_task_is_reported_and_the_next_apply_finishes_the_job() {
     assert_eq!(bed.write_lines(), ["POST /nodes/pve2/lxc/100/status/start"]);
     assert!(bed.guest(100).running);
 }
+
+#[test]
+fn another_node_in_the_file_moves_the_container_and_status_reads_the_cluster() {
+    let bed = Bed::new();
+    bed.file(&WEB.replace("MEM", "256"));
+    bed.ok("apply", &["--yes"]);
+    let status = bed.ok("status", &[]);
+    let row = status
+        .lines()
+        .find(|l| l.starts_with("web"))
+        .unwrap_or_default();
+    assert!(row.contains("running"), "{status}");
+
+    bed.api.clear_calls();
+    bed.file(&format!("{}    node: pve1\n", WEB.replace("MEM", "256")));
+    let plan = bed.ok("plan", &[]);
+    assert!(plan.contains("pve1"), "{plan}");
+    bed.ok("apply", &["--yes"]);
+    // `local` is per node: pve1 gets its own upload before pve2's container goes.
+    assert_eq!(
+        bed.write_lines(),
+        [
+            "POST /nodes/pve1/storage/local/upload",
+            "POST /nodes/pve2/lxc/100/status/shutdown",
+            "DELETE /nodes/pve2/lxc/100",
+            "POST /nodes/pve1/lxc",
+            "PUT /nodes/pve1/lxc/100/config",
+            "POST /nodes/pve1/lxc/100/status/start",
+        ]
+    );
+    let g = bed.guest(100);
+    assert_eq!(g.node, "pve1");
+    assert!(g.running);
+}
