@@ -360,6 +360,14 @@ fn a_new_image_replaces_the_container_keeping_its_vmid_and_data() {
     site.push("apps/sleeper", "v1", &v2);
     let plan = site.plan();
     assert!(plan.contains("-/+ web replace: image sha256:"), "{plan}");
+    let (status, _) = site.ok("status", &[]);
+    let (old12, new12) = (&v1.manifest_digest[7..19], &v2.manifest_digest[7..19]);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("web ") && l.contains(&format!("{old12} (latest {new12})"))),
+        "{status}"
+    );
 
     // The pull fails: nothing is shut down or destroyed.
     site.proxy.add_fault(Fault::CorruptBlob {
