@@ -11,7 +11,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use common::pve::Node;
 use skiff_testbed::fault::{Fault, FaultProxy};
@@ -63,8 +63,13 @@ impl Site {
         std::fs::write(self.path("apps.yaml"), text).unwrap();
     }
 
-    /// `skiff COMMAND FILE` with the site's directories, and `extra`.
+    /// Runs `skiff COMMAND FILE` with the site's directories, and `extra`.
     fn run(&self, command: &str, extra: &[&str]) -> Output {
+        self.command(command, extra).output().unwrap()
+    }
+
+    /// `skiff COMMAND FILE` with the site's directories, and `extra`, ready to run.
+    fn command(&self, command: &str, extra: &[&str]) -> Command {
         let (file, data, secrets, ds) = (
             self.path("apps.yaml"),
             self.path("volumes"),
@@ -83,7 +88,7 @@ impl Site {
             "--src-tls-verify=false",
         ];
         args.extend_from_slice(extra);
-        self.node.skiff(&args)
+        self.node.command(&args)
     }
 
     /// Runs a command that must succeed; returns stdout and stderr.
@@ -596,7 +601,7 @@ fn a_volume_mount_point_added_by_hand_blocks_replace_and_destroy() {
     site.push("apps/sleeper", "v1", &sleeper("1"));
     site.file(&web_yaml(256, ""));
     site.apply(&[]);
-    let out = std::process::Command::new(&site.node.pct)
+    let out = Command::new(&site.node.pct)
         .args(["set", "100", "--mp2", "local-lvm:2,mp=/extra"])
         .env("SKIFF_PVE_ROOT", site.node.root())
         .output()
@@ -625,6 +630,50 @@ fn a_volume_mount_point_added_by_hand_blocks_replace_and_destroy() {
     assert_eq!(site.changes_since(before), Vec::<Vec<String>>::new());
     assert_eq!(std::fs::read(site.node.conf_path(100)).unwrap(), conf);
     assert!(site.node.running(100));
+}
+
+/// Two applies of one file at once take turns (the node's lock): the container is
+/// created once, and whoever waited finds nothing to do.
+fn two_applies_at_once_create_the_container_once() {
+    let site = Site::new();
+    site.push("apps/sleeper", "v1", &sleeper("1"));
+    site.file("containers:\n  - name: web\n    image: REG/apps/sleeper:v1\n");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            site.command("apply", &["--yes", "--backend", "pve"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let stdout: Vec<String> = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .collect();
+    assert_eq!(
+        stdout.iter().filter(|s| s.contains("+ web create")).count(),
+        1,
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.iter().any(|s| s.contains("= web no change")),
+        "{stdout:?}"
+    );
+    let verbs: Vec<String> = site.changes_since(0).iter().map(|c| c[0].clone()).collect();
+    assert_eq!(verbs, ["create", "start"]);
+    assert_eq!(common::dir_names(&site.path("etc/pve/lxc")), ["100.conf"]);
+    assert_eq!(
+        common::dir_names(&site.path("run/lock")),
+        Vec::<String>::new()
+    );
 }
 
 /// -P is the lxc backend's; pve-api is refused until it exists.
@@ -670,6 +719,10 @@ fn main() -> std::process::ExitCode {
         (
             "a_volume_mount_point_added_by_hand_blocks_replace_and_destroy",
             a_volume_mount_point_added_by_hand_blocks_replace_and_destroy,
+        ),
+        (
+            "two_applies_at_once_create_the_container_once",
+            two_applies_at_once_create_the_container_once,
         ),
         (
             "flags_of_other_backends_are_refused",

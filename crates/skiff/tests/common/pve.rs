@@ -56,9 +56,15 @@ impl Node {
         self.root().join("var/lib/vz/template/cache")
     }
 
-    /// Runs skiff on this node, with a blob cache of the node's own.
+    /// Runs skiff on this node.
     pub fn skiff(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_skiff"))
+        self.command(args).output().expect("run skiff")
+    }
+
+    /// skiff on this node, with a blob cache of the node's own, ready to run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_skiff"));
+        command
             .args(args)
             .env("HOME", scratch_home())
             .env_remove("REGISTRY_AUTH_FILE")
@@ -67,9 +73,8 @@ impl Node {
             .env("SKIFF_CACHE_DIR", self.root().join("skiff-cache"))
             .env("SKIFF_PVE_ROOT", self.root())
             .env("SKIFF_DEV_ROOT", self.root())
-            .env("SKIFF_PCT", &self.pct)
-            .output()
-            .expect("run skiff")
+            .env("SKIFF_PCT", &self.pct);
+        command
     }
 
     /// Runs skiff, which must succeed; returns stdout.
