@@ -15,10 +15,10 @@ use std::process::{Command, Output, Stdio};
 
 use common::pve::Node;
 use skiff_testbed::fault::{Fault, FaultProxy};
-use skiff_testbed::image::{busybox_builder, Format, Image};
+use skiff_testbed::image::{busybox_builder, Format, Image, LayerBuilder};
 use skiff_testbed::push::push_image;
 use skiff_testbed::pve::calls;
-use skiff_testbed::{RegistryServer, Setup};
+use skiff_testbed::{Compression, RegistryServer, Setup};
 
 /// A sleeper image (OCI, as pct reads it); `version` changes its config, so its digest.
 fn sleeper(version: &str) -> Image {
@@ -676,6 +676,52 @@ fn two_applies_at_once_create_the_container_once() {
     );
 }
 
+/// `gpu: true` passes the node's /dev/dri nodes with the image's video and render gids;
+/// on a node without them apply refuses before any pct command.
+fn a_gpu_gets_the_nodes_dri_devices_with_the_images_groups() {
+    let site = Site::new();
+    let image = busybox_builder(Format::Oci)
+        .entrypoint(&["/bin/sleep"])
+        .cmd(&["3600"])
+        .layer(
+            LayerBuilder::new()
+                .file(
+                    "etc/group",
+                    0o644,
+                    b"root:x:0:\nvideo:x:44:\nrender:x:993:\n",
+                )
+                .build(),
+            Compression::Gzip,
+        )
+        .build();
+    site.push("apps/media", "v1", &image);
+    site.file("containers:\n  - name: media\n    image: REG/apps/media:v1\n    gpu: true\n");
+    let e = site.fails("apply", &["--yes"]);
+    assert!(e.contains("/dev/dri"), "{e}");
+    assert_eq!(site.changes_since(0), Vec::<Vec<String>>::new());
+
+    let dri = site.path("dev/dri");
+    std::fs::create_dir_all(&dri).unwrap();
+    std::fs::write(dri.join("card0"), "").unwrap();
+    std::fs::write(dri.join("renderD128"), "").unwrap();
+    site.apply(&[]);
+    let create = &site.changes_since(0)[0];
+    let devices: Vec<&[String]> = create
+        .windows(2)
+        .filter(|w| w[0].starts_with("--dev"))
+        .collect();
+    assert_eq!(
+        devices,
+        [
+            strings(&["--dev0", "/dev/dri/card0,gid=44"]),
+            strings(&["--dev1", "/dev/dri/renderD128,gid=993"]),
+        ]
+    );
+    let c = site.node.config(100);
+    assert_eq!(c.keys["dev0"], "/dev/dri/card0,gid=44");
+    assert!(site.plan().contains("= media no change"));
+}
+
 /// -P is the lxc backend's; pve-api is refused until it exists.
 fn flags_of_other_backends_are_refused() {
     let site = Site::new();
@@ -723,6 +769,10 @@ fn main() -> std::process::ExitCode {
         (
             "two_applies_at_once_create_the_container_once",
             two_applies_at_once_create_the_container_once,
+        ),
+        (
+            "a_gpu_gets_the_nodes_dri_devices_with_the_images_groups",
+            a_gpu_gets_the_nodes_dri_devices_with_the_images_groups,
         ),
         (
             "flags_of_other_backends_are_refused",
