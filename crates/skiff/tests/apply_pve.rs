@@ -722,6 +722,46 @@ fn a_gpu_gets_the_nodes_dri_devices_with_the_images_groups() {
     assert!(site.plan().contains("= media no change"));
 }
 
+/// An apply killed after `pct create` (the image's env still in the config, never
+/// started) is finished by the next: the env written over the image's, then started.
+fn a_create_cut_short_is_finished_by_the_next_apply() {
+    let site = Site::new();
+    site.push("apps/sleeper", "v1", &sleeper("1"));
+    site.file(&web_yaml(256, ""));
+    site.apply(&[]);
+    // Back to what `pct create` alone leaves: the image's env, stopped.
+    let conf = site.node.conf_path(100);
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let cut: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("env: ") {
+            Some(env) => {
+                let kept: Vec<&str> = env
+                    .split('\0')
+                    .filter(|e| !e.starts_with("GREETING="))
+                    .collect();
+                format!("env: {}\n", kept.join("\0"))
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(cut, text);
+    std::fs::write(&conf, cut).unwrap();
+    std::fs::remove_file(site.path("run/pct-standin/100")).unwrap();
+
+    let plan = site.plan();
+    // Stopped, so nothing to restart: the env is written, then the container started.
+    assert!(plan.contains("~ web update in place"), "{plan}");
+    assert!(plan.contains("+ env.GREETING = \"hi\""), "{plan}");
+    let before = site.calls().len();
+    site.apply(&[]);
+    assert_eq!(site.changes_since(before), [strings(&["start", "100"])]);
+    let env = site.node.config(100).keys["env"].clone();
+    assert!(env.split('\0').any(|e| e == "GREETING=hi"), "{env:?}");
+    assert!(site.node.running(100));
+    assert!(site.plan().contains("= web no change"));
+}
+
 /// -P is the lxc backend's; pve-api is refused until it exists.
 fn flags_of_other_backends_are_refused() {
     let site = Site::new();
@@ -773,6 +813,10 @@ fn main() -> std::process::ExitCode {
         (
             "a_gpu_gets_the_nodes_dri_devices_with_the_images_groups",
             a_gpu_gets_the_nodes_dri_devices_with_the_images_groups,
+        ),
+        (
+            "a_create_cut_short_is_finished_by_the_next_apply",
+            a_create_cut_short_is_finished_by_the_next_apply,
         ),
         (
             "flags_of_other_backends_are_refused",
