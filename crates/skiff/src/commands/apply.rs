@@ -233,9 +233,11 @@ fn open(args: &ApplyFileArgs) -> Result<Opened, Failure> {
         BackendKind::Pve => {
             if let Some(dir) = &args.lxcpath {
                 return Err(Failure::new(format!(
-                        "-P {}: the pve backend keeps its containers where Proxmox VE does (/etc/pve/lxc); -P is the lxc backend's",
-                        dir.display()
-                    )));
+                    "-P {}: -P is the lxc backend's; the pve backend's containers are where \
+                     Proxmox VE keeps them (/etc/pve/lxc)",
+                    dir.display()
+                ))
+                .hint("leave -P out, or choose --backend lxc"));
             }
             // The node's own lock directory: /etc/pve is a cluster file system.
             let lock = root.path("/run/lock/skiff-apply-pve");
