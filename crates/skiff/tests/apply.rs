@@ -197,12 +197,12 @@ fn parse_errors_name_file_line_and_column_and_touch_nothing() {
 }
 
 #[test]
-fn proxmox_backends_are_refused_until_they_exist() {
+fn the_pve_api_backend_is_refused_until_it_exists() {
     let site = Site::new();
     site.file("containers:\n  - name: web\n    image: busybox\n");
-    let out = site.run("plan", &["--backend", "pve"]);
+    let out = site.run("plan", &["--backend", "pve-api"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pve backend is not available yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pve-api backend is not available yet"));
 }
 
 #[test]

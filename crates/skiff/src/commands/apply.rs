@@ -6,10 +6,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use skiff_apply::lxc::LxcBackend;
+use skiff_apply::pve::PveBackend;
 use skiff_apply::run::{self, Options, Prepared};
 use skiff_apply::secrets::Secrets;
 use skiff_apply::{file, ApplyError, Backend, DesiredFile, Images, Template};
 use skiff_oci::{Digest, ImageConfiguration, Reference};
+use skiff_pve::pct::Pct;
 use skiff_pve::{NodeRoot, StorageConfig};
 use skiff_transport::lock::PathLock;
 use skiff_transport::registry_client;
@@ -100,13 +102,18 @@ impl Images for RegistryImages<'_> {
             .map_err(|f: Failure| image_error(image, &f))
     }
 
-    /// The template of `image` pinned to `digest` (so a new digest is a new file) in
-    /// the node's template storage: `local`, else the first storage with `vztmpl`
-    /// content; pulled as `skiff pve pull` pulls when the cache lacks it.
+    /// The template of `image` at `digest` on this node: one already in a template
+    /// cache (its index names the digest, or it was pulled pinned to it — `skiff pve
+    /// pull` of the same image counts), else pulled pinned to `digest` (so a new digest
+    /// is a new file) into `local`, or the first storage with `vztmpl` content, as
+    /// `skiff pve pull` pulls.
     async fn template(&self, image: &str, digest: &Digest) -> Result<Template, ApplyError> {
         let work = async {
             let root = NodeRoot::from_env();
             let storages = StorageConfig::load(&root)?;
+            if let Some(found) = cached_template(&root, &storages, digest)? {
+                return Ok(found);
+            }
             let storage = storages
                 .storages
                 .iter()
@@ -132,6 +139,37 @@ impl Images for RegistryImages<'_> {
     }
 }
 
+/// A template of `digest` in any template cache of the node, as `skiff pve images` lists
+/// them: its manifest digest is `digest`, or it was pulled by a reference pinned to
+/// `digest` (a Docker-format image's manifest is converted to OCI on the pull, so its
+/// archive's own digest differs from the registry's).
+fn cached_template(
+    root: &NodeRoot,
+    storages: &StorageConfig,
+    digest: &Digest,
+) -> Result<Option<Template>, Failure> {
+    let digest = digest.to_string();
+    let pinned = format!("@{digest}");
+    for storage in &storages.storages {
+        let Ok(cache) = storage.template_cache() else {
+            continue;
+        };
+        let cache = root.path(cache);
+        for t in skiff_pve::template::list(&storage.id, &cache)? {
+            let same =
+                t.digest == digest || t.reference.as_deref().is_some_and(|r| r.ends_with(&pinned));
+            if same {
+                let file = t.volid.rsplit('/').next().unwrap_or_default();
+                return Ok(Some(Template {
+                    path: cache.join(file),
+                    volid: t.volid,
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
 impl From<ApplyError> for Failure {
     fn from(e: ApplyError) -> Self {
         let hint = match &e {
@@ -139,7 +177,7 @@ impl From<ApplyError> for Failure {
                 "rename the container in the file, or remove the other container yourself"
                     .to_string(),
             ),
-            ApplyError::Tool { .. } => Some(
+            ApplyError::Tool { command, .. } if command.starts_with("lxc-") => Some(
                 "run the command shown to see LXC's own diagnostics (add -l DEBUG -o FILE)"
                     .to_string(),
             ),
@@ -156,38 +194,61 @@ impl From<ApplyError> for Failure {
     }
 }
 
-/// The file, read and checked, and the backend it goes to.
-fn open(args: &ApplyFileArgs) -> Result<(DesiredFile, Box<dyn Backend>, Options), Failure> {
-    let catalog = super::catalog::load(&args.catalog)?;
-    let desired = file::load(&args.file, &catalog)?;
+/// The file, read and checked, the backend it goes to, and what apply and destroy lock.
+struct Opened {
+    desired: DesiredFile,
+    backend: Box<dyn Backend>,
+    options: Options,
+    /// Two applies on the same containers take turns on this path's lock.
+    lock: PathBuf,
+}
+
+/// The backend: `--backend`, else the file's `backend:`, else pve on a Proxmox VE node
+/// (`/etc/pve` under `SKIFF_PVE_ROOT`), else lxc.
+fn backend_kind(args: &ApplyFileArgs, desired: &DesiredFile, root: &NodeRoot) -> BackendKind {
     let from_file = match desired.backend.as_deref() {
         Some("pve") => Some(BackendKind::Pve),
         Some("pve-api") => Some(BackendKind::PveApi),
         Some("lxc") => Some(BackendKind::Lxc),
         _ => None,
     };
-    let default = if Path::new("/etc/pve").exists() {
-        BackendKind::Pve
-    } else {
-        BackendKind::Lxc
-    };
-    let backend: Box<dyn Backend> = match args.backend.or(from_file).unwrap_or(default) {
-        BackendKind::Lxc => Box::new(LxcBackend::new(&lxcpath(args))),
-        kind @ (BackendKind::Pve | BackendKind::PveApi) => {
-            // skiff_apply::pve::PveBackend exists but is not wired in until its tests
-            // (tests/apply_pve.rs against the pct stand-in) pass.
-            let name = if kind == BackendKind::Pve {
-                "pve"
-            } else {
-                "pve-api"
-            };
+    args.backend.or(from_file).unwrap_or_else(|| {
+        if root.path("/etc/pve").exists() {
+            BackendKind::Pve
+        } else {
+            BackendKind::Lxc
+        }
+    })
+}
+
+fn open(args: &ApplyFileArgs) -> Result<Opened, Failure> {
+    let catalog = super::catalog::load(&args.catalog)?;
+    let desired = file::load(&args.file, &catalog)?;
+    let root = NodeRoot::from_env();
+    let (backend, lock): (Box<dyn Backend>, PathBuf) = match backend_kind(args, &desired, &root) {
+        BackendKind::Lxc => {
+            let dir = lxcpath(args);
+            (Box::new(LxcBackend::new(&dir)), dir)
+        }
+        BackendKind::Pve => {
+            if let Some(dir) = &args.lxcpath {
+                return Err(Failure::new(format!(
+                    "-P {}: -P is the lxc backend's; the pve backend's containers are where \
+                     Proxmox VE keeps them (/etc/pve/lxc)",
+                    dir.display()
+                ))
+                .hint("leave -P out, or choose --backend lxc"));
+            }
+            // The node's own lock directory: /etc/pve is a cluster file system.
+            let lock = root.path("/run/lock/skiff-apply-pve");
+            (Box::new(PveBackend::new(root, Pct::from_env())), lock)
+        }
+        BackendKind::PveApi => {
             return Err(Failure::new(format!(
-                "the {name} backend is not available yet in this build of {}",
+                "the pve-api backend is not available yet in this build of {}",
                 program_name()
             ))
-            .hint(
-                "use --backend lxc (plain LXC); the Proxmox backends come with the pve commands",
-            ));
+            .hint("use --backend pve on the node itself (pct), or lxc (plain LXC)"));
         }
     };
     let options = Options {
@@ -196,7 +257,12 @@ fn open(args: &ApplyFileArgs) -> Result<(DesiredFile, Box<dyn Backend>, Options)
         datasets_dir: args.datasets_dir.clone(),
         secrets: Secrets::new(&args.secrets_dir),
     };
-    Ok((desired, backend, options))
+    Ok(Opened {
+        desired,
+        backend,
+        options,
+        lock,
+    })
 }
 
 /// The LXC directory the file's containers live in (`-P`).
@@ -206,29 +272,31 @@ fn lxcpath(args: &ApplyFileArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/lib/lxc"))
 }
 
-/// Waits until no other `apply` or `destroy` works on the same LXC directory: two at once
-/// would plan against the same observed state and then both create (or delete) the same
-/// containers. Held until the returned lock is dropped; the second then plans afresh and
-/// finds the work done.
-async fn exclusive(args: &ApplyFileArgs) -> Result<PathLock, Failure> {
-    let dir = lxcpath(args);
+/// Waits until no other `apply` or `destroy` works on the same containers (`lock`): two
+/// at once would plan against the same observed state and then both create (or delete)
+/// the same containers. Held until the returned lock is dropped; the second then plans
+/// afresh and finds the work done.
+async fn exclusive(lock: &Path, quiet: bool) -> Result<PathLock, Failure> {
     let failed = |e: std::io::Error| {
         Failure::new(format!(
             "cannot lock {} for this change: {e}",
-            dir.display()
+            lock.display()
         ))
     };
-    if let Some(lock) = PathLock::try_acquire(&dir).map_err(failed)? {
-        return Ok(lock);
+    if let Some(dir) = lock.parent() {
+        std::fs::create_dir_all(dir).map_err(failed)?;
     }
-    if !args.quiet {
+    if let Some(held) = PathLock::try_acquire(lock).map_err(failed)? {
+        return Ok(held);
+    }
+    if !quiet {
         stderr_line(&format!(
             "waiting for another {} apply or destroy on {} to finish",
             program_name(),
-            dir.display()
+            lock.display()
         ));
     }
-    PathLock::acquire(&dir).await.map_err(failed)
+    PathLock::acquire(lock).await.map_err(failed)
 }
 
 fn print_block(text: &str) -> Result<(), Failure> {
@@ -260,9 +328,15 @@ fn confirm(question: &str) -> Result<bool, Failure> {
 async fn prepare(
     global: &GlobalOptions,
     args: &ApplyFileArgs,
+    opened: Opened,
     prune: bool,
 ) -> Result<(Prepared, Box<dyn Backend>, Options), Failure> {
-    let (desired, backend, mut options) = open(args)?;
+    let Opened {
+        desired,
+        backend,
+        mut options,
+        ..
+    } = opened;
     options.prune = prune;
     let images = RegistryImages { global, args };
     let prepared = run::plan(desired, backend.as_ref(), &images, &options).await?;
@@ -271,14 +345,16 @@ async fn prepare(
 
 /// `plan FILE`.
 pub async fn plan(global: &GlobalOptions, args: ApplyFileArgs) -> Result<(), Failure> {
-    let (prepared, _, _) = prepare(global, &args, false).await?;
+    let opened = open(&args)?;
+    let (prepared, _, _) = prepare(global, &args, opened, false).await?;
     print_block(&prepared.plan.render())
 }
 
 /// `apply FILE [--yes] [--prune]`.
 pub async fn apply(global: &GlobalOptions, args: ApplyArgs) -> Result<(), Failure> {
-    let _lock = exclusive(&args.target).await?;
-    let (prepared, backend, options) = prepare(global, &args.target, args.prune).await?;
+    let opened = open(&args.target)?;
+    let _lock = exclusive(&opened.lock, args.target.quiet).await?;
+    let (prepared, backend, options) = prepare(global, &args.target, opened, args.prune).await?;
     print_block(&prepared.plan.render())?;
     if prepared.plan.is_noop() {
         return Ok(());
@@ -303,8 +379,13 @@ pub async fn apply(global: &GlobalOptions, args: ApplyArgs) -> Result<(), Failur
 
 /// `destroy FILE [--yes]`.
 pub async fn destroy(_global: &GlobalOptions, args: DestroyArgs) -> Result<(), Failure> {
-    let _lock = exclusive(&args.target).await?;
-    let (desired, backend, _) = open(&args.target)?;
+    let Opened {
+        desired,
+        backend,
+        lock,
+        ..
+    } = open(&args.target)?;
+    let _lock = exclusive(&lock, args.target.quiet).await?;
     let names: Vec<&str> = desired.containers.iter().map(|c| c.name.as_str()).collect();
     if !args.yes
         && !confirm(&format!(
@@ -328,7 +409,12 @@ pub async fn destroy(_global: &GlobalOptions, args: DestroyArgs) -> Result<(), F
 
 /// `status FILE`.
 pub async fn status(global: &GlobalOptions, args: ApplyFileArgs) -> Result<(), Failure> {
-    let (desired, backend, options) = open(&args)?;
+    let Opened {
+        desired,
+        backend,
+        options,
+        ..
+    } = open(&args)?;
     let images = RegistryImages {
         global,
         args: &args,
