@@ -260,15 +260,13 @@ fn ctrl_c_leaves_the_cache_clean() {
     let reg = registry();
     let node = Node::new();
     let proxy = stalling_blob_proxy(&reg.host());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args([
+    let mut child = node
+        .command(&[
             "pve",
             "pull",
             "--tls-verify=false",
             &format!("{}/tools/busybox:v1", proxy.host()),
         ])
-        .env("HOME", scratch_home())
-        .env("SKIFF_PVE_ROOT", node.root())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

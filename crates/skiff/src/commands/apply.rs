@@ -130,8 +130,16 @@ impl Images for RegistryImages<'_> {
             let pinned = Reference::parse(image)?.with_digest(digest.clone());
             let flags = self.args.src.flags(None, 3, None).quiet(self.args.quiet);
             let written = pinned.to_string();
-            let (volid, path) =
-                cached_or_pulled(self.global, &root, &written, &place, &flags, false).await?;
+            let (volid, path) = cached_or_pulled(
+                self.global,
+                &root,
+                &written,
+                &place,
+                &flags,
+                &crate::cli::CacheArgs::default(),
+                false,
+            )
+            .await?;
             let path = path.ok_or_else(|| Failure::new(format!("{volid}: not pulled")))?;
             Ok(Template { volid, path })
         };
