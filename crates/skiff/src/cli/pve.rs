@@ -58,7 +58,7 @@ pub struct PvePullArgs {
     /// Retries.
     #[command(flatten)]
     pub retry: RetryArgs,
-
+    /// The host's blob cache (--no-cache).
     #[command(flatten)]
     pub cache: CacheArgs,
 }
@@ -186,7 +186,7 @@ pub struct PveCreateArgs {
     /// Retries.
     #[command(flatten)]
     pub retry: RetryArgs,
-
+    /// The host's blob cache (--no-cache).
     #[command(flatten)]
     pub cache: CacheArgs,
 }
