@@ -295,7 +295,7 @@ impl Locator<'_> {
             command: c.command.clone(),
             onboot: c.onboot.unwrap_or(false),
             start: c.start.unwrap_or(true),
-            unprivileged: c.unprivileged.unwrap_or(false),
+            unprivileged: c.unprivileged,
             depends_on: c.depends_on.clone(),
             health: c.health.clone(),
             proxmox: ProxmoxKeys {

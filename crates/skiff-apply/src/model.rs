@@ -48,8 +48,10 @@ pub struct Desired {
     /// Keep it running (default true).
     #[serde(skip)]
     pub start: bool,
-    /// Shift ids as Proxmox's unprivileged containers do.
-    pub unprivileged: bool,
+    /// Shift ids as Proxmox's unprivileged containers do. Unset, each backend keeps its
+    /// tool's default: privileged on plain LXC (as lxc-create run by root), unprivileged
+    /// on Proxmox VE (as pct create).
+    pub unprivileged: Option<bool>,
     /// Full names of the containers that must run (and be healthy) first.
     #[serde(skip)]
     pub depends_on: Vec<String>,

@@ -197,15 +197,6 @@ fn parse_errors_name_file_line_and_column_and_touch_nothing() {
 }
 
 #[test]
-fn proxmox_backends_are_refused_until_they_exist() {
-    let site = Site::new();
-    site.file("containers:\n  - name: web\n    image: busybox\n");
-    let out = site.run("plan", &["--backend", "pve"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pve backend is not available yet"));
-}
-
-#[test]
 fn apply_runs_containers_and_reapply_changes_nothing_and_fetches_no_blob() {
     let site = Site::new();
     site.push("tools/sleeper", "v1", &sleeper("1"));

@@ -202,8 +202,8 @@ fn apply_creates_through_the_api_and_reapply_only_reads() {
     assert_eq!(param(create, "rootfs"), "local-lvm:4");
     assert_eq!(param(create, "net0"), "name=eth0,bridge=vmbr0,ip=dhcp");
     assert_eq!(param(create, "tags"), "skiff");
-    // The file's default (`unprivileged:` not given).
-    assert_eq!(param(create, "unprivileged"), "0");
+    // Proxmox's default when the file does not say (`unprivileged:`).
+    assert_eq!(param(create, "unprivileged"), "1");
     assert!(param(create, "description").starts_with("skiff: managed "));
     assert!(
         !create.params.contains_key("start"),

@@ -7,90 +7,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::pve::Node;
 use common::*;
 use skiff_testbed::image::{busybox_builder, Format, LayerBuilder};
 use skiff_testbed::push::push_image;
-use skiff_testbed::pve::{calls, CtConfig};
+use skiff_testbed::pve::calls;
 use skiff_testbed::{Compression, RegistryServer, Setup};
-
-const STORAGE_CFG: &str = "\
-dir: local
-\tpath /var/lib/vz
-\tcontent iso,vztmpl,backup
-
-lvmthin: local-lvm
-\tthinpool data
-\tvgname pve
-\tcontent rootdir,images
-
-nfs: nas
-\texport /export/pve
-\tserver 10.0.0.5
-\tcontent vztmpl
-";
-
-/// A node root with storage.cfg, and a `pct` symlink to this test binary.
-struct Node {
-    dir: tempfile::TempDir,
-    pct: PathBuf,
-}
-
-impl Node {
-    fn new() -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let etc = dir.path().join("etc/pve/lxc");
-        std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(dir.path().join("etc/pve/storage.cfg"), STORAGE_CFG).unwrap();
-        let pct = dir.path().join("bin/pct");
-        std::fs::create_dir_all(pct.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(std::env::current_exe().unwrap(), &pct).unwrap();
-        Node { dir, pct }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cache(&self) -> PathBuf {
-        self.root().join("var/lib/vz/template/cache")
-    }
-
-    fn skiff(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(args)
-            .env("HOME", scratch_home())
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("XDG_RUNTIME_DIR")
-            .env("SKIFF_PVE_ROOT", self.root())
-            .env("SKIFF_DEV_ROOT", self.root())
-            .env("SKIFF_PCT", &self.pct)
-            .output()
-            .expect("run skiff")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.skiff(args);
-        assert!(
-            out.status.success(),
-            "skiff {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.skiff(args);
-        assert!(!out.status.success(), "skiff {args:?} succeeded");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    fn config(&self, vmid: u32) -> CtConfig {
-        CtConfig::load(&self.root().join(format!("etc/pve/lxc/{vmid}.conf"))).unwrap()
-    }
-}
 
 /// A registry with the busybox image at tools/busybox:v1 (Docker format: pve pull must
 /// write OCI) and v2.
@@ -336,15 +260,13 @@ fn ctrl_c_leaves_the_cache_clean() {
     let reg = registry();
     let node = Node::new();
     let proxy = stalling_blob_proxy(&reg.host());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args([
+    let mut child = node
+        .command(&[
             "pve",
             "pull",
             "--tls-verify=false",
             &format!("{}/tools/busybox:v1", proxy.host()),
         ])
-        .env("HOME", scratch_home())
-        .env("SKIFF_PVE_ROOT", node.root())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -688,12 +610,6 @@ fn the_pct_standin_refuses_what_pct_refuses() {
 }
 
 fn main() -> std::process::ExitCode {
-    if std::env::args_os()
-        .next()
-        .is_some_and(|a| Path::new(&a).file_name().is_some_and(|n| n == "pct"))
-    {
-        return skiff_testbed::pve::main();
-    }
     let tests: &[(&str, fn())] = &[
         (
             "pull_writes_what_proxmox_writes",
@@ -731,37 +647,5 @@ fn main() -> std::process::ExitCode {
             the_pct_standin_refuses_what_pct_refuses,
         ),
     ];
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if std::env::args().any(|a| a == "--list") {
-        for (name, _) in tests {
-            println!("{name}: test");
-        }
-        return std::process::ExitCode::SUCCESS;
-    }
-    let mut failed = Vec::new();
-    let chosen: Vec<_> = tests
-        .iter()
-        .filter(|(n, _)| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
-        .collect();
-    println!("running {} tests", chosen.len());
-    for (name, test) in chosen {
-        let outcome = std::panic::catch_unwind(test);
-        println!(
-            "test {name} ... {}",
-            if outcome.is_ok() { "ok" } else { "FAILED" }
-        );
-        if outcome.is_err() {
-            failed.push(*name);
-        }
-    }
-    if failed.is_empty() {
-        println!("test result: ok");
-        std::process::ExitCode::SUCCESS
-    } else {
-        println!("test result: FAILED: {failed:?}");
-        std::process::ExitCode::FAILURE
-    }
+    common::pve::main(tests)
 }

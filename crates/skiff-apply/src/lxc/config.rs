@@ -34,7 +34,7 @@ pub(crate) fn fields(d: &Desired, env: &BTreeMap<String, String>) -> BTreeMap<St
         f.insert("swap".into(), s.to_string());
     }
     f.insert("onboot".into(), d.onboot.to_string());
-    f.insert("unprivileged".into(), d.unprivileged.to_string());
+    f.insert("unprivileged".into(), unprivileged(d).to_string());
     if let Some(e) = &d.entrypoint {
         f.insert("entrypoint".into(), json(e));
     }
@@ -68,6 +68,11 @@ pub(crate) fn limits(d: &Desired) -> Limits {
         swap: d.swap.map(|m| m.0),
         cores: d.cores,
     }
+}
+
+/// Whether `d` runs unprivileged: unset, privileged, as lxc-create run by root makes it.
+pub(crate) fn unprivileged(d: &Desired) -> bool {
+    d.unprivileged.unwrap_or(false)
 }
 
 /// The id map of an (un)privileged container.
@@ -144,7 +149,7 @@ pub(crate) fn render(
     let options = LxcConfigOptions {
         name: d.name.clone(),
         rootfs: rootfs.to_path_buf(),
-        id_map: id_map(d.unprivileged),
+        id_map: id_map(unprivileged(d)),
         extra,
     };
     let mut out = String::new();

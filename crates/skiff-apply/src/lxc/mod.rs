@@ -67,7 +67,7 @@ impl LxcBackend {
         images: &dyn Images,
     ) -> Result<(PathBuf, ImageConfiguration, ContainerSpec), ApplyError> {
         let rootfs = dir.join(rootfs_name(&t.digest));
-        let id_map = config::id_map(t.desired.unprivileged);
+        let id_map = config::id_map(config::unprivileged(t.desired));
         let owner = id_map.container_root();
         let image = images
             .unpack(&t.desired.image, &t.digest, &rootfs, id_map)
@@ -99,7 +99,7 @@ impl LxcBackend {
         // The argv depends on the file's overrides, not only on the image, so the
         // launcher's argv file is (re)written with every config.
         spec.entrypoint = config::argv(t.desired, image);
-        let owner = config::id_map(t.desired.unprivileged).container_root();
+        let owner = config::id_map(config::unprivileged(t.desired)).container_root();
         launcher::install(rootfs_now, &spec.entrypoint, owner)?;
         let text = config::render(t, spec, rootfs)?;
         let tmp = dir.join(".config.skiff-new");

@@ -121,19 +121,17 @@ impl CtConfig {
             "net0".into(),
             canonical_net(self.keys.get("net0").map_or("", String::as_str)),
         );
-        for (key, value) in &self.keys {
-            if indexed(key, "mp") {
-                let p = properties(value, "volume");
-                let target = p.get("mp").cloned().unwrap_or_default();
-                f.insert(
-                    format!("mount.{target}"),
-                    mount_text(
-                        p.get("volume").map_or("", String::as_str),
-                        p.get("ro").is_some_and(|v| v == "1"),
-                        p.get("backup").is_some_and(|v| v == "1"),
-                    ),
-                );
-            }
+        for (_, value) in self.keys.iter().filter(|(k, v)| bind_mount(k, v)) {
+            let p = properties(value, "volume");
+            let target = p.get("mp").cloned().unwrap_or_default();
+            f.insert(
+                format!("mount.{target}"),
+                mount_text(
+                    p.get("volume").map_or("", String::as_str),
+                    p.get("ro").is_some_and(|v| v == "1"),
+                    p.get("backup").is_some_and(|v| v == "1"),
+                ),
+            );
         }
         let devices: Vec<&String> = self
             .keys
@@ -243,7 +241,7 @@ pub(crate) fn wanted(
     }
     f.insert("onboot".into(), d.onboot.to_string());
     f.insert("tags".into(), tags(d).join(";"));
-    f.insert("unprivileged".into(), d.unprivileged.to_string());
+    f.insert("unprivileged".into(), unprivileged(d).to_string());
     if let Some(e) = entrypoint(d) {
         f.insert("entrypoint".into(), e);
     }
@@ -251,6 +249,11 @@ pub(crate) fn wanted(
         f.insert(format!("env.{k}"), v.clone());
     }
     f
+}
+
+/// Whether `d` runs unprivileged: unset, unprivileged, as pct create makes it.
+pub(crate) fn unprivileged(d: &Desired) -> bool {
+    d.unprivileged.unwrap_or(true)
 }
 
 /// The root disk in GiB: the file's or the catalog's suggestion, else Proxmox's default.
@@ -350,6 +353,22 @@ pub(crate) fn properties(v: &str, default_key: &str) -> BTreeMap<String, String>
             None => (default_key.to_string(), p.to_string()),
         })
         .collect()
+}
+
+/// Whether `key: value` is a bind mount point (a host directory), the only kind apply
+/// writes. A mount point on a storage volume was added by hand: apply leaves it in
+/// place and out of its plan, and refuses to destroy its container ([`frees_volume`]).
+pub(crate) fn bind_mount(key: &str, value: &str) -> bool {
+    indexed(key, "mp")
+        && properties(value, "volume")
+            .get("volume")
+            .is_some_and(|v| v.starts_with('/'))
+}
+
+/// Whether `pct destroy` would free a storage volume of `key: value`: a mount point on
+/// one, or an unused disk (`unusedN`, where PVE moves a removed volume mount point).
+pub(crate) fn frees_volume(key: &str, value: &str) -> bool {
+    indexed(key, "unused") || (indexed(key, "mp") && !bind_mount(key, value))
 }
 
 /// `mpN`, `devN`, … (N a number).

@@ -197,7 +197,7 @@ impl PveBackend {
 }
 
 /// Refuses when destroying the container (`command`) would take data: a mount point on
-/// a storage volume.
+/// a storage volume, or an unused disk.
 pub(crate) fn refuse_volumes(
     c: &CtConfig,
     name: &str,
@@ -205,16 +205,14 @@ pub(crate) fn refuse_volumes(
     command: String,
 ) -> Result<(), ApplyError> {
     for (key, value) in &c.keys {
-        if config::indexed(key, "mp") {
+        if config::frees_volume(key, value) {
             let volume = config::properties(value, "volume")
                 .remove("volume")
                 .unwrap_or_default();
-            if !volume.starts_with('/') {
-                return Err(ApplyError::Tool {
-                    command,
-                    message: format!("not run: {doing} {name} would delete its mount point {key} ({volume}), a storage volume; move the data to a host directory (a bind mount) first"),
-                });
-            }
+            return Err(ApplyError::Tool {
+                command,
+                message: format!("not run: {doing} {name} would delete its {key} ({volume}), a storage volume; move the data to a host directory (a bind mount) first"),
+            });
         }
     }
     Ok(())
@@ -249,7 +247,7 @@ pub(crate) fn base_spec(
     spec.features = d.proxmox.features.clone();
     spec.onboot = d.onboot;
     spec.tags = config::tags(d);
-    spec.unprivileged = d.unprivileged;
+    spec.unprivileged = config::unprivileged(d);
     spec.entrypoint = config::entrypoint(d);
     spec.env = t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     spec.description = Some(config::description(t));
@@ -321,12 +319,12 @@ pub(crate) fn set_args(t: &Target<'_>, c: &CtConfig) -> (Vec<String>, bool) {
     }
     let dropped: Vec<String> = c
         .keys
-        .keys()
-        .filter(|k| {
-            (matches!(k.as_str(), "cores" | "features") || config::indexed(k, "mp"))
+        .iter()
+        .filter(|(k, v)| {
+            (matches!(k.as_str(), "cores" | "features") || config::bind_mount(k, v))
                 && !want.contains_key(*k)
         })
-        .cloned()
+        .map(|(k, _)| k.clone())
         .collect();
     if !dropped.is_empty() {
         args.extend(["--delete".into(), dropped.join(",")]);

@@ -37,7 +37,10 @@ pub struct Disturb {
     pub max_open_files: Option<u64>,
 }
 
-/// Runs `skiff args` with `HOME` at `home`, killing it after `limit`.
+/// Runs `skiff args` with `HOME` at `home`, killing it after `limit`. Each run starts
+/// with an empty blob cache of its own (`SKIFF_CACHE_DIR`), so that every fault meets the
+/// network rather than a layer an earlier scenario cached; tests/cache.rs covers the
+/// cache itself.
 pub fn run(
     skiff: &Path,
     home: &Path,
@@ -46,9 +49,11 @@ pub fn run(
     limit: Duration,
 ) -> std::io::Result<Run> {
     let stderr_file = tempfile::tempfile()?;
+    let cache = tempfile::Builder::new().prefix("cache").tempdir_in(home)?;
     let mut cmd = Command::new(skiff);
     cmd.args(args)
         .env("HOME", home)
+        .env("SKIFF_CACHE_DIR", cache.path())
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
         .stdin(Stdio::null())

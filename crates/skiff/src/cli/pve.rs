@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{PveApiArgs, RegistryArgs, RetryArgs};
+use super::{CacheArgs, PveApiArgs, RegistryArgs, RetryArgs};
 
 /// `pve …` subcommands.
 #[derive(Debug, Subcommand)]
@@ -58,6 +58,9 @@ pub struct PvePullArgs {
     /// Retries.
     #[command(flatten)]
     pub retry: RetryArgs,
+    /// The host's blob cache (--no-cache).
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// `pve tags REPO`.
@@ -183,4 +186,7 @@ pub struct PveCreateArgs {
     /// Retries.
     #[command(flatten)]
     pub retry: RetryArgs,
+    /// The host's blob cache (--no-cache).
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }

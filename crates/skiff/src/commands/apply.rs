@@ -6,11 +6,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use skiff_apply::lxc::LxcBackend;
+use skiff_apply::pve::PveBackend;
 use skiff_apply::pve_api::PveApiBackend;
 use skiff_apply::run::{self, Options, Prepared};
 use skiff_apply::secrets::Secrets;
 use skiff_apply::{file, ApplyError, Backend, DesiredFile, Images, Template};
 use skiff_oci::{Digest, ImageConfiguration, Reference};
+use skiff_pve::pct::Pct;
 use skiff_pve::{NodeRoot, StorageConfig};
 use skiff_transport::lock::PathLock;
 use skiff_transport::registry_client;
@@ -102,13 +104,18 @@ impl Images for RegistryImages<'_> {
             .map_err(|f: Failure| image_error(image, &f))
     }
 
-    /// The template of `image` pinned to `digest` (so a new digest is a new file) in
-    /// the node's template storage: `local`, else the first storage with `vztmpl`
-    /// content; pulled as `skiff pve pull` pulls when the cache lacks it.
+    /// The template of `image` at `digest` on this node: one already in a template
+    /// cache (its index names the digest, or it was pulled pinned to it — `skiff pve
+    /// pull` of the same image counts), else pulled pinned to `digest` (so a new digest
+    /// is a new file) into `local`, or the first storage with `vztmpl` content, as
+    /// `skiff pve pull` pulls.
     async fn template(&self, image: &str, digest: &Digest) -> Result<Template, ApplyError> {
         let work = async {
             let root = NodeRoot::from_env();
             let storages = StorageConfig::load(&root)?;
+            if let Some(found) = cached_template(&root, &storages, digest)? {
+                return Ok(found);
+            }
             let storage = storages
                 .storages
                 .iter()
@@ -125,8 +132,16 @@ impl Images for RegistryImages<'_> {
             let pinned = Reference::parse(image)?.with_digest(digest.clone());
             let flags = self.args.src.flags(None, 3, None).quiet(self.args.quiet);
             let written = pinned.to_string();
-            let (volid, path) =
-                cached_or_pulled(self.global, &root, &written, &place, &flags, false).await?;
+            let (volid, path) = cached_or_pulled(
+                self.global,
+                &root,
+                &written,
+                &place,
+                &flags,
+                &crate::cli::CacheArgs::default(),
+                false,
+            )
+            .await?;
             let path = path.ok_or_else(|| Failure::new(format!("{volid}: not pulled")))?;
             Ok(Template { volid, path })
         };
@@ -138,11 +153,49 @@ impl Images for RegistryImages<'_> {
         let work = async {
             let pinned = Reference::parse(image)?.with_digest(digest.clone());
             let flags = self.args.src.flags(None, 3, None).quiet(self.args.quiet);
-            pull_archive(self.global, &pinned.to_string(), path, &flags).await?;
+            pull_archive(
+                self.global,
+                &pinned.to_string(),
+                path,
+                &flags,
+                &crate::cli::CacheArgs::default(),
+            )
+            .await?;
             Ok(())
         };
         work.await.map_err(|f: Failure| image_error(image, &f))
     }
+}
+
+/// A template of `digest` in any template cache of the node, as `skiff pve images` lists
+/// them: its manifest digest is `digest`, or it was pulled by a reference pinned to
+/// `digest` (a Docker-format image's manifest is converted to OCI on the pull, so its
+/// archive's own digest differs from the registry's).
+fn cached_template(
+    root: &NodeRoot,
+    storages: &StorageConfig,
+    digest: &Digest,
+) -> Result<Option<Template>, Failure> {
+    let digest = digest.to_string();
+    let pinned = format!("@{digest}");
+    for storage in &storages.storages {
+        let Ok(cache) = storage.template_cache() else {
+            continue;
+        };
+        let cache = root.path(cache);
+        for t in skiff_pve::template::list(&storage.id, &cache)? {
+            let same =
+                t.digest == digest || t.reference.as_deref().is_some_and(|r| r.ends_with(&pinned));
+            if same {
+                let file = t.volid.rsplit('/').next().unwrap_or_default();
+                return Ok(Some(Template {
+                    path: cache.join(file),
+                    volid: t.volid,
+                }));
+            }
+        }
+    }
+    Ok(None)
 }
 
 impl From<ApplyError> for Failure {
@@ -155,7 +208,7 @@ impl From<ApplyError> for Failure {
                 "rename the container in the file, or remove the other container yourself"
                     .to_string(),
             ),
-            ApplyError::Tool { .. } => Some(
+            ApplyError::Tool { command, .. } if command.starts_with("lxc-") => Some(
                 "run the command shown to see LXC's own diagnostics (add -l DEBUG -o FILE)"
                     .to_string(),
             ),
@@ -172,36 +225,57 @@ impl From<ApplyError> for Failure {
     }
 }
 
-/// The file, read and checked, the backend it goes to, and the lock that keeps two
-/// applies from working on the same containers at once.
+/// The file, read and checked, the backend it goes to, and what apply and destroy lock.
 struct Opened {
     desired: DesiredFile,
     backend: Box<dyn Backend>,
     options: Options,
-    lock_target: PathBuf,
+    /// Two applies on the same containers take turns on this path's lock.
+    lock: PathBuf,
 }
 
-/// Reads the file and connects its backend.
-fn open(global: &GlobalOptions, args: &ApplyFileArgs) -> Result<Opened, Failure> {
-    let catalog = super::catalog::load(&args.catalog)?;
-    let desired = file::load(&args.file, &catalog)?;
+/// The backend: `--backend`, else the file's `backend:`, else pve on a Proxmox VE node
+/// (`/etc/pve` under `SKIFF_PVE_ROOT`), else lxc.
+fn backend_kind(args: &ApplyFileArgs, desired: &DesiredFile, root: &NodeRoot) -> BackendKind {
     let from_file = match desired.backend.as_deref() {
         Some("pve") => Some(BackendKind::Pve),
         Some("pve-api") => Some(BackendKind::PveApi),
         Some("lxc") => Some(BackendKind::Lxc),
         _ => None,
     };
-    let default = if Path::new("/etc/pve").exists() {
-        BackendKind::Pve
-    } else {
-        BackendKind::Lxc
-    };
-    let kind = args.backend.or(from_file).unwrap_or(default);
-    // The containers of an LXC directory are guarded by a lock beside it; a cluster's
-    // (which other machines may change too) by one beside the file.
-    let mut lock_target = lxcpath(args);
-    let backend: Box<dyn Backend> = match kind {
-        BackendKind::Lxc => Box::new(LxcBackend::new(&lxcpath(args))),
+    args.backend.or(from_file).unwrap_or_else(|| {
+        if root.path("/etc/pve").exists() {
+            BackendKind::Pve
+        } else {
+            BackendKind::Lxc
+        }
+    })
+}
+
+/// Reads the file and connects its backend.
+fn open(global: &GlobalOptions, args: &ApplyFileArgs) -> Result<Opened, Failure> {
+    let catalog = super::catalog::load(&args.catalog)?;
+    let desired = file::load(&args.file, &catalog)?;
+    let root = NodeRoot::from_env();
+    let kind = backend_kind(args, &desired, &root);
+    if let (Some(dir), BackendKind::Pve | BackendKind::PveApi) = (&args.lxcpath, kind) {
+        return Err(Failure::new(format!(
+            "-P {}: -P is the lxc backend's; the Proxmox backends' containers are where \
+             Proxmox VE keeps them (/etc/pve/lxc)",
+            dir.display()
+        ))
+        .hint("leave -P out, or choose --backend lxc"));
+    }
+    let (backend, lock): (Box<dyn Backend>, PathBuf) = match kind {
+        BackendKind::Lxc => {
+            let dir = lxcpath(args);
+            (Box::new(LxcBackend::new(&dir)), dir)
+        }
+        BackendKind::Pve => {
+            // The node's own lock directory: /etc/pve is a cluster file system.
+            let lock = root.path("/run/lock/skiff-apply-pve");
+            (Box::new(PveBackend::new(root, Pct::from_env())), lock)
+        }
         BackendKind::PveApi => {
             let api = super::pve_api::connect(global, &args.api)?.ok_or_else(|| {
                 Failure::new("the pve-api backend needs a cluster to talk to").hint(
@@ -210,19 +284,13 @@ fn open(global: &GlobalOptions, args: &ApplyFileArgs) -> Result<Opened, Failure>
                      for `skiff pve … --api`)",
                 )
             })?;
-            lock_target = desired.path.clone();
-            Box::new(PveApiBackend::new(api, super::pve_api::record()?))
-        }
-        BackendKind::Pve => {
-            // skiff_apply::pve::PveBackend exists but is not wired in until its tests
-            // (tests/apply_pve.rs against the pct stand-in) pass.
-            return Err(Failure::new(format!(
-                "the pve backend is not available yet in this build of {}",
-                program_name()
-            ))
-            .hint(
-                "use --backend lxc (plain LXC); the Proxmox backends come with the pve commands",
-            ));
+            // A cluster, which other machines may change too: the lock sits beside the
+            // file, so that two applies of it from here take turns.
+            let lock = desired.path.clone();
+            (
+                Box::new(PveApiBackend::new(api, super::pve_api::record()?)),
+                lock,
+            )
         }
     };
     let options = Options {
@@ -235,7 +303,7 @@ fn open(global: &GlobalOptions, args: &ApplyFileArgs) -> Result<Opened, Failure>
         desired,
         backend,
         options,
-        lock_target,
+        lock,
     })
 }
 
@@ -246,28 +314,31 @@ fn lxcpath(args: &ApplyFileArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/lib/lxc"))
 }
 
-/// Waits until no other `apply` or `destroy` works on the same containers (`dir`, see
-/// [`Opened`]): two at once would plan against the same observed state and then both
-/// create (or delete) the same containers. Held until the returned lock is dropped; the
-/// second then plans afresh and finds the work done.
-async fn exclusive(args: &ApplyFileArgs, dir: &Path) -> Result<PathLock, Failure> {
+/// Waits until no other `apply` or `destroy` works on the same containers (`lock`): two
+/// at once would plan against the same observed state and then both create (or delete)
+/// the same containers. Held until the returned lock is dropped; the second then plans
+/// afresh and finds the work done.
+async fn exclusive(lock: &Path, quiet: bool) -> Result<PathLock, Failure> {
     let failed = |e: std::io::Error| {
         Failure::new(format!(
             "cannot lock {} for this change: {e}",
-            dir.display()
+            lock.display()
         ))
     };
-    if let Some(lock) = PathLock::try_acquire(dir).map_err(failed)? {
-        return Ok(lock);
+    if let Some(dir) = lock.parent() {
+        std::fs::create_dir_all(dir).map_err(failed)?;
     }
-    if !args.quiet {
+    if let Some(held) = PathLock::try_acquire(lock).map_err(failed)? {
+        return Ok(held);
+    }
+    if !quiet {
         stderr_line(&format!(
             "waiting for another {} apply or destroy on {} to finish",
             program_name(),
-            dir.display()
+            lock.display()
         ));
     }
-    PathLock::acquire(dir).await.map_err(failed)
+    PathLock::acquire(lock).await.map_err(failed)
 }
 
 fn print_block(text: &str) -> Result<(), Failure> {
@@ -324,7 +395,7 @@ pub async fn plan(global: &GlobalOptions, args: ApplyFileArgs) -> Result<(), Fai
 /// `apply FILE [--yes] [--prune]`.
 pub async fn apply(global: &GlobalOptions, args: ApplyArgs) -> Result<(), Failure> {
     let opened = open(global, &args.target)?;
-    let _lock = exclusive(&args.target, &opened.lock_target).await?;
+    let _lock = exclusive(&opened.lock, args.target.quiet).await?;
     let (prepared, backend, options) = prepare(global, &args.target, opened, args.prune).await?;
     print_block(&prepared.plan.render())?;
     if prepared.plan.is_noop() {
@@ -353,10 +424,10 @@ pub async fn destroy(global: &GlobalOptions, args: DestroyArgs) -> Result<(), Fa
     let Opened {
         desired,
         backend,
-        lock_target,
+        lock,
         ..
     } = open(global, &args.target)?;
-    let _lock = exclusive(&args.target, &lock_target).await?;
+    let _lock = exclusive(&lock, args.target.quiet).await?;
     let names: Vec<&str> = desired.containers.iter().map(|c| c.name.as_str()).collect();
     if !args.yes
         && !confirm(&format!(

@@ -13,10 +13,11 @@ use skiff_transport::{
 };
 
 use crate::cli::{
-    GlobalOptions, PveImagesArgs, PvePullArgs, PveTagsArgs, RegistryArgs, RetryArgs, TemplatePlace,
+    CacheArgs, GlobalOptions, PveImagesArgs, PvePullArgs, PveTagsArgs, RegistryArgs, RetryArgs,
+    TemplatePlace,
 };
 use crate::failure::Failure;
-use crate::options::{open_options, platform, RegistryFlags};
+use crate::options::{host_cache, open_options, platform, RegistryFlags};
 use crate::output::{print_json, print_line};
 use crate::render;
 
@@ -98,20 +99,22 @@ pub fn pull_flags(registry: &RegistryArgs, retry: &RetryArgs, quiet: bool) -> Re
 }
 
 /// Pulls `reference` into `place` (policy enforced, host platform unless overridden);
-/// `flags` carry the credentials, TLS, retry and quiet settings.
+/// `flags` carry the credentials, TLS, retry and quiet settings, `blob_cache` whether the
+/// host's blob cache serves and keeps the layers.
 pub async fn pull_into(
     global: &GlobalOptions,
     root: &NodeRoot,
     written: &str,
     place: &TemplatePlace,
     flags: &RegistryFlags,
+    blob_cache: &CacheArgs,
 ) -> Result<Pulled, Failure> {
     check_node(place.node.as_deref())?;
     let reference = pull_reference(written)?;
     let written = written.strip_prefix("docker://").unwrap_or(written);
     let (file, cache) = template_place(root, place, written)?;
     let target = TemplateTarget::prepare(&cache, &file)?;
-    let digest = pull_archive(global, written, target.temp_path(), flags).await?;
+    let digest = pull_archive(global, written, target.temp_path(), flags, blob_cache).await?;
     let path = target.commit()?;
     Ok(Pulled {
         volid: skiff_pve::volid(&place.storage, &file),
@@ -129,11 +132,13 @@ pub async fn pull_archive(
     written: &str,
     path: &std::path::Path,
     flags: &RegistryFlags,
+    blob_cache: &CacheArgs,
 ) -> Result<String, Failure> {
     let reference = pull_reference(written)?;
     let quiet = flags.quiet;
     let source_name: ImageName = format!("docker://{written}").parse()?;
-    let src_options = open_options(global, flags)?;
+    let mut src_options = open_options(global, flags)?;
+    src_options.cache = host_cache(blob_cache)?;
     let source = crate::policy::gate(
         global,
         &source_name,
@@ -170,6 +175,7 @@ pub async fn pull(global: &GlobalOptions, args: PvePullArgs) -> Result<(), Failu
         &args.reference,
         &args.place,
         &pull_flags(&args.registry, &args.retry, args.quiet),
+        &args.cache,
     )
     .await?;
     if args.json {

@@ -90,6 +90,7 @@ async fn pull_and_place(
     written: &str,
     place: &TemplatePlace,
     flags: &crate::options::RegistryFlags,
+    blob_cache: &crate::cli::CacheArgs,
 ) -> Result<Uploaded, Failure> {
     let reference = pull_reference(written)?;
     let written = written.strip_prefix("docker://").unwrap_or(written);
@@ -101,7 +102,7 @@ async fn pull_and_place(
     }
     .map_err(|e| Failure::new(format!("creating a scratch directory for the pull: {e}")))?;
     let archive = scratch.path().join(&file);
-    let digest = pull_archive(global, written, &archive, flags).await?;
+    let digest = pull_archive(global, written, &archive, flags, blob_cache).await?;
     let placed = api
         .place_template(
             &node,
@@ -146,6 +147,7 @@ pub async fn pull(global: &GlobalOptions, api: &PveApi, args: PvePullArgs) -> Re
         &args.reference,
         &args.place,
         &pull_flags(&args.registry, &args.retry, args.quiet),
+        &args.cache,
     )
     .await?;
     if args.json {
@@ -249,6 +251,7 @@ pub async fn create(
             &args.image,
             &place,
             &pull_flags(&args.registry, &args.retry, args.quiet),
+            &args.cache,
         )
         .await?
         .volid

@@ -11,7 +11,7 @@ use skiff_pve::{CreateSpec, NodeRoot, PveError, StorageConfig, VmidChoice};
 use std::path::PathBuf;
 
 use super::pve::{check_node, pull_flags, pull_into, template_place};
-use crate::cli::{GlobalOptions, GpuArg, PveCreateArgs, TemplatePlace};
+use crate::cli::{CacheArgs, GlobalOptions, GpuArg, PveCreateArgs, TemplatePlace};
 use crate::failure::Failure;
 use crate::options::RegistryFlags;
 use crate::output::{print_json, print_line, stderr_line};
@@ -74,8 +74,16 @@ async fn template(
     }
     let written = args.image.strip_prefix("docker://").unwrap_or(&args.image);
     let flags = pull_flags(&args.registry, &args.retry, args.quiet);
-    let (volid, path) =
-        cached_or_pulled(global, root, written, &args.place, &flags, args.dry_run).await?;
+    let (volid, path) = cached_or_pulled(
+        global,
+        root,
+        written,
+        &args.place,
+        &flags,
+        &args.cache,
+        args.dry_run,
+    )
+    .await?;
     Ok((volid, path.map(|p| OciTemplate::open(&p)).transpose()?))
 }
 
@@ -87,6 +95,7 @@ pub async fn cached_or_pulled(
     written: &str,
     place: &TemplatePlace,
     flags: &RegistryFlags,
+    blob_cache: &CacheArgs,
     dry_run: bool,
 ) -> Result<(String, Option<PathBuf>), Failure> {
     super::pve::pull_reference(written)?;
@@ -103,7 +112,7 @@ pub async fn cached_or_pulled(
         ))?;
         return Ok((volid, None));
     }
-    let pulled = pull_into(global, root, written, place, flags).await?;
+    let pulled = pull_into(global, root, written, place, flags, blob_cache).await?;
     Ok((pulled.volid, Some(pulled.path)))
 }
 

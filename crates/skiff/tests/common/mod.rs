@@ -2,6 +2,8 @@
 //! looking inside what they wrote.
 #![allow(dead_code)]
 
+pub mod pve;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
