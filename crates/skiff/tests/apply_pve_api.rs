@@ -532,3 +532,12 @@ fn another_node_in_the_file_moves_the_container_and_status_reads_the_cluster() {
     assert_eq!(g.node, "pve1");
     assert!(g.running);
 }
+
+#[test]
+fn the_lxc_directory_flag_is_refused_with_the_reason() {
+    let bed = Bed::new();
+    bed.file("containers:\n  - name: web\n    image: REG/tools/sleeper:v1\n");
+    let err = bed.fails("plan", &["-P", "/var/lib/lxc"]);
+    assert!(err.contains("-P is the lxc backend's"), "{err}");
+    assert!(bed.api.calls().is_empty(), "{:?}", bed.write_lines());
+}
