@@ -541,3 +541,32 @@ fn the_lxc_directory_flag_is_refused_with_the_reason() {
     assert!(err.contains("-P is the lxc backend's"), "{err}");
     assert!(bed.api.calls().is_empty(), "{:?}", bed.write_lines());
 }
+
+#[test]
+fn a_replace_cut_short_after_the_destroy_is_finished_by_the_next_apply() {
+    let bed = Bed::new();
+    bed.file(&WEB.replace("MEM", "256"));
+    bed.ok("apply", &["--yes"]);
+    bed.push("2");
+    bed.api
+        .fail_next_task("vzcreate", "unable to create CT 100 - no space left");
+    let err = bed.fails("apply", &["--yes"]);
+    assert!(err.contains("no space left"), "{err}");
+    assert!(bed.api.guest(100).is_none(), "destroyed, not created");
+    bed.api.clear_calls();
+    let plan = bed.ok("plan", &[]);
+    assert!(plan.contains("web"), "{plan}");
+    bed.ok("apply", &["--yes"]);
+    // The template of the new digest is on the node already: no second upload.
+    assert_eq!(
+        bed.write_lines(),
+        [
+            "POST /nodes/pve2/lxc",
+            "PUT /nodes/pve2/lxc/100/config",
+            "POST /nodes/pve2/lxc/100/status/start",
+        ]
+    );
+    let g = bed.guest(100);
+    assert!(g.running);
+    assert!(env_of(&g).contains(&"VERSION=2".to_string()));
+}
