@@ -37,10 +37,11 @@ pub struct Disturb {
     pub max_open_files: Option<u64>,
 }
 
-/// Runs `skiff args` with `HOME` at `home`, killing it after `limit`.
+/// Runs `skiff args` with `HOME` at `home` and `env`, killing it after `limit`.
 pub fn run(
     skiff: &Path,
     home: &Path,
+    env: &[(&str, std::path::PathBuf)],
     args: &[String],
     disturb: Disturb,
     limit: Duration,
@@ -51,6 +52,7 @@ pub fn run(
         .env("HOME", home)
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr_file.try_clone()?);

@@ -11,6 +11,7 @@
 //! left behind, the documented outcome holds. Used by the `chaos` test (a bounded
 //! subset) and `skiff-testbed chaos` / `bench/chaos.sh` (everything).
 
+mod deploy;
 mod exec;
 mod judge;
 mod matrix;

@@ -1,21 +1,27 @@
 //! The peers every scenario runs against, set up once: a source registry with Basic
 //! auth, a Docker-Hub-like token registry, a destination registry, one fault proxy in
 //! front of each (the same host names throughout, so outputs compare byte for byte), an
-//! S3-like host that rejects credentials, the bombs; and the reference outputs of
-//! fault-free runs.
+//! S3-like host that rejects credentials, the bombs, the peers of [`deploy`] (apply's
+//! LXC containers, a Proxmox node root, GnuPG); and the reference outputs of fault-free
+//! runs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::deploy;
 use super::exec::{self, Disturb};
 use super::matrix::{Codec, Dest, Op};
 use super::snapshot::{self, Snapshot};
-use crate::image::{Compression, ImageBuilder, LayerBuilder};
+use crate::gpg::Gpg;
+use crate::image::{busybox_builder, Compression, ImageBuilder, LayerBuilder};
 use crate::{large_image, push_image, BlobHost, FaultProxy, Format, Image, RegistryServer, Setup};
 
 pub const REPO: &str = "chaos/app";
 pub const OLD_REPO: &str = "chaos/old";
+/// What `apply` runs: an image with a program to run as the containers' init.
+pub const SLEEPER_REPO: &str = "chaos/sleeper";
+pub const OLD_SLEEPER_REPO: &str = "chaos/sleeper-old";
 const USER: &str = "chaos";
 const PASSWORD: &str = "chaos-password";
 /// How long one run may take before it counts as hung.
@@ -49,6 +55,11 @@ pub struct World {
     pub blob_host: BlobHost,
     pub image: Image,
     pub old: Image,
+    /// The image `apply` runs (the older one only differs in its config).
+    pub sleeper: Image,
+    /// The GnuPG home of signed copies and the fingerprint of its key.
+    pub gpg: Gpg,
+    signer: String,
     pub refs: HashMap<Op, Reference>,
     pub peak_rss_kib: u64,
     /// Seconds since the epoch when the world was set up.
@@ -82,6 +93,11 @@ impl World {
         let creds = Some((USER, PASSWORD));
         push_image(&src.host(), REPO, "v1", &image, creds)?;
         push_image(&src.host(), OLD_REPO, "v1", &old, creds)?;
+        let runnable = sleeper("new");
+        push_image(&src.host(), SLEEPER_REPO, "v1", &runnable, creds)?;
+        push_image(&src.host(), OLD_SLEEPER_REPO, "v1", &sleeper("old"), creds)?;
+        let gpg = Gpg::new();
+        let signer = gpg.key("chaos");
         push_image(&token.host(), REPO, "v1", &image, creds)?;
         for (codec, compression) in [("gzip", Compression::Gzip), ("zstd", Compression::Zstd)] {
             push_image(
@@ -116,6 +132,9 @@ impl World {
             dest,
             image,
             old,
+            sleeper: runnable,
+            gpg,
+            signer,
             refs: HashMap::new(),
             peak_rss_kib: 0,
             started: now_secs(),
@@ -144,6 +163,57 @@ impl World {
         self.work.path().join("scratch")
     }
 
+    /// The files of `apply` besides its containers: the apply file, volumes, secrets.
+    fn apply_dir(&self) -> PathBuf {
+        self.work.path().join("apply")
+    }
+
+    /// The repositories `op` reads: the new image and the older one.
+    pub fn repos(op: Op) -> (&'static str, &'static str) {
+        match op {
+            Op::Apply => (SLEEPER_REPO, OLD_SLEEPER_REPO),
+            _ => (REPO, OLD_REPO),
+        }
+    }
+
+    /// The image `op` reads (that faults are aimed at).
+    pub fn image_of(&self, op: Op) -> &Image {
+        match op {
+            Op::Apply => &self.sleeper,
+            _ => &self.image,
+        }
+    }
+
+    /// The blob cache of every run (root's default is the system's
+    /// `/var/cache/skiff`): emptied before each scenario, so faults strike, and its
+    /// staging judged like the rest.
+    pub fn cache(&self) -> PathBuf {
+        self.work.path().join("cache")
+    }
+
+    /// The environment of a run of `op` besides `HOME`.
+    pub fn env(&self, op: Op) -> Vec<(&'static str, PathBuf)> {
+        let mut env = vec![("SKIFF_CACHE_DIR", self.cache())];
+        match op {
+            Op::PvePull => env.push(("SKIFF_PVE_ROOT", self.out())),
+            Op::SignedCopy => env.push(("GNUPGHOME", self.gpg.home.path().to_path_buf())),
+            _ => {}
+        }
+        env
+    }
+
+    /// Runs skiff for `op` with its environment.
+    pub fn exec(&self, op: Op, args: &[String], disturb: Disturb) -> std::io::Result<exec::Run> {
+        exec::run(
+            &self.skiff,
+            &self.home(),
+            &self.env(op),
+            args,
+            disturb,
+            LIMIT,
+        )
+    }
+
     pub fn bomb_archive(&self, codec: Codec) -> PathBuf {
         self.work
             .path()
@@ -163,13 +233,24 @@ impl World {
 
     /// The skiff arguments for `op` reading `source` (`HOST/REPO`, tag v1 added) and
     /// writing `out`; `dest_repo` names the repository a `docker://` copy pushes to.
-    pub fn args(&self, op: Op, source: &str, token: bool, dest_repo: &str) -> Vec<String> {
+    /// For `apply`, (re)writes the apply file to name `source`.
+    pub fn args(
+        &self,
+        op: Op,
+        source: &str,
+        token: bool,
+        dest_repo: &str,
+    ) -> Result<Vec<String>, String> {
         let out = self.out();
         let out = out.display();
         let mut a: Vec<String> = vec!["--tmpdir".into(), self.scratch().display().to_string()];
         let image = format!("docker://{source}:v1");
         let sub: Vec<String> = match op {
-            Op::Copy(dest) => {
+            Op::Copy(_) | Op::SignedCopy => {
+                let dest = match op {
+                    Op::Copy(d) => d,
+                    _ => Dest::Docker,
+                };
                 let target = match dest {
                     Dest::OciArchive => format!("oci-archive:{out}"),
                     Dest::Oci => format!("oci:{out}:v1"),
@@ -177,13 +258,22 @@ impl World {
                     Dest::DockerArchive => format!("docker-archive:{out}"),
                     Dest::Docker => format!("docker://{}/{dest_repo}:v1", self.dest_proxy.host()),
                 };
-                vec![
+                let mut v: Vec<String> = vec![];
+                if op == Op::SignedCopy {
+                    let regd = self.work.path().join("registries.d");
+                    deploy::registries_d(&regd, &self.out())?;
+                    v.extend(["--registries.d".into(), regd.display().to_string()]);
+                }
+                v.extend([
                     "copy".into(),
                     "--src-tls-verify=false".into(),
                     "--dest-tls-verify=false".into(),
-                    image,
-                    target,
-                ]
+                ]);
+                if op == Op::SignedCopy {
+                    v.extend(["--sign-by".into(), self.signer.clone()]);
+                }
+                v.extend([image, target]);
+                v
             }
             Op::Unpack => vec![
                 "unpack".into(),
@@ -212,23 +302,58 @@ impl World {
                 source.to_string(),
                 out.to_string(),
             ],
+            Op::Apply => {
+                let dir = self.apply_dir();
+                let file = dir.join("apps.yaml");
+                deploy::apply_file(&file, &format!("{source}:v1"))?;
+                let mut v: Vec<String> = vec!["apply".into(), file.display().to_string()];
+                for (flag, sub) in [
+                    ("-P", None),
+                    ("--data-dir", Some("data")),
+                    ("--secrets-dir", Some("secrets")),
+                    ("--datasets-dir", Some("datasets")),
+                ] {
+                    let path = sub.map_or(self.out(), |s| dir.join(s));
+                    v.extend([flag.into(), path.display().to_string()]);
+                }
+                v.extend(["--yes".into(), "-q".into(), "--src-tls-verify=false".into()]);
+                v
+            }
+            Op::PvePull => vec![
+                "pve".into(),
+                "pull".into(),
+                "-q".into(),
+                "--tls-verify=false".into(),
+                format!("{source}:v1"),
+            ],
         };
         a.extend(sub);
         if !token {
-            a.push(format!("--src-creds={USER}:{PASSWORD}"));
+            let flag = if op == Op::PvePull {
+                "creds"
+            } else {
+                "src-creds"
+            };
+            a.push(format!("--{flag}={USER}:{PASSWORD}"));
         }
-        if matches!(op, Op::Copy(_) | Op::Sync) {
-            // unpack and lxc create retry with skiff's defaults (no retry flags).
+        if matches!(op, Op::Copy(_) | Op::Sync | Op::PvePull | Op::SignedCopy) {
+            // unpack, lxc create and apply retry with skiff's defaults (no retry flags).
             a.push("--retry-delay=100ms".into());
         }
-        a
+        Ok(a)
     }
 
     /// The destination's state after a run of `op`.
     pub fn snapshot(&self, op: Op, dest_repo: &str) -> Snapshot {
         match op {
             Op::Copy(Dest::Docker) => snapshot::registry_tag(&self.dest.host(), dest_repo, "v1"),
-            Op::Unpack | Op::LxcCreate => crate::tree::describe(&self.out())
+            Op::SignedCopy => {
+                let mut s = snapshot::registry_tag(&self.dest.host(), dest_repo, "v1");
+                s.extend(deploy::lookaside(&self.out(), dest_repo, &self.gpg));
+                s
+            }
+            Op::PvePull => snapshot::files(&deploy::template_cache(&self.out())),
+            Op::Unpack | Op::LxcCreate | Op::Apply => crate::tree::describe(&self.out())
                 .into_iter()
                 .map(|(k, v)| (k, without_recent_mtime(&v, self.started)))
                 .collect(),
@@ -239,15 +364,27 @@ impl World {
     /// Empties the run directory and scratch, and puts the older destination in place.
     pub fn prepare(&self, op: Op, older: bool, dest_repo: &str) -> Result<(), String> {
         let run = self.run_dir();
+        deploy::stop_containers(&self.out());
         let _ = std::fs::remove_dir_all(&run);
         let _ = std::fs::remove_dir_all(self.scratch());
+        let _ = std::fs::remove_dir_all(self.apply_dir());
+        let _ = std::fs::remove_dir_all(self.cache());
         std::fs::create_dir_all(&run).map_err(err("run directory"))?;
         std::fs::create_dir_all(self.scratch()).map_err(err("scratch"))?;
-        if op == Op::LxcCreate {
-            std::fs::create_dir_all(self.out()).map_err(err("lxcpath"))?;
+        std::fs::create_dir_all(self.apply_dir()).map_err(err("apply directory"))?;
+        match op {
+            Op::LxcCreate | Op::Apply => {
+                std::fs::create_dir_all(self.out()).map_err(err("lxcpath"))?;
+            }
+            // The older template is a copy of a whole node root.
+            Op::PvePull if !older => deploy::node_root(&self.out())?,
+            _ => {}
         }
         if older {
             self.place_older(op, dest_repo)?;
+            // Placing it may have cached blobs the new image shares: fetched again, so
+            // that faults strike them.
+            let _ = std::fs::remove_dir_all(self.cache());
         }
         Ok(())
     }
@@ -257,6 +394,23 @@ impl World {
         match op {
             Op::Copy(Dest::Docker) => {
                 push_image(&self.dest.host(), dest_repo, "v1", &self.old, None)?;
+            }
+            Op::Apply | Op::SignedCopy => {
+                let old = self.source(Self::repos(op).1, false);
+                let run = self
+                    .exec(
+                        op,
+                        &self.args(op, &old, false, dest_repo)?,
+                        Disturb::default(),
+                    )
+                    .map_err(err("skiff"))?;
+                if run.code != 0 {
+                    return Err(format!(
+                        "fault-free {} of the older image failed: {}",
+                        op.name(),
+                        run.stderr.trim()
+                    ));
+                }
             }
             _ => {
                 let template = self
@@ -273,9 +427,11 @@ impl World {
     /// Runs `op` without faults, as the reference every scenario is judged against.
     pub fn reference(&mut self, op: Op) -> Result<(), String> {
         let repo = "chaos/ref-fresh";
+        let (new_repo, old_repo) = Self::repos(op);
         self.prepare(op, false, repo)?;
-        let args = self.args(op, &self.source(REPO, false), false, repo);
-        let run = exec::run(&self.skiff, &self.home(), &args, Disturb::default(), LIMIT)
+        let args = self.args(op, &self.source(new_repo, false), false, repo)?;
+        let run = self
+            .exec(op, &args, Disturb::default())
             .map_err(err("skiff"))?;
         if run.code != 0 {
             return Err(format!(
@@ -290,13 +446,14 @@ impl World {
         if op.has_older() {
             let repo = "chaos/ref-old";
             self.prepare(op, false, repo)?;
-            let args = self.args(op, &self.source(OLD_REPO, false), false, repo);
-            let r = exec::run(&self.skiff, &self.home(), &args, Disturb::default(), LIMIT)
+            let args = self.args(op, &self.source(old_repo, false), false, repo)?;
+            let r = self
+                .exec(op, &args, Disturb::default())
                 .map_err(err("skiff"))?;
             if r.code != 0 {
                 return Err(format!("fault-free {} failed: {}", op.name(), r.stderr));
             }
-            if op != Op::Copy(Dest::Docker) {
+            if !op.older_by_running() {
                 let template = self.work.path().join(format!("old-{}", self.refs.len()));
                 copy_tree(&self.out(), &template)?;
                 old_template = Some(template);
@@ -313,11 +470,16 @@ impl World {
             );
             self.prepare(op, true, repo)?;
             old = self.snapshot(op, repo);
-            let args = self.args(op, &self.source(REPO, false), false, repo);
-            let r = exec::run(&self.skiff, &self.home(), &args, Disturb::default(), LIMIT)
+            let args = self.args(op, &self.source(new_repo, false), false, repo)?;
+            let r = self
+                .exec(op, &args, Disturb::default())
                 .map_err(err("skiff"))?;
             if r.code != 0 {
-                return Err(format!("fault-free {} over an older one failed", op.name()));
+                return Err(format!(
+                    "fault-free {} over an older one failed: {}",
+                    op.name(),
+                    r.stderr.trim()
+                ));
             }
             over_old = self.snapshot(op, repo);
         }
@@ -332,6 +494,13 @@ impl World {
             },
         );
         Ok(())
+    }
+}
+
+impl Drop for World {
+    /// apply's containers run until stopped.
+    fn drop(&mut self) {
+        deploy::stop_containers(&self.out());
     }
 }
 
@@ -373,6 +542,18 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
         return Err(format!("cp -a {} {} failed", from.display(), to.display()));
     }
     Ok(())
+}
+
+/// A busybox image whose program waits (apply runs it as the containers' init) and
+/// ends on the stop signal at once, as a service does (an init without a handler
+/// ignores it, and lxc-stop waits out its timeout); `version` goes into its config, so
+/// into its digest.
+fn sleeper(version: &str) -> Image {
+    busybox_builder(Format::Docker)
+        .entrypoint(&["/bin/sh", "-c"])
+        .cmd(&["trap 'exit 0' TERM PWR INT; sleep 3600 & wait"])
+        .env(&format!("VERSION={version}"))
+        .build()
 }
 
 /// One file of zeros that compresses far beyond the ratio limit.
