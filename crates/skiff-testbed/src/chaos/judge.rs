@@ -54,6 +54,18 @@ enum State {
     Other,
 }
 
+/// The older destination plus the new image's signatures: what a signed copy that failed
+/// at its manifest push leaves (its signatures are written, complete, just before it).
+fn signed_ahead(new: &Snapshot, old: &Snapshot) -> Snapshot {
+    let mut s = old.clone();
+    s.extend(
+        new.iter()
+            .filter(|(k, _)| k.contains("/signature-"))
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    s
+}
+
 /// The first component of a snapshot key: one container of an apply.
 fn part(key: &str) -> &str {
     key.split('/').next().unwrap_or(key)
@@ -289,7 +301,10 @@ pub fn run(world: &mut World, sc: &Scenario, index: usize) -> Result<Outcome, St
     for p in [&world.src_proxy, &world.token_proxy, &world.dest_proxy] {
         p.set_faults(vec![]);
     }
-    let st = state(&actual, &new, &old, sc.op == Op::Apply);
+    let mut st = state(&actual, &new, &old, sc.op == Op::Apply);
+    if sc.op == Op::SignedCopy && actual == signed_ahead(&new, &old) {
+        st = State::Old;
+    }
     if let State::WithStrays(s) = &st {
         leftovers.extend(s.iter().map(|n| format!("out/{n}")));
     }
