@@ -4,15 +4,12 @@
 use std::path::Path;
 
 use super::matrix::Codec;
+use super::world::err;
 use crate::image::{busybox_builder, Compression, ImageBuilder, LayerBuilder};
 use crate::{Format, Image};
 
 /// Uncompressed size of a bomb layer: far past the ratio limit's grace.
 const BOMB_BYTES: usize = 96 << 20;
-
-fn err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
-    move |e| format!("{what}: {e}")
-}
 
 /// A busybox image whose program waits (apply runs it as the containers' init) and
 /// ends on the stop signal at once, as a service does (an init without a handler

@@ -65,7 +65,8 @@ pub struct World {
     started: u64,
 }
 
-fn err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
+/// Names what failed in an I/O error.
+pub(super) fn err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
