@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The reliability matrix, whole: every command (copy to oci-archive:, oci:, dir:,
-# docker-archive:, docker://; unpack; lxc create; sync) against real docker-registry
+# docker-archive:, docker://; unpack; lxc create; sync; apply on the lxc backend; pve pull
+# into a node root; copy --sign-by with a file:// lookaside) against real docker-registry
 # processes behind skiff-testbed's fault proxy, with a fault at every phase (token,
 # manifest, config, blob, upload POST/PUT, manifest PUT), SIGINT/SIGTERM and
 # --command-timeout at seeded points (REPEATS per command and kind), a destination that

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
-use skiff_testbed::fault::FaultProxy;
+use skiff_testbed::fault::{Action, At, Fault, FaultProxy, Target};
 use skiff_testbed::image::{busybox_builder, Format, Image};
 use skiff_testbed::push::push_image;
 use skiff_testbed::{RegistryServer, Setup};
@@ -521,6 +521,53 @@ fn an_apply_killed_half_way_is_finished_by_the_next() {
             site.proxy.host()
         )));
     }
+}
+
+/// An apply whose pull fails leaves nothing half-built: no `.NAME.skiff-new` beside the
+/// containers, no new rootfs beside a running one (found by the reliability matrix: both
+/// stayed until the next apply).
+#[test]
+fn a_failed_pull_leaves_no_staging_and_the_container_as_it_was() {
+    let site = Site::new();
+    let (v1, v2) = (sleeper("1"), sleeper("2"));
+    site.push("tools/sleeper", "v1", &v1);
+    site.push("tools/sleeper", "v2", &v2);
+    let yaml =
+        |tag: &str| format!("containers:\n  - name: ap-fail\n    image: REG/tools/sleeper:{tag}\n");
+    // Every fetch of the image's config (it differs between v1 and v2) gets a wrong byte.
+    let break_config = |image: &Image| {
+        site.proxy.set_faults(vec![Fault::Rule {
+            target: Target::new(Some("GET"), &format!("/blobs/{}", image.config.digest), 100),
+            action: Action::WrongBytes { at: At::Middle },
+        }]);
+    };
+    site.file(&yaml("v1"));
+    break_config(&v1);
+    let out = site.run("apply", &["--yes"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&v1.config.digest[7..19]), "{stderr}");
+    assert_eq!(dir_names(&site.lxcpath()), Vec::<String>::new(), "create");
+    site.proxy.set_faults(vec![]);
+    site.ok("apply", &["--yes"]);
+    let before = dir_names(&site.lxcpath().join("ap-fail"));
+    site.file(&yaml("v2"));
+    break_config(&v2);
+    let out = site.run("apply", &["--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(dir_names(&site.lxcpath()), ["ap-fail"], "replace");
+    assert_eq!(
+        dir_names(&site.lxcpath().join("ap-fail")),
+        before,
+        "replace"
+    );
+    assert_eq!(site.state("ap-fail"), "RUNNING", "the old one still runs");
+    site.proxy.set_faults(vec![]);
+    site.ok("apply", &["--yes"]);
+    assert!(site.config("ap-fail").contains(&format!(
+        "# skiff: image {}/tools/sleeper:v2",
+        site.proxy.host()
+    )));
 }
 
 #[test]

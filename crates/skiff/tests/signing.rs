@@ -442,6 +442,62 @@ fn copy_sign_by_writes_the_lookaside_skopeo_verifies() {
     assert!(e.contains("reject"), "{e}");
 }
 
+/// The lookaside signature is written, complete, before the manifest push: a push that
+/// fails (or is interrupted once the registry stored the manifest) never leaves the tag
+/// on an unsigned manifest — the reliability matrix found one left so by SIGINT.
+#[test]
+fn copy_sign_by_writes_the_signature_before_the_manifest() {
+    let w = World::new();
+    let proxy = skiff_testbed::FaultProxy::start(
+        &w.registry.host(),
+        vec![skiff_testbed::Fault::Rule {
+            target: skiff_testbed::fault::Target::new(Some("PUT"), "/manifests/", 1000),
+            action: skiff_testbed::fault::Action::Status {
+                code: 500,
+                retry_after: None,
+            },
+        }],
+    )
+    .unwrap();
+    let dest = format!("docker://{}/refused:v1", proxy.host());
+    let out = skiff(
+        &w.gpg,
+        &[
+            "--insecure-policy",
+            "--registries.d",
+            &w.regd(),
+            "copy",
+            "--retry-times=0",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--sign-by",
+            &w.alice,
+            &w.image("app"),
+            &dest,
+        ],
+    );
+    refused(&out, "a copy whose manifest push fails");
+    let inspect = skiff(
+        &w.gpg,
+        &["inspect", "--tls-verify=false", &w.image("refused")],
+    );
+    assert!(!inspect.status.success(), "the tag does not exist");
+    let dirs: Vec<PathBuf> = std::fs::read_dir(w.path("lookaside"))
+        .expect("the lookaside was written")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert!(
+        dirs[0]
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("refused@sha256=")),
+        "{dirs:?}"
+    );
+    // Complete: GnuPG verifies it (run panics otherwise).
+    w.gpg.run(&["--verify", s(&dirs[0].join("signature-1"))]);
+}
+
 #[test]
 fn copies_carry_dir_signatures_and_remove_signatures_drops_them() {
     let w = World::new();

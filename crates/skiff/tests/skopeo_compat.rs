@@ -612,3 +612,104 @@ blocked = true
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("blocked"));
 }
+
+/// Runs `skiff ARGS` in `cwd` with `XDG_RUNTIME_DIR=xdg`, in a mount namespace of its own
+/// whose /run is an empty tmpfs (login's fallback, /run/containers/UID/auth.json, must not
+/// touch the host's); prints that file after skiff succeeds.
+fn skiff_in_private_run(cwd: &std::path::Path, xdg: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs tmpfs /run && "$@" && cat "/run/containers/$(id -u)/auth.json""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_skiff"))
+        .args(args)
+        .current_dir(cwd)
+        .env("HOME", scratch_home())
+        .env("XDG_RUNTIME_DIR", xdg)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .output()
+        .expect("unshare (util-linux) runs")
+}
+
+/// Every path under `dir`.
+fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(tree(&e.path()));
+        }
+        out.push(e.path());
+    }
+    out
+}
+
+/// An empty or relative `XDG_RUNTIME_DIR` is invalid (XDG base-directory spec): login
+/// used to write `./containers/auth.json` into the current directory. It now falls back
+/// to /run/containers/UID/auth.json as skopeo does, and such a file is never read.
+#[test]
+fn login_ignores_an_empty_or_relative_xdg_runtime_dir() {
+    let reg = RegistryServer::start(Setup::Htpasswd {
+        user: "alice".into(),
+        password: "wonderland".into(),
+    })
+    .unwrap();
+    let img = image("xdg", Format::Oci);
+    let creds = Some(("alice", "wonderland"));
+    push_image(&reg.host(), "private", "v1", &img, creds).unwrap();
+    let host = reg.host();
+    for xdg in ["", "run/user"] {
+        let cwd = tempfile::tempdir().unwrap();
+        let login = [
+            "login",
+            "--tls-verify=false",
+            "-u",
+            "alice",
+            "-p",
+            "wonderland",
+            host.as_str(),
+        ];
+        let out = skiff_in_private_run(cwd.path(), xdg, &login);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{xdg:?}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("Login Succeeded!"), "{stdout}");
+        assert!(stdout.contains(&host), "saved in the fallback: {stdout}");
+        assert_eq!(
+            tree(cwd.path()),
+            Vec::<std::path::PathBuf>::new(),
+            "{xdg:?}"
+        );
+    }
+    // Credentials under a relative XDG_RUNTIME_DIR are not read; under an absolute one
+    // they are (so the refusal is the directory's, not the file's).
+    let cwd = tempfile::tempdir().unwrap();
+    let auth = cwd.path().join("run/user/containers/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    std::fs::write(
+        &auth,
+        format!(r#"{{"auths":{{"{host}":{{"auth":"YWxpY2U6d29uZGVybGFuZA=="}}}}}}"#),
+    )
+    .unwrap();
+    let image_ref = format!("docker://{host}/private:v1");
+    let inspect = |xdg: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(["inspect", "--tls-verify=false", &image_ref])
+            .current_dir(cwd.path())
+            .env("HOME", scratch_home())
+            .env("XDG_RUNTIME_DIR", xdg)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .output()
+            .unwrap()
+    };
+    let relative = inspect("run/user");
+    assert!(!relative.status.success(), "the relative file was read");
+    let absolute = inspect(cwd.path().join("run/user").to_str().unwrap());
+    assert!(
+        absolute.status.success(),
+        "{}",
+        String::from_utf8_lossy(&absolute.stderr)
+    );
+}

@@ -18,6 +18,7 @@
 
 mod cgroup;
 mod config;
+mod staging;
 mod tools;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ use crate::backend::{Backend, Images, Live, Observed, Target};
 use crate::plan::Effect;
 use crate::{ApplyError, Desired};
 use cgroup::Cgroup;
+use staging::Uncommitted;
 
 /// Containers under one LXCPATH.
 #[derive(Debug, Clone)]
@@ -306,11 +308,14 @@ impl Backend for LxcBackend {
             std::fs::remove_dir_all(&new).map_err(ApplyError::io("removing leftover", &new))?;
         }
         std::fs::create_dir(&new).map_err(ApplyError::io("creating", &new))?;
+        let staging = Uncommitted::new(vec![new.clone()]);
         let (rootfs, image, spec) = self.unpack(t, &new, images).await?;
         // The config names the final path: it is only read after the rename below.
         let final_rootfs = dir.join(rootfs.file_name().unwrap_or_default());
         self.write_config(&new, t, &image, spec, (&final_rootfs, &rootfs))?;
-        std::fs::rename(&new, &dir).map_err(ApplyError::io("renaming into", &dir))
+        std::fs::rename(&new, &dir).map_err(ApplyError::io("renaming into", &dir))?;
+        staging.commit();
+        Ok(())
     }
 
     async fn replace(&self, t: &Target<'_>, images: &dyn Images) -> Result<(), ApplyError> {
@@ -320,7 +325,7 @@ impl Backend for LxcBackend {
             .read(name)?
             .ok_or_else(|| ApplyError::Unmanaged(name.clone()))?;
         remove_leftovers(&dir, &old.rootfs)?;
-        let (rootfs, image, spec) = self.unpack(t, &dir, images).await?;
+        let rootfs = dir.join(rootfs_name(&t.digest));
         if rootfs == old.rootfs {
             return Err(ApplyError::Io {
                 what: "replacing",
@@ -330,8 +335,15 @@ impl Backend for LxcBackend {
                 ),
             });
         }
+        let staging = Uncommitted::new(vec![
+            rootfs.clone(),
+            image_json(&rootfs),
+            dir.join(".config.skiff-new"),
+        ]);
+        let (rootfs, image, spec) = self.unpack(t, &dir, images).await?;
         tools::stop(name, &self.lxcpath)?;
         self.write_config(&dir, t, &image, spec, (&rootfs, &rootfs))?;
+        staging.commit();
         remove_leftovers(&dir, &rootfs)
     }
 

@@ -37,25 +37,22 @@ pub struct Disturb {
     pub max_open_files: Option<u64>,
 }
 
-/// Runs `skiff args` with `HOME` at `home`, killing it after `limit`. Each run starts
-/// with an empty blob cache of its own (`SKIFF_CACHE_DIR`), so that every fault meets the
-/// network rather than a layer an earlier scenario cached; tests/cache.rs covers the
-/// cache itself.
+/// Runs `skiff args` with `HOME` at `home` and `env`, killing it after `limit`.
 pub fn run(
     skiff: &Path,
     home: &Path,
+    env: &[(&str, std::path::PathBuf)],
     args: &[String],
     disturb: Disturb,
     limit: Duration,
 ) -> std::io::Result<Run> {
     let stderr_file = tempfile::tempfile()?;
-    let cache = tempfile::Builder::new().prefix("cache").tempdir_in(home)?;
     let mut cmd = Command::new(skiff);
     cmd.args(args)
         .env("HOME", home)
-        .env("SKIFF_CACHE_DIR", cache.path())
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr_file.try_clone()?);

@@ -6,11 +6,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::exec::{self, Disturb, Run};
+use super::deploy;
+use super::exec::{Disturb, Run};
 use super::matrix::{Codec, Expect, FaultKind, Kind, Op, Phase, Scenario};
 use super::snapshot::{self, Snapshot};
-use super::world::{World, LIMIT, REPO};
+use super::world::World;
 use crate::fault::{Fault, Target};
+use crate::Image;
 
 /// How a scenario ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,17 +47,78 @@ pub struct Outcome {
 enum State {
     New,
     Old,
+    /// Some parts (containers of an apply) new, the others old.
+    Mixed,
     /// The new or old output plus these stray entries.
     WithStrays(Vec<String>),
     Other,
 }
 
-fn state(actual: &Snapshot, new: &Snapshot, old: &Snapshot) -> State {
+/// The older destination plus the new image's signatures: what a signed copy that failed
+/// at its manifest push leaves (its signatures are written, complete, just before it).
+fn signed_ahead(new: &Snapshot, old: &Snapshot) -> Snapshot {
+    let mut s = old.clone();
+    s.extend(
+        new.iter()
+            .filter(|(k, _)| k.contains("/signature-"))
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    s
+}
+
+/// The first component of a snapshot key: one container of an apply.
+fn part(key: &str) -> &str {
+    key.split('/').next().unwrap_or(key)
+}
+
+/// The entries of `s` in part `p`.
+fn part_of(s: &Snapshot, p: &str) -> Snapshot {
+    s.iter()
+        .filter(|(k, _)| part(k) == p)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The state when each part is judged on its own: every part old or new, plus the parts
+/// neither reference has (strays).
+fn state_by_part(actual: &Snapshot, new: &Snapshot, old: &Snapshot) -> State {
+    let known: std::collections::BTreeSet<&str> =
+        new.keys().chain(old.keys()).map(|k| part(k)).collect();
+    let (mut any_new, mut any_old) = (false, false);
+    for p in &known {
+        let a = part_of(actual, p);
+        if a == part_of(new, p) {
+            any_new = true;
+        } else if a == part_of(old, p) {
+            any_old = true;
+        } else {
+            return State::Other;
+        }
+    }
+    let mut strays: Vec<String> = actual
+        .keys()
+        .map(|k| part(k))
+        .filter(|p| !known.contains(p))
+        .map(str::to_string)
+        .collect();
+    strays.dedup();
+    match (strays.is_empty(), any_new, any_old) {
+        (false, _, _) => State::WithStrays(strays),
+        (true, true, false) => State::New,
+        (true, false, true) => State::Old,
+        _ => State::Mixed,
+    }
+}
+
+fn state(actual: &Snapshot, new: &Snapshot, old: &Snapshot, by_part: bool) -> State {
     if actual == new {
         return State::New;
     }
     if actual == old {
         return State::Old;
+    }
+    if by_part {
+        return state_by_part(actual, new, old);
     }
     for base in [new, old] {
         if base.iter().all(|(k, v)| actual.get(k) == Some(v)) {
@@ -70,9 +133,9 @@ fn state(actual: &Snapshot, new: &Snapshot, old: &Snapshot) -> State {
     State::Other
 }
 
-fn target(world: &World, phase: Phase, times: usize) -> Target {
-    let config = world.image.config.digest.clone();
-    let blob = biggest_layer(world);
+fn target(image: &Image, phase: Phase, times: usize) -> Target {
+    let config = image.config.digest.clone();
+    let blob = biggest_layer(image);
     match phase {
         Phase::Token => Target::new(Some("GET"), "/token", times),
         Phase::Manifest => Target::new(Some("GET"), "/manifests/", times),
@@ -84,9 +147,8 @@ fn target(world: &World, phase: Phase, times: usize) -> Target {
     }
 }
 
-fn biggest_layer(world: &World) -> String {
-    world
-        .image
+fn biggest_layer(image: &Image) -> String {
+    image
         .layers
         .iter()
         .max_by_key(|l| l.data.len())
@@ -156,7 +218,8 @@ pub fn run(world: &mut World, sc: &Scenario, index: usize) -> Result<Outcome, St
         sc.kind,
         Kind::Fault(Phase::Token, _) | Kind::Fault(_, FaultKind::ExpireToken)
     );
-    let mut source = world.source(REPO, token);
+    let image = world.image_of(sc.op).clone();
+    let mut source = world.source(World::repos(sc.op).0, token);
     let mut disturb = Disturb::default();
     let mut pre: Vec<String> = Vec::new();
     let mut mounted = false;
@@ -170,12 +233,12 @@ pub fn run(world: &mut World, sc: &Scenario, index: usize) -> Result<Outcome, St
                 &world.src_proxy
             };
             let location = match phase {
-                Phase::Config => Some(blob_host_url(world, &world.image.config.digest)),
-                Phase::Blob => Some(blob_host_url(world, &biggest_layer(world))),
+                Phase::Config => Some(blob_host_url(world, &image.config.digest)),
+                Phase::Blob => Some(blob_host_url(world, &biggest_layer(&image))),
                 _ => None,
             };
             proxy.set_faults(vec![Fault::Rule {
-                target: target(world, phase, f.times()),
+                target: target(&image, phase, f.times()),
                 action: f.action(location),
             }]);
         }
@@ -203,7 +266,7 @@ pub fn run(world: &mut World, sc: &Scenario, index: usize) -> Result<Outcome, St
         Kind::Bomb(_) => {}
     }
     let mut args = pre;
-    args.extend(world.args(sc.op, &source, token, &dest_repo));
+    args.extend(world.args(sc.op, &source, token, &dest_repo)?);
     if let Kind::Bomb(codec @ (Codec::Xz | Codec::Bzip2)) = sc.kind {
         args = vec![
             "--tmpdir".into(),
@@ -213,13 +276,18 @@ pub fn run(world: &mut World, sc: &Scenario, index: usize) -> Result<Outcome, St
             format!("oci:{}:v1", world.out().display()),
         ];
     }
-    let result = exec::run(&world.skiff, &world.home(), &args, disturb, LIMIT);
+    let result = world.exec(sc.op, &args, disturb);
     let actual = world.snapshot(sc.op, &dest_repo);
     let mut leftovers: Vec<String> = snapshot::strays(&world.run_dir(), &["out"]);
     leftovers.extend(
         snapshot::strays(&world.scratch(), &[])
             .into_iter()
             .map(|n| format!("scratch/{n}")),
+    );
+    leftovers.extend(
+        snapshot::strays(&world.cache().join("tmp"), &[])
+            .into_iter()
+            .map(|n| format!("cache/tmp/{n}")),
     );
     if mounted {
         umount(&world.run_dir());
@@ -233,7 +301,10 @@ pub fn run(world: &mut World, sc: &Scenario, index: usize) -> Result<Outcome, St
     for p in [&world.src_proxy, &world.token_proxy, &world.dest_proxy] {
         p.set_faults(vec![]);
     }
-    let st = state(&actual, &new, &old);
+    let mut st = state(&actual, &new, &old, sc.op == Op::Apply);
+    if sc.op == Op::SignedCopy && actual == signed_ahead(&new, &old) {
+        st = State::Old;
+    }
     if let State::WithStrays(s) = &st {
         leftovers.extend(s.iter().map(|n| format!("out/{n}")));
     }
@@ -248,17 +319,17 @@ pub fn run(world: &mut World, sc: &Scenario, index: usize) -> Result<Outcome, St
         } else {
             Verdict::Corrupt
         }
-    } else if matches!(st, State::Old | State::WithStrays(_))
+    } else if matches!(st, State::Old | State::Mixed | State::WithStrays(_))
         || (matches!(st, State::New) && matches!(sc.kind, Kind::Signal(..) | Kind::Timeout(_)))
     {
         Verdict::FailedCleanly
     } else {
         Verdict::Corrupt
     };
-    let mut unexpected = documented(world, sc, &run, verdict, struck);
-    // unpack and lxc create refuse an existing target, so only a rerun after a run that
-    // left nothing can succeed.
-    let refuses_existing = matches!(sc.op, Op::Unpack | Op::LxcCreate) && complete;
+    let mut unexpected = documented(&image, sc, &run, verdict, struck);
+    // unpack, lxc create and pve pull refuse an existing target, so only a rerun after a
+    // run that left nothing can succeed.
+    let refuses_existing = matches!(sc.op, Op::Unpack | Op::LxcCreate | Op::PvePull) && complete;
     if unexpected.is_none()
         && !refuses_existing
         && matches!(sc.kind, Kind::Signal(..) | Kind::Timeout(_))
@@ -279,7 +350,7 @@ pub fn run(world: &mut World, sc: &Scenario, index: usize) -> Result<Outcome, St
 
 /// Whether the documented outcome held; why not if it did not.
 fn documented(
-    world: &World,
+    image: &Image,
     sc: &Scenario,
     run: &Run,
     verdict: Verdict,
@@ -311,8 +382,8 @@ fn documented(
                 return Some(format!("exit code {}", run.code));
             }
             let digest = match phase {
-                Phase::Config => Some(world.image.config.digest.clone()),
-                Phase::Blob => Some(biggest_layer(world)),
+                Phase::Config => Some(image.config.digest.clone()),
+                Phase::Blob => Some(biggest_layer(image)),
                 _ => None,
             };
             if let Some(d) = digest {
@@ -351,18 +422,16 @@ fn rerun(
         Kind::Timeout(_) => args[2..].to_vec(),
         _ => args.to_vec(),
     };
-    let run = exec::run(
-        &world.skiff,
-        &world.home(),
-        &args,
-        Disturb::default(),
-        LIMIT,
-    );
-    match run {
+    match world.exec(sc.op, &args, Disturb::default()) {
         Ok(r) if r.code == 0 => {
             let actual = world.snapshot(sc.op, dest_repo);
+            let running = match sc.op {
+                Op::Apply => deploy::not_running(&world.out()),
+                _ => None,
+            };
             first_difference(&actual, new)
                 .map(|d| format!("the rerun's output is not the new one: {d}"))
+                .or(running.map(|r| format!("after the rerun {r}")))
         }
         Ok(r) => Some(format!(
             "the rerun failed: {}",

@@ -32,6 +32,13 @@ pub enum Op {
     Unpack,
     LxcCreate,
     Sync,
+    /// `apply` of a two-container file on the lxc backend (the second depends on the
+    /// first); over an older one it replaces both root filesystems.
+    Apply,
+    /// `pve pull` into the template cache of a pct-less node root (`SKIFF_PVE_ROOT`).
+    PvePull,
+    /// `copy --sign-by` to `docker://` with a `file://` lookaside.
+    SignedCopy,
 }
 
 impl Op {
@@ -45,13 +52,23 @@ impl Op {
             Op::Unpack => "unpack",
             Op::LxcCreate => "lxc create",
             Op::Sync => "sync",
+            Op::Apply => "apply",
+            Op::PvePull => "pve pull",
+            Op::SignedCopy => "copy --sign-by docker://",
         }
     }
 
     /// Whether an older destination can exist for this command to leave untouched
     /// (unpack and lxc create refuse an existing target instead).
     pub fn has_older(self) -> bool {
-        matches!(self, Op::Copy(_))
+        matches!(self, Op::Copy(_) | Op::Apply | Op::PvePull | Op::SignedCopy)
+    }
+
+    /// Whether the older destination is put in place by running a command (a push, a
+    /// fault-free run of skiff) rather than by copying a saved tree: registries, and
+    /// running containers.
+    pub fn older_by_running(self) -> bool {
+        matches!(self, Op::Copy(Dest::Docker) | Op::Apply | Op::SignedCopy)
     }
 }
 
@@ -374,6 +391,20 @@ const TOKEN_FAULTS: [FaultKind; 5] = [
     },
 ];
 
+/// The faults `apply` meets at the manifest and config (each apply run starts
+/// containers, so the whole list runs at the largest layer only).
+const APPLY_FAULTS: [FaultKind; 6] = [
+    FaultKind::Reset,
+    FaultKind::Unavailable(Wait::Seconds),
+    FaultKind::ServerErrorOnce,
+    FaultKind::Truncate {
+        at: At::Middle,
+        content_length: false,
+    },
+    FaultKind::WrongBytes(At::Middle),
+    FaultKind::RedirectLoop,
+];
+
 /// Every scenario, in a fixed order; `repeats` interrupts per command and signal.
 pub fn full(rng: &mut Rng, repeats: usize) -> Vec<Scenario> {
     let mut v = Vec::new();
@@ -384,7 +415,7 @@ pub fn full(rng: &mut Rng, repeats: usize) -> Vec<Scenario> {
     let fault_ops: Vec<Op> = DESTS
         .iter()
         .map(|d| Op::Copy(*d))
-        .chain([Op::Unpack, Op::Sync])
+        .chain([Op::Unpack, Op::Sync, Op::PvePull])
         .collect();
     for &op in &fault_ops {
         for phase in [Phase::Manifest, Phase::Config, Phase::Blob] {
@@ -402,14 +433,31 @@ pub fn full(rng: &mut Rng, repeats: usize) -> Vec<Scenario> {
             push(&mut v, rng, op, Kind::Fault(phase, FaultKind::ExpireToken));
         }
     }
-    // skiff uploads a blob in one PUT after the POST (no PATCH chunks), so a PATCH
-    // fault would never strike.
-    for phase in [Phase::UploadPost, Phase::UploadPut, Phase::ManifestPut] {
-        for f in UPLOAD_FAULTS {
-            push(&mut v, rng, Op::Copy(Dest::Docker), Kind::Fault(phase, f));
+    for phase in [Phase::Manifest, Phase::Config] {
+        for f in APPLY_FAULTS {
+            push(&mut v, rng, Op::Apply, Kind::Fault(phase, f));
         }
     }
-    let all_ops: Vec<Op> = fault_ops.iter().copied().chain([Op::LxcCreate]).collect();
+    for f in source_faults(Phase::Blob) {
+        push(&mut v, rng, Op::Apply, Kind::Fault(Phase::Blob, f));
+    }
+    // skiff uploads a blob in one PUT after the POST (no PATCH chunks), so a PATCH
+    // fault would never strike.
+    for op in [Op::Copy(Dest::Docker), Op::SignedCopy] {
+        for phase in [Phase::UploadPost, Phase::UploadPut, Phase::ManifestPut] {
+            for f in UPLOAD_FAULTS {
+                push(&mut v, rng, op, Kind::Fault(phase, f));
+            }
+        }
+    }
+    for f in [FaultKind::Reset, FaultKind::WrongBytes(At::Middle)] {
+        push(&mut v, rng, Op::SignedCopy, Kind::Fault(Phase::Blob, f));
+    }
+    let all_ops: Vec<Op> = fault_ops
+        .iter()
+        .copied()
+        .chain([Op::LxcCreate, Op::Apply, Op::SignedCopy])
+        .collect();
     for &op in &all_ops {
         for _ in 0..repeats {
             for sig in [libc::SIGINT, libc::SIGTERM] {

@@ -1,9 +1,10 @@
 //! The reliability matrix: skiff's promises (README "What a copy guarantees", "What
 //! unpack guarantees") checked systematically rather than one case at a time.
 //!
-//! Every command (copy to each destination, unpack, lxc create, sync) runs against
-//! real `docker-registry` processes behind [`crate::fault::FaultProxy`], with a fault
-//! injected at each phase (token, manifest, config, blob, upload POST/PATCH/PUT,
+//! Every command (copy to each destination, unpack, lxc create, sync, apply on the lxc
+//! backend, pve pull into a node root, copy --sign-by into a `file://` lookaside) runs
+//! against real `docker-registry` processes behind [`crate::fault::FaultProxy`], with
+//! a fault injected at each phase (token, manifest, config, blob, upload POST/PATCH/PUT,
 //! manifest PUT), interrupted by SIGINT/SIGTERM or `--command-timeout` at seeded
 //! points, on a filesystem that fills up or is read-only, with few file descriptors,
 //! and fed decompression bombs through every decoder. Each run is judged by
@@ -11,7 +12,9 @@
 //! left behind, the documented outcome holds. Used by the `chaos` test (a bounded
 //! subset) and `skiff-testbed chaos` / `bench/chaos.sh` (everything).
 
+mod deploy;
 mod exec;
+mod images;
 mod judge;
 mod matrix;
 mod report;

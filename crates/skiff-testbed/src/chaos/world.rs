@@ -1,27 +1,32 @@
 //! The peers every scenario runs against, set up once: a source registry with Basic
 //! auth, a Docker-Hub-like token registry, a destination registry, one fault proxy in
 //! front of each (the same host names throughout, so outputs compare byte for byte), an
-//! S3-like host that rejects credentials, the bombs; and the reference outputs of
-//! fault-free runs.
+//! S3-like host that rejects credentials, the bombs, the peers of [`deploy`] (apply's
+//! LXC containers, a Proxmox node root, GnuPG); and the reference outputs of fault-free
+//! runs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::deploy;
 use super::exec::{self, Disturb};
+use super::images::{bomb_image, sleeper, write_archive_bomb};
 use super::matrix::{Codec, Dest, Op};
 use super::snapshot::{self, Snapshot};
-use crate::image::{Compression, ImageBuilder, LayerBuilder};
-use crate::{large_image, push_image, BlobHost, FaultProxy, Format, Image, RegistryServer, Setup};
+use crate::gpg::Gpg;
+use crate::image::Compression;
+use crate::{large_image, push_image, BlobHost, FaultProxy, Image, RegistryServer, Setup};
 
 pub const REPO: &str = "chaos/app";
 pub const OLD_REPO: &str = "chaos/old";
+/// What `apply` runs: an image with a program to run as the containers' init.
+pub const SLEEPER_REPO: &str = "chaos/sleeper";
+pub const OLD_SLEEPER_REPO: &str = "chaos/sleeper-old";
 const USER: &str = "chaos";
 const PASSWORD: &str = "chaos-password";
 /// How long one run may take before it counts as hung.
 pub const LIMIT: Duration = Duration::from_secs(120);
-/// Uncompressed size of a bomb layer: far past the ratio limit's grace.
-const BOMB_BYTES: usize = 96 << 20;
 
 /// Outputs of fault-free runs of one command.
 pub struct Reference {
@@ -49,13 +54,19 @@ pub struct World {
     pub blob_host: BlobHost,
     pub image: Image,
     pub old: Image,
+    /// The image `apply` runs (the older one only differs in its config).
+    pub sleeper: Image,
+    /// The GnuPG home of signed copies and the fingerprint of its key.
+    pub gpg: Gpg,
+    signer: String,
     pub refs: HashMap<Op, Reference>,
     pub peak_rss_kib: u64,
     /// Seconds since the epoch when the world was set up.
     started: u64,
 }
 
-fn err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
+/// Names what failed in an I/O error.
+pub(super) fn err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
@@ -82,6 +93,11 @@ impl World {
         let creds = Some((USER, PASSWORD));
         push_image(&src.host(), REPO, "v1", &image, creds)?;
         push_image(&src.host(), OLD_REPO, "v1", &old, creds)?;
+        let runnable = sleeper("new");
+        push_image(&src.host(), SLEEPER_REPO, "v1", &runnable, creds)?;
+        push_image(&src.host(), OLD_SLEEPER_REPO, "v1", &sleeper("old"), creds)?;
+        let gpg = Gpg::new();
+        let signer = gpg.key("chaos");
         push_image(&token.host(), REPO, "v1", &image, creds)?;
         for (codec, compression) in [("gzip", Compression::Gzip), ("zstd", Compression::Zstd)] {
             push_image(
@@ -116,6 +132,9 @@ impl World {
             dest,
             image,
             old,
+            sleeper: runnable,
+            gpg,
+            signer,
             refs: HashMap::new(),
             peak_rss_kib: 0,
             started: now_secs(),
@@ -144,6 +163,57 @@ impl World {
         self.work.path().join("scratch")
     }
 
+    /// The files of `apply` besides its containers: the apply file, volumes, secrets.
+    fn apply_dir(&self) -> PathBuf {
+        self.work.path().join("apply")
+    }
+
+    /// The repositories `op` reads: the new image and the older one.
+    pub fn repos(op: Op) -> (&'static str, &'static str) {
+        match op {
+            Op::Apply => (SLEEPER_REPO, OLD_SLEEPER_REPO),
+            _ => (REPO, OLD_REPO),
+        }
+    }
+
+    /// The image `op` reads (that faults are aimed at).
+    pub fn image_of(&self, op: Op) -> &Image {
+        match op {
+            Op::Apply => &self.sleeper,
+            _ => &self.image,
+        }
+    }
+
+    /// The blob cache of every run (root's default is the system's
+    /// `/var/cache/skiff`): emptied before each scenario, so faults strike, and its
+    /// staging judged like the rest.
+    pub fn cache(&self) -> PathBuf {
+        self.work.path().join("cache")
+    }
+
+    /// The environment of a run of `op` besides `HOME`.
+    pub fn env(&self, op: Op) -> Vec<(&'static str, PathBuf)> {
+        let mut env = vec![("SKIFF_CACHE_DIR", self.cache())];
+        match op {
+            Op::PvePull => env.push(("SKIFF_PVE_ROOT", self.out())),
+            Op::SignedCopy => env.push(("GNUPGHOME", self.gpg.home.path().to_path_buf())),
+            _ => {}
+        }
+        env
+    }
+
+    /// Runs skiff for `op` with its environment.
+    pub fn exec(&self, op: Op, args: &[String], disturb: Disturb) -> std::io::Result<exec::Run> {
+        exec::run(
+            &self.skiff,
+            &self.home(),
+            &self.env(op),
+            args,
+            disturb,
+            LIMIT,
+        )
+    }
+
     pub fn bomb_archive(&self, codec: Codec) -> PathBuf {
         self.work
             .path()
@@ -163,13 +233,24 @@ impl World {
 
     /// The skiff arguments for `op` reading `source` (`HOST/REPO`, tag v1 added) and
     /// writing `out`; `dest_repo` names the repository a `docker://` copy pushes to.
-    pub fn args(&self, op: Op, source: &str, token: bool, dest_repo: &str) -> Vec<String> {
+    /// For `apply`, (re)writes the apply file to name `source`.
+    pub fn args(
+        &self,
+        op: Op,
+        source: &str,
+        token: bool,
+        dest_repo: &str,
+    ) -> Result<Vec<String>, String> {
         let out = self.out();
         let out = out.display();
         let mut a: Vec<String> = vec!["--tmpdir".into(), self.scratch().display().to_string()];
         let image = format!("docker://{source}:v1");
         let sub: Vec<String> = match op {
-            Op::Copy(dest) => {
+            Op::Copy(_) | Op::SignedCopy => {
+                let dest = match op {
+                    Op::Copy(d) => d,
+                    _ => Dest::Docker,
+                };
                 let target = match dest {
                     Dest::OciArchive => format!("oci-archive:{out}"),
                     Dest::Oci => format!("oci:{out}:v1"),
@@ -177,13 +258,22 @@ impl World {
                     Dest::DockerArchive => format!("docker-archive:{out}"),
                     Dest::Docker => format!("docker://{}/{dest_repo}:v1", self.dest_proxy.host()),
                 };
-                vec![
+                let mut v: Vec<String> = vec![];
+                if op == Op::SignedCopy {
+                    let regd = self.work.path().join("registries.d");
+                    deploy::registries_d(&regd, &self.out())?;
+                    v.extend(["--registries.d".into(), regd.display().to_string()]);
+                }
+                v.extend([
                     "copy".into(),
                     "--src-tls-verify=false".into(),
                     "--dest-tls-verify=false".into(),
-                    image,
-                    target,
-                ]
+                ]);
+                if op == Op::SignedCopy {
+                    v.extend(["--sign-by".into(), self.signer.clone()]);
+                }
+                v.extend([image, target]);
+                v
             }
             Op::Unpack => vec![
                 "unpack".into(),
@@ -212,23 +302,58 @@ impl World {
                 source.to_string(),
                 out.to_string(),
             ],
+            Op::Apply => {
+                let dir = self.apply_dir();
+                let file = dir.join("apps.yaml");
+                deploy::apply_file(&file, &format!("{source}:v1"))?;
+                let mut v: Vec<String> = vec!["apply".into(), file.display().to_string()];
+                for (flag, sub) in [
+                    ("-P", None),
+                    ("--data-dir", Some("data")),
+                    ("--secrets-dir", Some("secrets")),
+                    ("--datasets-dir", Some("datasets")),
+                ] {
+                    let path = sub.map_or(self.out(), |s| dir.join(s));
+                    v.extend([flag.into(), path.display().to_string()]);
+                }
+                v.extend(["--yes".into(), "-q".into(), "--src-tls-verify=false".into()]);
+                v
+            }
+            Op::PvePull => vec![
+                "pve".into(),
+                "pull".into(),
+                "-q".into(),
+                "--tls-verify=false".into(),
+                format!("{source}:v1"),
+            ],
         };
         a.extend(sub);
         if !token {
-            a.push(format!("--src-creds={USER}:{PASSWORD}"));
+            let flag = if op == Op::PvePull {
+                "creds"
+            } else {
+                "src-creds"
+            };
+            a.push(format!("--{flag}={USER}:{PASSWORD}"));
         }
-        if matches!(op, Op::Copy(_) | Op::Sync) {
-            // unpack and lxc create retry with skiff's defaults (no retry flags).
+        if matches!(op, Op::Copy(_) | Op::Sync | Op::PvePull | Op::SignedCopy) {
+            // unpack, lxc create and apply retry with skiff's defaults (no retry flags).
             a.push("--retry-delay=100ms".into());
         }
-        a
+        Ok(a)
     }
 
     /// The destination's state after a run of `op`.
     pub fn snapshot(&self, op: Op, dest_repo: &str) -> Snapshot {
         match op {
             Op::Copy(Dest::Docker) => snapshot::registry_tag(&self.dest.host(), dest_repo, "v1"),
-            Op::Unpack | Op::LxcCreate => crate::tree::describe(&self.out())
+            Op::SignedCopy => {
+                let mut s = snapshot::registry_tag(&self.dest.host(), dest_repo, "v1");
+                s.extend(deploy::lookaside(&self.out(), dest_repo, &self.gpg));
+                s
+            }
+            Op::PvePull => snapshot::files(&deploy::template_cache(&self.out())),
+            Op::Unpack | Op::LxcCreate | Op::Apply => crate::tree::describe(&self.out())
                 .into_iter()
                 .map(|(k, v)| (k, without_recent_mtime(&v, self.started)))
                 .collect(),
@@ -239,15 +364,27 @@ impl World {
     /// Empties the run directory and scratch, and puts the older destination in place.
     pub fn prepare(&self, op: Op, older: bool, dest_repo: &str) -> Result<(), String> {
         let run = self.run_dir();
+        deploy::stop_containers(&self.out());
         let _ = std::fs::remove_dir_all(&run);
         let _ = std::fs::remove_dir_all(self.scratch());
+        let _ = std::fs::remove_dir_all(self.apply_dir());
+        let _ = std::fs::remove_dir_all(self.cache());
         std::fs::create_dir_all(&run).map_err(err("run directory"))?;
         std::fs::create_dir_all(self.scratch()).map_err(err("scratch"))?;
-        if op == Op::LxcCreate {
-            std::fs::create_dir_all(self.out()).map_err(err("lxcpath"))?;
+        std::fs::create_dir_all(self.apply_dir()).map_err(err("apply directory"))?;
+        match op {
+            Op::LxcCreate | Op::Apply => {
+                std::fs::create_dir_all(self.out()).map_err(err("lxcpath"))?;
+            }
+            // The older template is a copy of a whole node root.
+            Op::PvePull if !older => deploy::node_root(&self.out())?,
+            _ => {}
         }
         if older {
             self.place_older(op, dest_repo)?;
+            // Placing it may have cached blobs the new image shares: fetched again, so
+            // that faults strike them.
+            let _ = std::fs::remove_dir_all(self.cache());
         }
         Ok(())
     }
@@ -257,6 +394,23 @@ impl World {
         match op {
             Op::Copy(Dest::Docker) => {
                 push_image(&self.dest.host(), dest_repo, "v1", &self.old, None)?;
+            }
+            Op::Apply | Op::SignedCopy => {
+                let old = self.source(Self::repos(op).1, false);
+                let run = self
+                    .exec(
+                        op,
+                        &self.args(op, &old, false, dest_repo)?,
+                        Disturb::default(),
+                    )
+                    .map_err(err("skiff"))?;
+                if run.code != 0 {
+                    return Err(format!(
+                        "fault-free {} of the older image failed: {}",
+                        op.name(),
+                        run.stderr.trim()
+                    ));
+                }
             }
             _ => {
                 let template = self
@@ -273,9 +427,11 @@ impl World {
     /// Runs `op` without faults, as the reference every scenario is judged against.
     pub fn reference(&mut self, op: Op) -> Result<(), String> {
         let repo = "chaos/ref-fresh";
+        let (new_repo, old_repo) = Self::repos(op);
         self.prepare(op, false, repo)?;
-        let args = self.args(op, &self.source(REPO, false), false, repo);
-        let run = exec::run(&self.skiff, &self.home(), &args, Disturb::default(), LIMIT)
+        let args = self.args(op, &self.source(new_repo, false), false, repo)?;
+        let run = self
+            .exec(op, &args, Disturb::default())
             .map_err(err("skiff"))?;
         if run.code != 0 {
             return Err(format!(
@@ -290,13 +446,14 @@ impl World {
         if op.has_older() {
             let repo = "chaos/ref-old";
             self.prepare(op, false, repo)?;
-            let args = self.args(op, &self.source(OLD_REPO, false), false, repo);
-            let r = exec::run(&self.skiff, &self.home(), &args, Disturb::default(), LIMIT)
+            let args = self.args(op, &self.source(old_repo, false), false, repo)?;
+            let r = self
+                .exec(op, &args, Disturb::default())
                 .map_err(err("skiff"))?;
             if r.code != 0 {
                 return Err(format!("fault-free {} failed: {}", op.name(), r.stderr));
             }
-            if op != Op::Copy(Dest::Docker) {
+            if !op.older_by_running() {
                 let template = self.work.path().join(format!("old-{}", self.refs.len()));
                 copy_tree(&self.out(), &template)?;
                 old_template = Some(template);
@@ -313,11 +470,16 @@ impl World {
             );
             self.prepare(op, true, repo)?;
             old = self.snapshot(op, repo);
-            let args = self.args(op, &self.source(REPO, false), false, repo);
-            let r = exec::run(&self.skiff, &self.home(), &args, Disturb::default(), LIMIT)
+            let args = self.args(op, &self.source(new_repo, false), false, repo)?;
+            let r = self
+                .exec(op, &args, Disturb::default())
                 .map_err(err("skiff"))?;
             if r.code != 0 {
-                return Err(format!("fault-free {} over an older one failed", op.name()));
+                return Err(format!(
+                    "fault-free {} over an older one failed: {}",
+                    op.name(),
+                    r.stderr.trim()
+                ));
             }
             over_old = self.snapshot(op, repo);
         }
@@ -332,6 +494,13 @@ impl World {
             },
         );
         Ok(())
+    }
+}
+
+impl Drop for World {
+    /// apply's containers run until stopped.
+    fn drop(&mut self) {
+        deploy::stop_containers(&self.out());
     }
 }
 
@@ -371,65 +540,6 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
         .map_err(err("cp"))?;
     if !status.success() {
         return Err(format!("cp -a {} {} failed", from.display(), to.display()));
-    }
-    Ok(())
-}
-
-/// One file of zeros that compresses far beyond the ratio limit.
-fn bomb_layer() -> Vec<u8> {
-    LayerBuilder::new()
-        .file("zeros", 0o644, &vec![0u8; BOMB_BYTES])
-        .build()
-}
-
-fn bomb_image(compression: Compression) -> Image {
-    ImageBuilder::new(Format::Oci)
-        .layer(bomb_layer(), compression)
-        .build_with_level(flate2::Compression::best())
-}
-
-/// A `docker save` archive holding the bomb layer uncompressed, compressed as a whole
-/// by the system's `xz` or `bzip2`.
-fn write_archive_bomb(path: &Path, codec: Codec) -> Result<(), String> {
-    let image = ImageBuilder::new(Format::Docker)
-        .layer(bomb_layer(), Compression::None)
-        .build();
-    let config_name = format!("{}.json", &image.config.digest[7..]);
-    let layer_name = format!("{}/layer.tar", &image.layers[0].digest[7..]);
-    let manifest = serde_json::json!([{
-        "Config": config_name,
-        "RepoTags": ["chaos/bomb:v1"],
-        "Layers": [layer_name],
-    }]);
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(&mut h, name, data)
-    };
-    add("manifest.json", manifest.to_string().as_bytes()).map_err(err("tar"))?;
-    add(&config_name, &image.config.data).map_err(err("tar"))?;
-    add(&layer_name, &image.layers[0].data).map_err(err("tar"))?;
-    let plain = tar.into_inner().map_err(err("tar"))?;
-    let program = match codec {
-        Codec::Xz => "xz",
-        Codec::Bzip2 => "bzip2",
-        Codec::Gzip | Codec::Zstd => return Err("layer bombs are images".into()),
-    };
-    let plain_path = path.with_extension("plain");
-    std::fs::write(&plain_path, plain).map_err(err("bomb"))?;
-    let out = std::fs::File::create(path).map_err(err("bomb"))?;
-    let status = std::process::Command::new(program)
-        .args(["-9", "-c"])
-        .arg(&plain_path)
-        .stdout(out)
-        .status()
-        .map_err(err(program))?;
-    let _ = std::fs::remove_file(&plain_path);
-    if !status.success() {
-        return Err(format!("{program} failed"));
     }
     Ok(())
 }

@@ -100,7 +100,8 @@ pub async fn carried_signatures(
 enum Store {
     /// Inside the image (`dir:` signature files), through `put_signatures`.
     InImage,
-    /// Beside a registry image, in the lookaside, once the manifest is pushed.
+    /// Beside a registry image: simple signatures in the lookaside just before the
+    /// manifest is pushed, sigstore attachments once it is.
     Lookaside,
 }
 
@@ -115,7 +116,7 @@ pub struct SignedDestination {
     /// How the destination was opened (a registry destination's attachments are pushed
     /// with the same settings).
     open: OpenOptions,
-    /// Signatures a registry destination gets after its manifest is pushed.
+    /// Signatures a registry destination gets with its manifest push.
     after_commit: Option<(Digest, Vec<Signature>)>,
 }
 
@@ -256,21 +257,27 @@ impl ImageDestination for SignedDestination {
             after_commit,
             ..
         } = *self;
-        inner.commit().await?;
         let (Some((digest, signatures)), Some(config), ImageName::Docker { reference, .. }) =
             (after_commit, config, &name)
         else {
-            return Ok(());
+            return inner.commit().await;
         };
         let refuse = SignatureCopyError::Lookaside;
         let (simple, sigstore): (Vec<_>, Vec<_>) = signatures
             .into_iter()
             .partition(|s| matches!(s, Signature::SimpleSigning(_)));
+        // Written before the manifest push, not after it as skopeo does: a push
+        // interrupted once the registry has stored the manifest (before its answer
+        // arrives) would otherwise leave the new image at its tag without its
+        // signature. This way the tag never points at an unsigned manifest; a failed
+        // push leaves a valid signature of a manifest the tag does not name, which
+        // nothing reads and the next push rewrites.
         if !simple.is_empty() {
             let base = lookaside::staging_base(&config, reference).map_err(refuse)?;
             let blobs: Vec<Vec<u8>> = simple.iter().map(Signature::to_blob).collect();
             lookaside::write(&base, reference, &digest, &blobs).map_err(refuse)?;
         }
+        inner.commit().await?;
         let sigstore: Vec<_> = sigstore
             .into_iter()
             .filter_map(|s| match s {
