@@ -14,7 +14,7 @@ use crate::failure::{Failure, Sides};
 use crate::options::{host_cache, open_options, platform};
 use crate::output::stderr_line;
 use crate::policy::Gatekeeper;
-use crate::signing::{carried_signatures, SignedDestination, Signer};
+use crate::signing::{carried_signatures, Carried, SignedDestination, Signer};
 
 impl From<SyncError> for Failure {
     fn from(e: SyncError) -> Self {
@@ -165,9 +165,9 @@ fn signatures_hook(
         let dest_open = dest_open.clone();
         Box::pin(async move {
             let carried = if remove {
-                (None, Vec::new())
+                Carried::default()
             } else {
-                let (digest, found) = carried_signatures(
+                carried_signatures(
                     source,
                     &job.source,
                     all,
@@ -175,8 +175,7 @@ fn signatures_hook(
                     &registries_d,
                     &job.source_options,
                 )
-                .await?;
-                (Some(digest), found)
+                .await?
             };
             let wrapped: Box<dyn skiff_transport::ImageDestination> =
                 Box::new(SignedDestination::new(
