@@ -10,9 +10,10 @@
 //!   `Ok(Accepted)` or a [`Rejection`] that names the policy file, scope and reason.
 //! * [`simple`] — OpenPGP simple signing verified in-process with rPGP (no GnuPG, no C
 //!   libraries), plus the untrusted payload for dump commands.
-//! * [`sigstore`] — cosign signatures verified with ECDSA P-256 public keys. Fulcio
-//!   (keyless) and rekor requirements are parsed and refused: they cannot be verified offline
-//!   without the sigstore trust roots, and a half-check would be worse than a clear no.
+//! * [`sigstore`] — cosign signatures verified offline with ECDSA P-256 public keys. Fulcio
+//!   (keyless), PKI and rekor requirements are parsed and refused: skiff does not verify
+//!   their certificate chains and transparency-log entries, and a half-check would be
+//!   worse than a clear no.
 //! * [`registries_d`] — containers-registries.d(5): lookaside URLs and sigstore attachments;
 //!   [`attachments`] turns an attachment manifest and its blobs into signatures.
 //! * [`Signature`] — the two formats and the blob encoding `dir:`-style stores use.

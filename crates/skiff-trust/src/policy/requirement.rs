@@ -33,8 +33,8 @@ pub struct SignedBy {
 pub struct SigstoreSigned {
     /// The trusted public keys; `None` when the requirement uses Fulcio or PKI instead.
     pub keys: Option<KeySource>,
-    /// A part of the requirement skiff cannot verify offline (Fulcio, PKI, rekor); images
-    /// under such a requirement are refused with this explanation.
+    /// A part of the requirement skiff does not verify (Fulcio, PKI, rekor); images under
+    /// such a requirement are refused with this explanation rather than half-checked.
     pub unverifiable: Option<&'static str>,
     /// Which identity the signature must claim.
     pub identity: SignedIdentity,
@@ -243,11 +243,11 @@ impl RawRequirement {
                     || rekor_public_key_data.is_some()
                     || rekor_public_key_datas.is_some();
                 let unverifiable = if fulcio.is_some() {
-                    Some("Fulcio certificates (keyless signing) are not verifiable offline here")
+                    Some("skiff does not verify Fulcio certificates (keyless signing)")
                 } else if pki.is_some() {
-                    Some("X.509 PKI sigstore signatures are not supported")
+                    Some("skiff does not verify X.509 PKI sigstore signatures")
                 } else if rekor {
-                    Some("rekor transparency-log proofs are not verified here")
+                    Some("skiff does not verify rekor transparency-log entries")
                 } else {
                     None
                 };
