@@ -1107,6 +1107,24 @@ fn sync_all_carries_every_platform_signature() {
     let w = World::new();
     let [_, amd, arm] = push_multi(&w);
     let host = w.registry.host();
+    let out = w.path("synced");
+    let sync = |policy: &str, extra: &[&str]| {
+        let regd = w.regd();
+        let mut args = vec!["--policy", policy, "--registries.d", &regd];
+        let source = format!("{host}/multi:v1");
+        args.extend(["sync", "--all", "--src", "docker", "--dest", "dir"]);
+        args.extend(["--src-tls-verify=false"]);
+        args.extend_from_slice(extra);
+        args.extend([source.as_str(), s(&out)]);
+        let o = skiff(&w.gpg, &args);
+        ok(&o, "sync --all");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // Unsigned at first: synced without signatures.
+    let accept = w.policy("accept.json", r#"{"type": "insecureAcceptAnything"}"#);
+    let image = out.join("multi:v1");
+    sync(&accept, &[]);
+    assert!(signature_files(&image).is_empty());
     // skopeo signs all of multi:v1 in place, into the lookaside.
     let o = w.gpg.skopeo(&[
         "--insecure-policy",
@@ -1122,29 +1140,11 @@ fn sync_all_carries_every_platform_signature() {
         &format!("docker://{host}/multi:v1"),
     ]);
     ok(&o, "skopeo signs multi:v1");
-    let out = w.path("synced");
-    ok(
-        &skiff(
-            &w.gpg,
-            &[
-                "--policy",
-                &w.signed_by("alice"),
-                "--registries.d",
-                &w.regd(),
-                "sync",
-                "--all",
-                "--src",
-                "docker",
-                "--dest",
-                "dir",
-                "--src-tls-verify=false",
-                &format!("{host}/multi:v1"),
-                s(&out),
-            ],
-        ),
-        "sync --all",
-    );
-    let image = out.join("multi:v1");
+    // The destination holds the image already, but not its signatures: synced again (as
+    // skopeo copies a signed image rather than skip it), under a policy that wants them.
+    let alice = w.signed_by("alice");
+    let log = sync(&alice, &[]);
+    assert!(log.contains("1 copied"), "{log}");
     let mut expected = vec![
         format!("{}.signature-1", hex(&amd)),
         format!("{}.signature-1", hex(&arm)),
@@ -1160,6 +1160,9 @@ fn sync_all_carries_every_platform_signature() {
             &image.join(format!("{}.signature-1", hex(digest)))
         ));
     }
+    // Without signatures to write, an image already there is skipped.
+    let log = sync(&alice, &["--remove-signatures"]);
+    assert!(log.contains("1 skipped"), "{log}");
 }
 
 #[test]
