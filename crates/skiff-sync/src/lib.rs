@@ -28,6 +28,6 @@ pub use error::SyncError;
 pub use naming::{DestKind, Naming};
 pub use run::{
     run, DestinationHook, DestinationWrapper, ImageOutcome, Outcome, SourceOpener, Summary,
-    SyncOptions, DEFAULT_PARALLEL_IMAGES,
+    SyncOptions, Wrapped, DEFAULT_PARALLEL_IMAGES,
 };
 pub use source::{jobs, Job, SourceKind};

@@ -49,19 +49,26 @@ pub type DestinationWrapper = Arc<
             &'a Job,
             &'a dyn ImageSource,
             Box<dyn ImageDestination>,
-        ) -> BoxFuture<'a, Result<Box<dyn ImageDestination>, TransportError>>
+        ) -> BoxFuture<'a, Result<Wrapped, TransportError>>
         + Send
         + Sync,
 >;
+
+/// A destination as the caller's hook wrapped it.
+pub struct Wrapped {
+    /// What the copy writes to.
+    pub destination: Box<dyn ImageDestination>,
+    /// Copy the image even if the destination already holds it: it gets something the
+    /// holding copy may lack (signatures carried from the source or made now), as
+    /// containers/image copies a signed image again rather than skip it.
+    pub copy_up_to_date: bool,
+}
 
 /// A caller's addition to every destination of a sync.
 #[derive(Clone)]
 pub struct DestinationHook {
     /// Wraps each opened destination.
     pub wrap: DestinationWrapper,
-    /// Copy images the destination already holds too: a signature asked for must reach
-    /// every image, not only the changed ones.
-    pub copy_up_to_date: bool,
 }
 
 /// Opens one source image of a sync.
@@ -189,13 +196,18 @@ async fn sync_one(
 ) -> Result<Outcome, TransportError> {
     let source = (options.open_source)(&job.source, &job.source_options)?;
     let wanted = wanted_digests(source.as_ref(), &options.copy).await?;
-    let hook = options.destination_hook.as_ref();
-    let skip_up_to_date = !hook.is_some_and(|h| h.copy_up_to_date);
-    if let Some(current) = heads
+    let current = heads
         .current(&job.destination, &options.destination)
-        .await?
-    {
-        if skip_up_to_date && wanted.contains(&current) {
+        .await?;
+    let mut destination = open_destination(&job.destination, &options.destination)?;
+    let mut copy_up_to_date = false;
+    if let Some(hook) = &options.destination_hook {
+        let wrapped = (hook.wrap)(job, source.as_ref(), destination).await?;
+        destination = wrapped.destination;
+        copy_up_to_date = wrapped.copy_up_to_date;
+    }
+    if let Some(current) = current {
+        if !copy_up_to_date && wanted.contains(&current) {
             return Ok(Outcome::Skipped(current));
         }
     }
@@ -206,10 +218,6 @@ async fn sync_one(
             std::fs::create_dir_all(parent)
                 .map_err(|e| TransportError::io(format!("creating {}", parent.display()), e))?;
         }
-    }
-    let mut destination = open_destination(&job.destination, &options.destination)?;
-    if let Some(hook) = hook {
-        destination = (hook.wrap)(job, source.as_ref(), destination).await?;
     }
     let report = copy_image(
         source.as_ref(),

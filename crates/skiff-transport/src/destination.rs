@@ -132,11 +132,16 @@ pub trait ImageDestination: Send + Sync {
     fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>>;
 
     /// Stores signature blobs (the encoding of `skiff_trust::Signature::to_blob`) of the
-    /// manifest the image name points at, with the image: called after `begin`, before
+    /// manifest the image name points at (`instance` `None`), or of the per-platform
+    /// manifest `instance` of a copied index, with the image: called after `begin`, before
     /// `commit`, so they appear together. Only `dir:` keeps signatures inside the image;
     /// a registry keeps them beside it (lookaside, attachments), which the caller writes.
     /// Every other destination refuses, as skopeo does, rather than drop them.
-    fn put_signatures(&mut self, _signatures: &[Vec<u8>]) -> Result<()> {
+    fn put_signatures(
+        &mut self,
+        _instance: Option<&Digest>,
+        _signatures: &[Vec<u8>],
+    ) -> Result<()> {
         Err(TransportError::Unsupported(format!(
             "{}: this destination cannot store signatures",
             self.describe()

@@ -1,7 +1,8 @@
 //! skopeo's `dir:` transport: `manifest.json`, one file per blob named by its hex digest,
 //! `<hex>.manifest.json` for the per-platform manifests of a copied index, and a `version`
 //! file. Manifests are stored byte for byte (no conversion). Signatures of the top manifest
-//! are `signature-1`, `signature-2`, … (read by the caller, written through
+//! are `signature-1`, `signature-2`, …, those of a per-platform manifest
+//! `<hex>.signature-1`, … (read by the caller, written through
 //! [`ImageDestination::put_signatures`]).
 
 use std::path::PathBuf;
@@ -133,11 +134,13 @@ impl ImageDestination for DirDestination {
         Ok(Box::new(sink))
     }
 
-    /// skopeo's layout: `signature-1`, `signature-2`, … beside `manifest.json`.
-    fn put_signatures(&mut self, signatures: &[Vec<u8>]) -> Result<()> {
+    /// skopeo's layout: `signature-1`, `signature-2`, … beside `manifest.json`, and for a
+    /// per-platform manifest `<hex>.signature-1`, … beside `<hex>.manifest.json`.
+    fn put_signatures(&mut self, instance: Option<&Digest>, signatures: &[Vec<u8>]) -> Result<()> {
         let staged = self.state.state()?;
+        let prefix = instance.map_or(String::new(), |d| format!("{}.", d.hex()));
         for (i, blob) in signatures.iter().enumerate() {
-            let path = staged.path().join(format!("signature-{}", i + 1));
+            let path = staged.path().join(format!("{prefix}signature-{}", i + 1));
             FileSink::write_whole(path.clone(), blob, None)
                 .map_err(|e| TransportError::io(format!("writing {}", path.display()), e))?;
         }

@@ -10,9 +10,10 @@
 //!   `Ok(Accepted)` or a [`Rejection`] that names the policy file, scope and reason.
 //! * [`simple`] — OpenPGP simple signing verified in-process with rPGP (no GnuPG, no C
 //!   libraries), plus the untrusted payload for dump commands.
-//! * [`sigstore`] — cosign signatures verified with ECDSA P-256 public keys. Fulcio
-//!   (keyless) and rekor requirements are parsed and refused: they cannot be verified offline
-//!   without the sigstore trust roots, and a half-check would be worse than a clear no.
+//! * [`sigstore`] — cosign signatures verified offline with ECDSA P-256 public keys, and
+//!   [`rekor`] their transparency-log entries (signed entry timestamps) against trusted
+//!   rekor keys. Fulcio (keyless) and PKI requirements are parsed and refused: skiff does
+//!   not verify their certificate chains, and a half-check would be worse than a clear no.
 //! * [`registries_d`] — containers-registries.d(5): lookaside URLs and sigstore attachments;
 //!   [`attachments`] turns an attachment manifest and its blobs into signatures.
 //! * [`Signature`] — the two formats and the blob encoding `dir:`-style stores use.
@@ -56,6 +57,7 @@ mod keys;
 mod payload;
 pub mod policy;
 pub mod registries_d;
+pub mod rekor;
 mod signature;
 pub mod sigstore;
 pub mod sigstore_key;

@@ -3,9 +3,9 @@
 //! The signature is an ASN.1 DER ECDSA signature over the SHA-256 of the payload bytes,
 //! base64-encoded in the `dev.cosignproject.cosign/signature` annotation. Keys are what
 //! `cosign generate-key-pair` and `skopeo generate-sigstore-key` write: a PEM
-//! `PUBLIC KEY` (SubjectPublicKeyInfo) for ECDSA P-256. Keyless signing (Fulcio
-//! certificates) and rekor inclusion proofs need the sigstore trust roots and are refused by
-//! the policy layer rather than half-checked here.
+//! `PUBLIC KEY` (SubjectPublicKeyInfo) for ECDSA P-256. Rekor entries are checked in
+//! [`crate::rekor`]; keyless signing (Fulcio certificates) is refused by the policy layer
+//! rather than half-checked here.
 
 use base64::Engine as _;
 use p256::ecdsa::signature::Verifier as _;
@@ -49,6 +49,11 @@ impl SigstorePublicKey {
         VerifyingKey::from_public_key_pem(text.trim())
             .map(SigstorePublicKey)
             .map_err(|e| SigstoreError::Key(e.to_string()))
+    }
+
+    /// The ECDSA key.
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        &self.0
     }
 
     /// Wraps an existing key (tests and signing code derive it from the private key).

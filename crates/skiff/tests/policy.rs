@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use common::skiff;
 use skiff_testbed::gpg::Gpg;
 use skiff_testbed::image::Format;
-use skiff_testbed::{busybox_image, push_image, RegistryServer, Setup};
+use skiff_testbed::{busybox_image, push_image, FaultProxy, RegistryServer, Setup};
 
 /// A registry holding busybox under several names, a GnuPG home with keys alice (trusted)
 /// and mallory (not), and a registries.d whose lookaside is a local directory.
@@ -449,4 +449,113 @@ fn sync_judges_every_source_image_by_the_policy() {
     ]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && e.contains("1 copied"), "{e}");
+}
+
+#[test]
+fn apply_and_lxc_create_obey_signed_by_before_any_blob_moves() {
+    let s = Signed::new(&["app", "unsigned", "forged"]);
+    // Through a recording proxy, to see that a refused image has no blob fetched.
+    let proxy = FaultProxy::start(&s.registry.host(), vec![]).unwrap();
+    let via = |repo: &str| format!("{}/{repo}:v1", proxy.host());
+    let regd_dir = s.work.path().join("registries.d");
+    s.gpg
+        .skopeo_sign_in_registry(&regd_dir, &via("app"), &s.alice_fpr);
+    s.gpg
+        .skopeo_sign_in_registry(&regd_dir, &via("forged"), &s.mallory_fpr);
+    let key = s.gpg.export("alice", false, s.work.path());
+    let policy = policy_file(
+        s.work.path(),
+        &format!(
+            r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"{}": [
+                {{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "{}"}}]}}}}}}"#,
+            proxy.host(),
+            key.display()
+        ),
+    );
+    let policy = policy.to_str().unwrap();
+    let regd = s.regd();
+    let path = |p: &str| s.work.path().join(p).display().to_string();
+    let lxcpath = path("lxc");
+    let blobs_fetched = || {
+        proxy
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/blobs/"))
+            .count()
+    };
+    let refused = |args: &[&str], container: &str| {
+        let before = blobs_fetched();
+        let mut all = vec!["--policy", policy, "--registries.d", &regd];
+        all.extend_from_slice(args);
+        let o = skiff(&all);
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {e}");
+        assert!(e.contains(policy) && e.contains("rejected"), "{e}");
+        assert_eq!(blobs_fetched(), before, "a refused image had blobs fetched");
+        assert!(
+            !Path::new(&lxcpath).join(container).exists(),
+            "a refused image left container {container}"
+        );
+        e
+    };
+    for (repo, why) in [
+        ("unsigned", "has none"),
+        ("forged", "not made by a trusted key"),
+    ] {
+        let name = format!("pol-{repo}");
+        let image = format!("docker://{}", via(repo));
+        let e = refused(
+            &[
+                "lxc",
+                "create",
+                "--src-tls-verify=false",
+                "-P",
+                &lxcpath,
+                &name,
+                &image,
+            ],
+            &name,
+        );
+        assert!(e.contains(why), "{e}");
+        let file = path(&format!("{repo}.yaml"));
+        std::fs::write(
+            &file,
+            format!("containers:\n  - name: {name}\n    image: {}\n", via(repo)),
+        )
+        .unwrap();
+        let e = refused(
+            &[
+                "apply",
+                &file,
+                "-P",
+                &lxcpath,
+                "--data-dir",
+                &path("data"),
+                "--secrets-dir",
+                &path("secrets"),
+                "--datasets-dir",
+                &path("datasets"),
+                "--src-tls-verify=false",
+                "--yes",
+            ],
+            &name,
+        );
+        assert!(e.contains(why), "{e}");
+    }
+    // The image alice signed passes the same policy.
+    let o = skiff(&[
+        "--policy",
+        policy,
+        "--registries.d",
+        &regd,
+        "lxc",
+        "create",
+        "--src-tls-verify=false",
+        "-P",
+        &lxcpath,
+        "pol-app",
+        &format!("docker://{}", via("app")),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(Path::new(&lxcpath).join("pol-app/config").exists());
 }

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use common::scratch_home;
 use skiff_testbed::gpg::Gpg;
 use skiff_testbed::image::Format;
-use skiff_testbed::{busybox_image, push_image, RegistryServer, Setup};
+use skiff_testbed::{busybox_image, push_image, push_multi_arch, RegistryServer, Setup};
 
 /// skiff with the test's GnuPG home.
 fn skiff(gpg: &Gpg, args: &[&str]) -> Output {
@@ -136,17 +136,18 @@ impl World {
 
     /// skopeo copies `image` to a fresh dir: under `policy`; its stderr when refused.
     fn skopeo_pull(&self, policy: &str, image: &str) -> Result<(), String> {
+        self.skopeo_pull_with(policy, &[], image)
+    }
+
+    /// [`Self::skopeo_pull`] with more flags: `--override-arch A` before `copy`, the rest
+    /// after it.
+    fn skopeo_pull_with(&self, policy: &str, extra: &[&str], image: &str) -> Result<(), String> {
         let out = self.path(&format!("skopeo-{}", rand_name()));
-        let o = self.gpg.skopeo(&[
-            "--policy",
-            policy,
-            "--registries.d",
-            &self.regd(),
-            "copy",
-            "--src-tls-verify=false",
-            image,
-            &format!("dir:{}", out.display()),
-        ]);
+        let dest = format!("dir:{}", out.display());
+        let args = pull_args(policy, &self.regd(), extra, image, &dest);
+        let o = self
+            .gpg
+            .skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>());
         if o.status.success() {
             Ok(())
         } else {
@@ -156,28 +157,53 @@ impl World {
 
     /// skiff copies `image` to a fresh dir: under `policy`; its stderr when refused.
     fn skiff_pull(&self, policy: &str, image: &str) -> Result<(), String> {
+        self.skiff_pull_with(policy, &[], image).map(|_| ())
+    }
+
+    /// [`Self::skiff_pull`] with more flags, as [`Self::skopeo_pull_with`]; the dir written.
+    fn skiff_pull_with(
+        &self,
+        policy: &str,
+        extra: &[&str],
+        image: &str,
+    ) -> Result<PathBuf, String> {
         let out = self.path(&format!("skiff-{}", rand_name()));
+        let dest = format!("dir:{}", out.display());
+        let args = pull_args(policy, &self.regd(), extra, image, &dest);
         let o = skiff(
             &self.gpg,
-            &[
-                "--policy",
-                policy,
-                "--registries.d",
-                &self.regd(),
-                "copy",
-                "--src-tls-verify=false",
-                image,
-                &format!("dir:{}", out.display()),
-            ],
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
         );
         if o.status.success() {
-            Ok(())
+            Ok(out)
         } else {
             assert_eq!(o.status.code(), Some(1));
             assert!(!out.exists(), "a refused copy left {}", out.display());
             Err(String::from_utf8_lossy(&o.stderr).into_owned())
         }
     }
+}
+
+/// The arguments of a pull of `image` to `dest` under `policy`: `--override-*` flags of
+/// `extra` go before `copy`, the others after it.
+fn pull_args(policy: &str, regd: &str, extra: &[&str], image: &str, dest: &str) -> Vec<String> {
+    let mut global = vec!["--policy", policy, "--registries.d", regd];
+    let mut copy = vec!["copy", "--src-tls-verify=false"];
+    let mut flags = extra.iter();
+    while let Some(flag) = flags.next() {
+        if flag.starts_with("--override-") {
+            global.push(flag);
+            global.extend(flags.next());
+        } else {
+            copy.push(flag);
+        }
+    }
+    global
+        .into_iter()
+        .chain(copy)
+        .chain([image, dest])
+        .map(str::to_string)
+        .collect()
 }
 
 fn rand_name() -> String {
@@ -909,5 +935,385 @@ fn sigstore_signatures_travel_as_registry_attachments() {
         "carry attachments into dir:",
     );
     let blob = std::fs::read(carried.join("signature-1")).unwrap();
+    assert!(blob.starts_with(b"\0sigstore-json\n"));
+}
+
+/// A linux/amd64 + linux/arm64 index (OCI) at `multi:v1`: the index's digest, then the
+/// amd64 and arm64 images' (as `sha256:HEX`).
+fn push_multi(w: &World) -> [String; 3] {
+    let amd = busybox_image(Format::Oci);
+    let arm = skiff_testbed::image::busybox_builder(Format::Oci)
+        .platform("linux", "arm64", Some("v8"))
+        .build();
+    let list = skiff_testbed::multi_arch(Format::Oci, vec![amd.clone(), arm.clone()]);
+    push_multi_arch(&w.registry.host(), "multi", "v1", &list, None).unwrap();
+    [list.digest, amd.manifest_digest, arm.manifest_digest]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn hex(digest: &str) -> &str {
+    digest.trim_start_matches("sha256:")
+}
+
+/// The signature files of a `dir:` image, sorted.
+fn signature_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("signature-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_platform_of_an_index_carries_and_gets_its_own_signatures() {
+    let w = World::new();
+    let [index, amd, arm] = push_multi(&w);
+    let host = w.registry.host();
+    let source = format!("docker://{host}/multi:v1");
+    let identity = format!("{host}/app:multi");
+    let sign_all = |dir: &Path| {
+        vec![
+            "--insecure-policy".to_string(),
+            "copy".into(),
+            "--all".into(),
+            "--src-tls-verify=false".into(),
+            "--sign-by".into(),
+            w.alice.clone(),
+            "--sign-identity".into(),
+            identity.clone(),
+            source.clone(),
+            format!("dir:{}", dir.display()),
+        ]
+    };
+    // skopeo and skiff sign every per-platform image and the index, and lay the
+    // signatures out alike: signature-N for the index, <hex>.signature-N for each image.
+    let skopeo_dir = w.path("skopeo-signed");
+    ok(
+        &w.gpg.skopeo(&strs(&sign_all(&skopeo_dir))),
+        "skopeo --all --sign-by",
+    );
+    let skiff_dir = w.path("skiff-signed");
+    ok(
+        &skiff(&w.gpg, &strs(&sign_all(&skiff_dir))),
+        "skiff --all --sign-by",
+    );
+    let mut expected = vec![
+        format!("{}.signature-1", hex(&amd)),
+        format!("{}.signature-1", hex(&arm)),
+        "signature-1".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(signature_files(&skopeo_dir), expected);
+    assert_eq!(signature_files(&skiff_dir), expected);
+    // skopeo verifies each of skiff's signatures against its own manifest.
+    for digest in [&amd, &arm] {
+        assert!(w.gpg.skopeo_verifies(
+            &skiff_dir.join(format!("{}.manifest.json", hex(digest))),
+            &identity,
+            &w.alice,
+            &skiff_dir.join(format!("{}.signature-1", hex(digest)))
+        ));
+    }
+    assert!(w.gpg.skopeo_verifies(
+        &skiff_dir.join("manifest.json"),
+        &identity,
+        &w.alice,
+        &skiff_dir.join("signature-1")
+    ));
+
+    // skiff carries skopeo's signatures into the registry: the lookaside gets each
+    // manifest's, byte for byte.
+    let app = format!("docker://{identity}");
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "--registries.d",
+                &w.regd(),
+                "copy",
+                "--all",
+                "--dest-tls-verify=false",
+                &format!("dir:{}", skopeo_dir.display()),
+                &app,
+            ],
+        ),
+        "skiff copy --all dir: to docker://",
+    );
+    let lookaside = |digest: &str| w.path(&format!("lookaside/app@sha256={}", hex(digest)));
+    for (digest, file) in [
+        (&index, "signature-1".to_string()),
+        (&amd, format!("{}.signature-1", hex(&amd))),
+        (&arm, format!("{}.signature-1", hex(&arm))),
+    ] {
+        assert_eq!(
+            std::fs::read(lookaside(digest).join("signature-1")).unwrap(),
+            std::fs::read(skopeo_dir.join(file)).unwrap()
+        );
+    }
+    // Both accept this platform's image and all of them under a signedBy policy, and
+    // skiff carries them back out in skopeo's layout.
+    let alice = w.signed_by("alice");
+    let all = ["--all"];
+    w.skopeo_pull(&alice, &app).expect("skopeo: this platform");
+    w.skopeo_pull_with(&alice, &all, &app)
+        .expect("skopeo: --all");
+    w.skiff_pull(&alice, &app).expect("skiff: this platform");
+    let pulled = w.skiff_pull_with(&alice, &all, &app).expect("skiff: --all");
+    assert_eq!(signature_files(&pulled), expected);
+    for name in &expected {
+        assert_eq!(
+            std::fs::read(pulled.join(name)).unwrap(),
+            std::fs::read(skopeo_dir.join(name)).unwrap()
+        );
+    }
+
+    // The policy judges images, not the index: without the index's signature both still
+    // accept; without the arm64 image's, both refuse it and --all, and accept amd64.
+    std::fs::remove_dir_all(lookaside(&index)).unwrap();
+    w.skopeo_pull_with(&alice, &all, &app)
+        .expect("skopeo: unsigned index");
+    w.skiff_pull_with(&alice, &all, &app)
+        .expect("skiff: unsigned index");
+    std::fs::remove_dir_all(lookaside(&arm)).unwrap();
+    let arm64 = ["--override-arch", "arm64"];
+    for extra in [&all[..], &arm64[..]] {
+        let e = w.skopeo_pull_with(&alice, extra, &app).unwrap_err();
+        assert!(e.contains("no signature exists"), "skopeo {extra:?}: {e}");
+        let e = w.skiff_pull_with(&alice, extra, &app).unwrap_err();
+        assert!(e.contains(&format!("per-platform image {arm}")), "{e}");
+        assert!(e.contains("the image has none"), "{e}");
+    }
+    w.skopeo_pull(&alice, &app).expect("skopeo: signed amd64");
+    w.skiff_pull(&alice, &app).expect("skiff: signed amd64");
+    // An index signed while its images are not is refused too (skopeo 1.9.3 alike).
+    let index_only = format!("docker://{host}/indexonly:v1");
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "--registries.d",
+                &w.regd(),
+                "copy",
+                "--all",
+                "--dest-tls-verify=false",
+                "--remove-signatures",
+                &format!("dir:{}", skopeo_dir.display()),
+                &index_only,
+            ],
+        ),
+        "unsigned copy",
+    );
+    let signature = std::fs::read(skopeo_dir.join("signature-1")).unwrap();
+    let dir = w.path(&format!("lookaside/indexonly@sha256={}", hex(&index)));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("signature-1"), signature).unwrap();
+    let e = w.skopeo_pull(&alice, &index_only).unwrap_err();
+    assert!(e.contains("no signature exists"), "{e}");
+    let e = w.skiff_pull(&alice, &index_only).unwrap_err();
+    assert!(e.contains("the image has none"), "{e}");
+
+    // A copy that would change a signed per-platform manifest is refused, the index
+    // unsigned or not; without the signatures it converts and writes none.
+    let copy_to = |extra: &[&str], from: &Path, to: &Path| {
+        let from = format!("dir:{}", from.display());
+        let to_name = format!("dir:{}", to.display());
+        let mut args = vec!["--insecure-policy", "copy", "--all", "--format", "v2s2"];
+        args.extend_from_slice(extra);
+        args.extend([from.as_str(), to_name.as_str()]);
+        skiff(&w.gpg, &args)
+    };
+    let unsigned_index = w.path("unsigned-index");
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "copy",
+                "--all",
+                &format!("dir:{}", skopeo_dir.display()),
+                &format!("dir:{}", unsigned_index.display()),
+            ],
+        ),
+        "dir: copy",
+    );
+    std::fs::remove_file(unsigned_index.join("signature-1")).unwrap();
+    for from in [&skopeo_dir, &unsigned_index] {
+        let to = w.path(&format!("converted-{}", rand_name()));
+        let e = refused(&copy_to(&[], from, &to), "conversion");
+        assert!(e.contains("Would invalidate signatures"), "{e}");
+        assert!(!to.exists());
+    }
+    let to = w.path("converted");
+    ok(
+        &copy_to(&["--remove-signatures"], &skopeo_dir, &to),
+        "conversion without signatures",
+    );
+    assert!(signature_files(&to).is_empty());
+}
+
+#[test]
+fn sync_all_carries_every_platform_signature() {
+    let w = World::new();
+    let [_, amd, arm] = push_multi(&w);
+    let host = w.registry.host();
+    let out = w.path("synced");
+    let sync = |policy: &str, extra: &[&str]| {
+        let regd = w.regd();
+        let mut args = vec!["--policy", policy, "--registries.d", &regd];
+        let source = format!("{host}/multi:v1");
+        args.extend(["sync", "--all", "--src", "docker", "--dest", "dir"]);
+        args.extend(["--src-tls-verify=false"]);
+        args.extend_from_slice(extra);
+        args.extend([source.as_str(), s(&out)]);
+        let o = skiff(&w.gpg, &args);
+        ok(&o, "sync --all");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // Unsigned at first: synced without signatures.
+    let accept = w.policy("accept.json", r#"{"type": "insecureAcceptAnything"}"#);
+    let image = out.join("multi:v1");
+    sync(&accept, &[]);
+    assert!(signature_files(&image).is_empty());
+    // skopeo signs all of multi:v1 in place, into the lookaside.
+    let o = w.gpg.skopeo(&[
+        "--insecure-policy",
+        "--registries.d",
+        &w.regd(),
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--sign-by",
+        &w.alice,
+        &format!("docker://{host}/multi:v1"),
+        &format!("docker://{host}/multi:v1"),
+    ]);
+    ok(&o, "skopeo signs multi:v1");
+    // The destination holds the image already, but not its signatures: synced again (as
+    // skopeo copies a signed image rather than skip it), under a policy that wants them.
+    let alice = w.signed_by("alice");
+    let log = sync(&alice, &[]);
+    assert!(log.contains("1 copied"), "{log}");
+    let mut expected = vec![
+        format!("{}.signature-1", hex(&amd)),
+        format!("{}.signature-1", hex(&arm)),
+        "signature-1".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(signature_files(&image), expected);
+    for digest in [&amd, &arm] {
+        assert!(w.gpg.skopeo_verifies(
+            &image.join(format!("{}.manifest.json", hex(digest))),
+            &format!("{host}/multi:v1"),
+            &w.alice,
+            &image.join(format!("{}.signature-1", hex(digest)))
+        ));
+    }
+    // Without signatures to write, an image already there is skipped.
+    let log = sync(&alice, &["--remove-signatures"]);
+    assert!(log.contains("1 skipped"), "{log}");
+}
+
+#[test]
+fn sigstore_signs_every_platform_as_an_attachment() {
+    let w = World::new();
+    let [index, amd, arm] = push_multi(&w);
+    let host = w.registry.host();
+    let pass = w.path("pass");
+    std::fs::write(&pass, "pw\n").unwrap();
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "generate-sigstore-key",
+                "--output-prefix",
+                s(&w.path("key")),
+                "--passphrase-file",
+                s(&pass),
+            ],
+        ),
+        "generate-sigstore-key",
+    );
+    let regd = w.path("attach.d");
+    std::fs::create_dir(&regd).unwrap();
+    std::fs::write(
+        regd.join("default.yaml"),
+        "default-docker:\n  use-sigstore-attachments: true\n",
+    )
+    .unwrap();
+    let signed = format!("docker://{host}/sigmulti:v1");
+    ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "--insecure-policy",
+                "--registries.d",
+                s(&regd),
+                "copy",
+                "--all",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                "--sign-by-sigstore-private-key",
+                s(&w.path("key.private")),
+                "--sign-passphrase-file",
+                s(&pass),
+                &format!("docker://{host}/multi:v1"),
+                &signed,
+            ],
+        ),
+        "copy --all --sign-by-sigstore-private-key",
+    );
+    let tags = ok(
+        &skiff(
+            &w.gpg,
+            &[
+                "list-tags",
+                "--tls-verify=false",
+                &format!("docker://{host}/sigmulti"),
+            ],
+        ),
+        "list-tags",
+    );
+    for digest in [&index, &amd, &arm] {
+        assert!(
+            tags.contains(&format!("sha256-{}.sig", hex(digest))),
+            "{tags}"
+        );
+    }
+    let policy = w.path("sigstore.json");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"{host}": [
+                {{"type": "sigstoreSigned", "keyPath": "{}"}}]}}}}}}"#,
+            w.path("key.pub").display()
+        ),
+    )
+    .unwrap();
+    let pull = |extra: &[&str], out: &Path| {
+        let dest = format!("dir:{}", out.display());
+        let args = pull_args(s(&policy), s(&regd), extra, &signed, &dest);
+        skiff(&w.gpg, &strs(&args))
+    };
+    let out = w.path("all");
+    ok(&pull(&["--all"], &out), "sigstoreSigned --all");
+    assert_eq!(
+        signature_files(&out).len(),
+        3,
+        "{:?}",
+        signature_files(&out)
+    );
+    ok(
+        &pull(&["--override-arch", "arm64"], &w.path("arm")),
+        "sigstoreSigned arm64",
+    );
+    let blob = std::fs::read(w.path("arm").join("signature-1")).unwrap();
     assert!(blob.starts_with(b"\0sigstore-json\n"));
 }

@@ -13,6 +13,7 @@ use crate::identity::{IdentityError, SignedIdentity};
 use crate::keys::{load_keyring, load_sigstore_keys};
 use crate::payload::Payload;
 use crate::policy::{MatchedScope, Requirement, Requirements, SignedBy, SigstoreSigned};
+use crate::rekor::{verify_logged, RekorError, RekorKey};
 use crate::signature::{Signature, SigstoreSignature};
 use crate::sigstore::{verify_sigstore, SigstoreError};
 use crate::simple::{verify_simple_signing, Keyring, SimpleSigningError, VerifiedSimpleSigning};
@@ -78,6 +79,9 @@ pub enum SignatureRejection {
     /// Sigstore verification failed.
     #[error(transparent)]
     Sigstore(#[from] SigstoreError),
+    /// The rekor log entry the policy requires is missing or does not match.
+    #[error(transparent)]
+    Rekor(#[from] RekorError),
     /// Validly signed, but for another manifest.
     #[error("signature is for manifest {signed}, not for this manifest ({actual})")]
     ManifestDigest {
@@ -167,14 +171,34 @@ fn sigstore_signed(
         return Err(RejectReason::Unverifiable("no sigstore public key given"));
     };
     let keys = load_sigstore_keys(source).map_err(RejectReason::Keys)?;
+    let logs = match &req.rekor {
+        Some(source) => Some(
+            load_sigstore_keys(source)
+                .and_then(|keys| {
+                    keys.into_iter()
+                        .map(|k| RekorKey::new(k).map_err(|e| e.to_string()))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(|e| RejectReason::Keys(format!("rekor: {e}")))?,
+        ),
+        None => None,
+    };
+    let verify = |s: &SigstoreSignature| -> Verified {
+        let payload = verify_sigstore(s, &keys)?;
+        match &logs {
+            Some(logs) => {
+                verify_logged(s, &keys, logs)?;
+                Ok((payload, "a trusted sigstore key, logged in rekor".into()))
+            }
+            None => Ok((payload, "a trusted sigstore key".into())),
+        }
+    };
     // Attachments of other media types (attestations, SBOMs) are not signatures; skopeo
     // skips them the same way.
     first_accepted(image, "sigstore", &req.identity, |sig| match sig {
-        Signature::Sigstore(s) if s.mime_type == SigstoreSignature::PAYLOAD_MEDIA_TYPE => Some(
-            verify_sigstore(s, &keys)
-                .map(|p| (p, "a trusted sigstore key".to_string()))
-                .map_err(SignatureRejection::from),
-        ),
+        Signature::Sigstore(s) if s.mime_type == SigstoreSignature::PAYLOAD_MEDIA_TYPE => {
+            Some(verify(s))
+        }
         Signature::Sigstore(_) | Signature::SimpleSigning(_) => None,
     })
 }

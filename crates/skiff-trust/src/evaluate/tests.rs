@@ -167,3 +167,46 @@ fn schema1_manifests_are_refused_clearly() {
     );
     assert!(crate::manifest_matches(manifest, &Digest::sha256(manifest)).is_ok());
 }
+
+/// `rekorPublicKeyData` beside the key: a signature counts only with a log entry for it
+/// signed by that rekor key.
+#[test]
+fn rekor_keys_require_a_logged_signature() {
+    use base64::Engine as _;
+    let b64 = |seed: u8| {
+        let pem = signing_key(seed)
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    };
+    let p = policy(&format!(
+        r#"{{"default": [{{"type": "sigstoreSigned", "keyData": "{}", "rekorPublicKeyData": "{}"}}]}}"#,
+        b64(1),
+        b64(20)
+    ));
+    let manifest = br#"{"schemaVersion":2,"layers":[]}"#;
+    let image_ref = Reference::parse("localhost:5000/app:v1").unwrap();
+    let reqs = p.requirements_for(&PolicyScope::docker(&image_ref));
+    let run = |sig: &crate::SigstoreSignature| {
+        evaluate(
+            &reqs,
+            &ImageUnderTest {
+                docker_reference: Some(&image_ref),
+                manifest,
+                signatures: &[Signature::Sigstore(sig.clone())],
+            },
+        )
+    };
+    let payload = cosign_payload("localhost:5000/app:v1", &Digest::sha256(manifest));
+    let mut sig = sign(&signing_key(1), &payload);
+    let e = run(&sig).unwrap_err();
+    assert!(e.to_string().contains("no rekor bundle"), "{e}");
+    crate::rekor::tests::log_entry(&signing_key(20), &signing_key(1), &mut sig);
+    run(&sig).expect("a logged signature");
+    // Logged by a log the policy does not trust.
+    let mut elsewhere = sign(&signing_key(1), &payload);
+    crate::rekor::tests::log_entry(&signing_key(21), &signing_key(1), &mut elsewhere);
+    let e = run(&elsewhere).unwrap_err();
+    assert!(e.to_string().contains("whose key is not trusted"), "{e}");
+}

@@ -33,9 +33,12 @@ pub struct SignedBy {
 pub struct SigstoreSigned {
     /// The trusted public keys; `None` when the requirement uses Fulcio or PKI instead.
     pub keys: Option<KeySource>,
-    /// A part of the requirement skiff cannot verify offline (Fulcio, PKI, rekor); images
-    /// under such a requirement are refused with this explanation.
+    /// A part of the requirement skiff does not verify (Fulcio, PKI); images under such a
+    /// requirement are refused with this explanation rather than half-checked.
     pub unverifiable: Option<&'static str>,
+    /// Trusted rekor log keys (`rekorPublicKey*`): when given, a signature is accepted only
+    /// with a log entry for it signed by one of them.
+    pub rekor: Option<KeySource>,
     /// Which identity the signature must claim.
     pub identity: SignedIdentity,
 }
@@ -238,22 +241,24 @@ impl RawRequirement {
                             .into(),
                     );
                 }
-                let rekor = rekor_public_key_path.is_some()
-                    || rekor_public_key_paths.is_some()
-                    || rekor_public_key_data.is_some()
-                    || rekor_public_key_datas.is_some();
+                let rekor = key_source(
+                    rekor_public_key_path,
+                    rekor_public_key_paths,
+                    rekor_public_key_data,
+                    rekor_public_key_datas,
+                )
+                .map_err(|e| format!("rekorPublicKey*: {e}"))?;
                 let unverifiable = if fulcio.is_some() {
-                    Some("Fulcio certificates (keyless signing) are not verifiable offline here")
+                    Some("skiff does not verify Fulcio certificates (keyless signing)")
                 } else if pki.is_some() {
-                    Some("X.509 PKI sigstore signatures are not supported")
-                } else if rekor {
-                    Some("rekor transparency-log proofs are not verified here")
+                    Some("skiff does not verify X.509 PKI sigstore signatures")
                 } else {
                     None
                 };
                 Requirement::SigstoreSigned(SigstoreSigned {
                     keys,
                     unverifiable,
+                    rekor,
                     identity: identity(signed_identity)?,
                 })
             }

@@ -7,6 +7,7 @@ use skiff_oci::Reference;
 
 use super::*;
 use crate::evaluate::{evaluate, ImageUnderTest, RejectReason};
+use crate::identity::SignedIdentity;
 
 /// The "reasonably locked-down system" example, its comments removed.
 const LOCKED_DOWN: &str = r#"{
@@ -284,4 +285,107 @@ fn pathdiff(target: &Path, base: &Path) -> std::path::PathBuf {
         rel.push("..");
     }
     rel.join(target.strip_prefix("/").unwrap())
+}
+
+/// Every requirement the manual spells out ("Policy Requirements"), alone as the default.
+#[test]
+fn every_requirement_of_the_manual_parses() {
+    let req = |json: &str| {
+        let p = policy(&format!(r#"{{"default": [{json}]}}"#)).expect(json);
+        p.requirements_for(&docker("busybox")).list[0].clone()
+    };
+    assert_eq!(
+        req(r#"{"type":"insecureAcceptAnything"}"#),
+        Requirement::InsecureAcceptAnything
+    );
+    assert_eq!(req(r#"{"type":"reject"}"#), Requirement::Reject);
+    let signed_by = |keys: &str, identity: &str| match req(&format!(
+        r#"{{"type": "signedBy", "keyType": "GPGKeys", {keys}{identity}}}"#
+    )) {
+        Requirement::SignedBy(s) => s,
+        other => panic!("{keys}: {other:?}"),
+    };
+    let key = |k: &str| KeySource::Paths(vec![k.to_string()]);
+    assert_eq!(
+        signed_by(r#""keyPath": "/path/to/local/keyring/file""#, "").keys,
+        key("/path/to/local/keyring/file")
+    );
+    assert_eq!(
+        signed_by(
+            r#""keyPaths": ["/path/to/local/keyring/file1","/path/to/local/keyring/file2"]"#,
+            ""
+        )
+        .keys,
+        KeySource::Paths(vec![
+            "/path/to/local/keyring/file1".into(),
+            "/path/to/local/keyring/file2".into()
+        ])
+    );
+    assert_eq!(
+        signed_by(r#""keyData": "a2V5cmluZw==""#, "").keys,
+        KeySource::Data(vec![b"keyring".to_vec()])
+    );
+    // "If the signedIdentity field is missing, it is treated as matchRepoDigestOrExact."
+    assert_eq!(
+        signed_by(r#""keyPath": "/k""#, "").identity,
+        SignedIdentity::MatchRepoDigestOrExact
+    );
+    let busybox = Reference::parse("docker.io/library/busybox:latest").unwrap();
+    for (json, expected) in [
+        (r#"{"type":"matchExact"}"#, SignedIdentity::MatchExact),
+        (
+            r#"{"type":"matchRepoDigestOrExact"}"#,
+            SignedIdentity::MatchRepoDigestOrExact,
+        ),
+        (
+            r#"{"type":"matchRepository"}"#,
+            SignedIdentity::MatchRepository,
+        ),
+        (
+            r#"{"type": "exactReference", "dockerReference": "docker.io/library/busybox:latest"}"#,
+            SignedIdentity::ExactReference(busybox.clone()),
+        ),
+    ] {
+        let identity = format!(r#", "signedIdentity": {json}"#);
+        assert_eq!(
+            signed_by(r#""keyPath": "/k""#, &identity).identity,
+            expected
+        );
+    }
+    let identity = |json: &str| {
+        signed_by(
+            r#""keyPath": "/k""#,
+            &format!(r#", "signedIdentity": {json}"#),
+        )
+        .identity
+    };
+    match identity(
+        r#"{"type": "exactRepository", "dockerRepository": "docker.io/library/busybox"}"#,
+    ) {
+        SignedIdentity::ExactRepository(r) => {
+            assert_eq!(r.name(), "docker.io/library/busybox");
+        }
+        other => panic!("exactRepository: {other:?}"),
+    }
+    assert_eq!(
+        identity(
+            r#"{"type": "remapIdentity", "prefix": "docker.io/library", "signedPrefix": "mirror.example.com:5000/library"}"#
+        ),
+        SignedIdentity::RemapIdentity {
+            prefix: "docker.io/library".into(),
+            signed_prefix: "mirror.example.com:5000/library".into(),
+        }
+    );
+    for keys in [
+        r#""keyPath": "/path/to/local/keyring/file""#,
+        r#""keyData": "a2V5cmluZw==""#,
+    ] {
+        match req(&format!(r#"{{"type": "sigstoreSigned", {keys}}}"#)) {
+            Requirement::SigstoreSigned(s) => {
+                assert!(s.keys.is_some() && s.unverifiable.is_none(), "{s:?}");
+                assert_eq!(s.identity, SignedIdentity::MatchRepoDigestOrExact);
+            }
+            other => panic!("{keys}: {other:?}"),
+        }
+    }
 }

@@ -14,7 +14,7 @@ use crate::cli::{CompressArg, CopyArgs, FormatArg, GlobalOptions, MultiArch};
 use crate::failure::Failure;
 use crate::options::{host_cache, open_options, platform};
 use crate::render;
-use crate::signing::{carried_signatures, SignedDestination, Signer};
+use crate::signing::{carried_signatures, Carried, SignedDestination, Signer};
 
 /// `--additional-tag` values: references that carry a tag (skopeo refuses others).
 fn additional_tags(values: &[String]) -> Result<Vec<Reference>, Failure> {
@@ -124,9 +124,9 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
     dest_options.oci_accept_uncompressed_layers = args.dest_oci_accept_uncompressed_layers;
     let registries_d = crate::policy::registries_d(global);
     let carried = if args.remove_signatures {
-        (None, Vec::new())
+        Carried::default()
     } else {
-        let (digest, found) = carried_signatures(
+        carried_signatures(
             src.as_ref(),
             &source,
             all,
@@ -134,8 +134,7 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
             &registries_d,
             &src_options,
         )
-        .await?;
-        (Some(digest), found)
+        .await?
     };
     let dest = Box::new(SignedDestination::new(
         open_destination(&destination, &dest_options)?,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use skiff_sync::{
     DestKind, DestinationHook, DestinationWrapper, ImageOutcome, Naming, Outcome, SourceKind,
-    SyncError, SyncOptions,
+    SyncError, SyncOptions, Wrapped,
 };
 use skiff_transport::{open_source, CopyOptions, ImageName, ManifestFormat, OpenOptions};
 
@@ -14,7 +14,7 @@ use crate::failure::{Failure, Sides};
 use crate::options::{host_cache, open_options, platform};
 use crate::output::stderr_line;
 use crate::policy::Gatekeeper;
-use crate::signing::{carried_signatures, SignedDestination, Signer};
+use crate::signing::{carried_signatures, Carried, SignedDestination, Signer};
 
 impl From<SyncError> for Failure {
     fn from(e: SyncError) -> Self {
@@ -141,16 +141,15 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
 }
 
 /// Every destination carries its source's signatures (unless `--remove-signatures`) and
-/// gets the ones `--sign-*` asks for, as with copy; signing copies every image, even one
-/// the destination already holds, so that each ends up signed.
+/// gets the ones `--sign-*` asks for, as with copy; an image with signatures to write is
+/// copied even when the destination already holds it, so that each ends up signed.
 fn signatures_hook(
     global: &GlobalOptions,
     args: &SyncArgs,
     destination: &OpenOptions,
 ) -> Result<Option<DestinationHook>, Failure> {
     let signer = Signer::from_args(&args.sign)?.map(Arc::new);
-    let signing = signer.is_some();
-    if args.remove_signatures && !signing {
+    if args.remove_signatures && signer.is_none() {
         return Ok(None);
     }
     let remove = args.remove_signatures;
@@ -165,9 +164,9 @@ fn signatures_hook(
         let dest_open = dest_open.clone();
         Box::pin(async move {
             let carried = if remove {
-                (None, Vec::new())
+                Carried::default()
             } else {
-                let (digest, found) = carried_signatures(
+                carried_signatures(
                     source,
                     &job.source,
                     all,
@@ -175,25 +174,25 @@ fn signatures_hook(
                     &registries_d,
                     &job.source_options,
                 )
-                .await?;
-                (Some(digest), found)
+                .await?
             };
-            let wrapped: Box<dyn skiff_transport::ImageDestination> =
-                Box::new(SignedDestination::new(
+            // As containers/image: an image with signatures to write is copied again even
+            // when the destination holds it, so the signatures reach it.
+            let copy_up_to_date = signer.is_some() || !carried.is_empty();
+            Ok(Wrapped {
+                destination: Box::new(SignedDestination::new(
                     destination,
                     job.destination.clone(),
                     carried,
                     signer,
                     registries_d,
                     dest_open,
-                ));
-            Ok(wrapped)
+                )),
+                copy_up_to_date,
+            })
         })
     });
-    Ok(Some(DestinationHook {
-        wrap,
-        copy_up_to_date: signing,
-    }))
+    Ok(Some(DestinationHook { wrap }))
 }
 
 /// One line per image on stderr, as it finishes (images finish out of order).

@@ -1,13 +1,20 @@
 //! The signature policy (containers-policy.json(5)) enforced on every command that reads an
 //! image for use: copy, sync, unpack, lxc create.
 //!
-//! The seam is the image source itself: [`gate`] wraps the opened source so that its top
-//! manifest is handed out only after the policy accepted it, and no manifest or blob of it
-//! is served before that. Every pipeline (skiff-transport's copy, skiff-rootfs's unpack)
-//! fetches the top manifest before anything else, so the check runs once the manifest is
-//! fetched and verified and before any layer moves — without either pipeline knowing about
-//! trust, and without a pipeline able to forget the check. skiff-transport stays free of
-//! skiff-trust: the refusal travels as [`TransportError::Refused`].
+//! The seam is the image source itself: [`gate`] wraps the opened source so that an image
+//! manifest is handed out only after the policy accepted it, and no blob is served that no
+//! accepted manifest names. Every pipeline (skiff-transport's copy, skiff-rootfs's unpack)
+//! fetches the manifests before any blob, so the check runs once a manifest is fetched and
+//! verified and before any layer moves — without either pipeline knowing about trust, and
+//! without a pipeline able to forget the check. skiff-transport stays free of skiff-trust:
+//! the refusal travels as [`TransportError::Refused`].
+//!
+//! As in containers/image, the policy judges images, not indexes: a pull from an index
+//! (one platform, or every platform with `--all`) evaluates each per-platform image it
+//! uses against that image's own signatures (signed by its manifest digest); the index's
+//! signatures neither admit nor refuse anything. Since a copy fetches every per-platform
+//! manifest before any blob, with `--all` one rejected platform refuses the whole copy
+//! before any byte lands (containers/image would have copied the platforms before it).
 
 mod gate;
 mod signatures;
@@ -15,16 +22,18 @@ mod signatures;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use skiff_oci::Manifest;
+use skiff_oci::{Digest, Manifest};
 use skiff_transport::{ImageName, ImageSource, OpenOptions, TransportError};
 use skiff_trust::registries_d::RegistriesD;
-use skiff_trust::{evaluate, ImageUnderTest, Policy, PolicyError, PolicyScope, Requirement};
+use skiff_trust::{
+    evaluate, ImageUnderTest, Policy, PolicyError, PolicyScope, Rejection, Requirement,
+};
 
 use crate::cli::{program_name, GlobalOptions};
 use crate::failure::Failure;
 
 pub use gate::GatedSource;
-pub use signatures::fetch as source_signatures;
+pub use signatures::{fetch as source_signatures, Signed};
 
 /// The registries.d directory the flags select (`--registries.d`, else skopeo's default).
 pub fn registries_d(global: &GlobalOptions) -> PathBuf {
@@ -124,10 +133,15 @@ pub struct SourceGate {
 }
 
 impl SourceGate {
-    /// Evaluates the policy for the image whose top manifest is `manifest`: its scope's
-    /// requirements against the signatures found for it (fetched only when a requirement
-    /// needs signatures, so an unused lookaside cannot fail an `insecureAcceptAnything` pull).
-    pub async fn admit(&self, manifest: &Manifest) -> Result<(), TransportError> {
+    /// Evaluates the policy for the image manifest `manifest`, which is manifest `which` of
+    /// the source: its scope's requirements against the signatures found for it (fetched
+    /// only when a requirement needs signatures, so an unused lookaside cannot fail an
+    /// `insecureAcceptAnything` pull).
+    pub async fn admit(
+        &self,
+        manifest: &Manifest,
+        which: Signed<'_>,
+    ) -> Result<(), TransportError> {
         let scope = scope(&self.name)?;
         let requirements = self.policy.requirements_for(&scope);
         let needs_signatures = requirements
@@ -135,7 +149,7 @@ impl SourceGate {
             .iter()
             .any(|r| matches!(r, Requirement::SignedBy(_) | Requirement::SigstoreSigned(_)));
         let signatures = if needs_signatures {
-            signatures::fetch(&self.name, manifest, &self.registries_d, &self.open).await?
+            signatures::fetch(&self.name, which, &self.registries_d, &self.open).await?
         } else {
             Vec::new()
         };
@@ -150,8 +164,23 @@ impl SourceGate {
         };
         evaluate(&requirements, &image)
             .map(|_| ())
-            .map_err(|rejection| TransportError::Refused(Box::new(rejection)))
+            .map_err(|rejection| match which {
+                Signed::Top(_) => TransportError::Refused(Box::new(rejection)),
+                Signed::Instance(digest) => TransportError::Refused(Box::new(InstanceRejected {
+                    digest: digest.clone(),
+                    rejection,
+                })),
+            })
     }
+}
+
+/// A per-platform image of an index the policy refused (skopeo: "copying image 1/2 from
+/// manifest list: Source image rejected: …").
+#[derive(Debug, thiserror::Error)]
+#[error("per-platform image {digest} of the index: {rejection}")]
+pub struct InstanceRejected {
+    digest: Digest,
+    rejection: Rejection,
 }
 
 /// The policy scope of an image name, per transport (paths resolved as skopeo does).

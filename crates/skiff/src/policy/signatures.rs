@@ -1,12 +1,13 @@
 //! Where the signatures of a source image are found: a registry image's in the lookaside
 //! its registries.d scope names (file:// or http(s)://; else the built-in one) and, where it says
 //! `use-sigstore-attachments`, in the registry as attachments; a `dir:` image's beside it as
-//! `signature-N` files (skopeo's layout). Other transports carry none here, which a policy
-//! that requires signatures then rejects.
+//! `signature-N` files, a per-platform image's of a `dir:` index as `<hex>.signature-N`
+//! (skopeo's layout). Other transports carry none here, which a policy that requires
+//! signatures then rejects.
 
 use std::path::Path;
 
-use skiff_oci::{Digest, Manifest, Reference};
+use skiff_oci::{Digest, Reference};
 use skiff_transport::{registry_client, ImageName, OpenOptions, TransportError};
 use skiff_trust::registries_d::{lookaside_signature_url, RegistriesD};
 use skiff_trust::Signature;
@@ -20,13 +21,32 @@ const MAX_SIGNATURE: u64 = 4 << 20;
 /// stops a lookaside that answers every URL.
 const MAX_SIGNATURES: usize = 128;
 
-/// All signatures stored for the image `name` whose top manifest is `manifest`.
+/// Which manifest of an image signatures are looked up for. A registry keeps both kinds
+/// by manifest digest; a `dir:` image names them differently.
+#[derive(Debug, Clone, Copy)]
+pub enum Signed<'a> {
+    /// The manifest the image name points at (an image, or an index).
+    Top(&'a Digest),
+    /// A per-platform image manifest listed by the index the image name points at.
+    Instance(&'a Digest),
+}
+
+impl Signed<'_> {
+    fn digest(&self) -> &Digest {
+        match self {
+            Signed::Top(d) | Signed::Instance(d) => d,
+        }
+    }
+}
+
+/// All signatures stored for manifest `which` of the image `name`.
 pub async fn fetch(
     name: &ImageName,
-    manifest: &Manifest,
+    which: Signed<'_>,
     registries_d: &Path,
     open: &OpenOptions,
 ) -> Result<Vec<Signature>, TransportError> {
+    let digest = which.digest();
     match name {
         ImageName::Docker { reference, .. } => {
             let config = RegistriesD::load_dir(registries_d).map_err(refused)?;
@@ -36,23 +56,26 @@ pub async fn fetch(
                 .lookaside(reference, false)
                 .or_else(|| crate::signing::lookaside::builtin().ok());
             let mut found = match base {
-                Some(base) => lookaside(&base, reference, manifest.digest()).await?,
+                Some(base) => lookaside(&base, reference, digest).await?,
                 None => Vec::new(),
             };
             if config.use_sigstore_attachments(reference) {
                 let client = registry_client(&reference.name(), reference.registry(), open)?;
-                let attached =
-                    crate::signing::read_attachments(&client, reference, manifest.digest())
-                        .await
-                        .map_err(unreadable)?;
+                let attached = crate::signing::read_attachments(&client, reference, digest)
+                    .await
+                    .map_err(unreadable)?;
                 found.extend(attached.into_iter().map(Signature::Sigstore));
             }
             Ok(found)
         }
         ImageName::Dir { path } => {
+            let prefix = match which {
+                Signed::Top(_) => String::new(),
+                Signed::Instance(d) => format!("{}.", d.hex()),
+            };
             let mut found = Vec::new();
             for index in 1..=MAX_SIGNATURES {
-                let file = path.join(format!("signature-{index}"));
+                let file = path.join(format!("{prefix}signature-{index}"));
                 let Some(blob) = read_file(&file)? else { break };
                 found.push(decode(&blob, &file.display().to_string())?);
             }

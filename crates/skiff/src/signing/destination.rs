@@ -1,19 +1,21 @@
 //! A destination that also writes the image's signatures: those carried from the source
-//! and those the `--sign-*` flags make, decided once the plan names the manifest.
+//! and those the `--sign-*` flags make, decided once the plan names the manifests. As
+//! containers/image does, a copy with `--all` carries each per-platform image's signatures
+//! along with the index's, and `--sign-by…` signs every per-platform image and the index.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use skiff_oci::{Digest, ManifestKind, Platform};
+use skiff_oci::Digest;
 use skiff_transport::{
-    registry_client, resolve_single, BlobSink, ImageDestination, ImageName, ImageSource,
-    LayerEncoding, ManifestPolicy, OpenOptions, TransportError, WritePlan,
+    registry_client, BlobSink, DocumentKind, ImageDestination, ImageName, LayerEncoding,
+    ManifestPolicy, OpenOptions, TransportError, WritePlan,
 };
 use skiff_trust::registries_d::RegistriesD;
 use skiff_trust::Signature;
 
-use super::{attachments, lookaside, Signer};
+use super::{attachments, lookaside, Carried, Signer};
 
 /// Why a copy did not write the signatures it was to write (skopeo's words where it has
 /// them). Travels as `TransportError::Refused`, so the report can pick the hint.
@@ -70,32 +72,6 @@ impl From<SignatureCopyError> for TransportError {
     }
 }
 
-/// The signatures the source holds for the manifest a copy will write (the top manifest
-/// with `--all`, else the one chosen for the platform), and that manifest's digest.
-pub async fn carried_signatures(
-    source: &dyn ImageSource,
-    name: &ImageName,
-    all: bool,
-    platform: &Platform,
-    registries_d: &std::path::Path,
-    open: &OpenOptions,
-) -> Result<(Digest, Vec<Signature>), TransportError> {
-    let top = source.top_manifest().await?;
-    if all || matches!(top.kind(), ManifestKind::Image(_)) {
-        let found = crate::policy::source_signatures(name, &top, registries_d, open).await?;
-        return Ok((top.digest().clone(), found));
-    }
-    let instance = resolve_single(source, platform).await?;
-    // Local transports keep signatures of the top manifest only.
-    let found = match name {
-        ImageName::Docker { .. } => {
-            crate::policy::source_signatures(name, &instance, registries_d, open).await?
-        }
-        _ => Vec::new(),
-    };
-    Ok((instance.digest().clone(), found))
-}
-
 /// Where a destination keeps signatures.
 enum Store {
     /// Inside the image (`dir:` signature files), through `put_signatures`.
@@ -105,28 +81,32 @@ enum Store {
     Lookaside,
 }
 
-/// `inner`, plus the signatures of the manifest it receives.
+/// Signatures to store: for the manifest the name points at (`None`) or for a
+/// per-platform manifest, by its digest; and the manifest's digest.
+type Batch = (Option<Digest>, Digest, Vec<Signature>);
+
+/// `inner`, plus the signatures of the manifests it receives.
 pub struct SignedDestination {
     inner: Box<dyn ImageDestination>,
     name: ImageName,
-    /// The source manifest digest the carried signatures are for, and the signatures.
-    carried: (Option<Digest>, Vec<Signature>),
+    /// The source's signatures, by the source manifest they sign.
+    carried: Carried,
     signer: Option<Arc<Signer>>,
     registries_d: PathBuf,
     /// How the destination was opened (a registry destination's attachments are pushed
     /// with the same settings).
     open: OpenOptions,
-    /// Signatures a registry destination gets with its manifest push.
-    after_commit: Option<(Digest, Vec<Signature>)>,
+    /// Signatures a registry destination gets with its manifests' push.
+    after_commit: Vec<Batch>,
 }
 
 impl SignedDestination {
-    /// Wraps `inner` (opened from `name`). `carried` are the source's signatures of
-    /// manifest `digest` (empty with `--remove-signatures`).
+    /// Wraps `inner` (opened from `name`). `carried` are the source's signatures (empty
+    /// with `--remove-signatures`).
     pub fn new(
         inner: Box<dyn ImageDestination>,
         name: ImageName,
-        carried: (Option<Digest>, Vec<Signature>),
+        carried: Carried,
         signer: Option<Arc<Signer>>,
         registries_d: PathBuf,
         open: OpenOptions,
@@ -138,29 +118,75 @@ impl SignedDestination {
             signer,
             registries_d,
             open,
-            after_commit: None,
+            after_commit: Vec::new(),
         }
     }
 
-    /// Every signature the written manifest `top` gets: the carried ones, which must be
-    /// for exactly this manifest, and new ones.
-    fn signatures_for(&self, top: &Digest) -> Result<Vec<Signature>, TransportError> {
-        let (signed, carried) = &self.carried;
-        if !carried.is_empty() && signed.as_ref() != Some(top) {
+    /// Every signature the plan's manifests get: the carried ones, each of which must be
+    /// for a manifest written exactly as it was signed, and new ones for the top manifest
+    /// and each per-platform manifest. Only manifests with signatures are listed.
+    fn signatures_for(&self, plan: &WritePlan) -> Result<Vec<Batch>, TransportError> {
+        let top = skiff_oci::descriptor_digest(&plan.top)?;
+        let instances: Vec<&Digest> = plan
+            .documents
+            .iter()
+            .filter(|d| d.kind == DocumentKind::Instance)
+            .map(|d| &d.digest)
+            .collect();
+        let carried_top = match &self.carried.top {
+            Some((signed, found)) if !found.is_empty() => {
+                if *signed != top {
+                    return Err(SignatureCopyError::WouldInvalidate.into());
+                }
+                found.clone()
+            }
+            _ => Vec::new(),
+        };
+        if self
+            .carried
+            .instances
+            .iter()
+            .any(|(signed, _)| !instances.contains(&signed))
+        {
             return Err(SignatureCopyError::WouldInvalidate.into());
         }
-        let mut all = carried.clone();
-        if let Some(signer) = &self.signer {
-            let identity = signer
-                .identity_for(&self.name)
-                .map_err(SignatureCopyError::Signing)?;
-            all.extend(
+        let identity = match &self.signer {
+            Some(signer) => Some(
                 signer
-                    .sign(top, &identity)
+                    .identity_for(&self.name)
                     .map_err(SignatureCopyError::Signing)?,
-            );
+            ),
+            None => None,
+        };
+        let sign = |digest: &Digest, mut found: Vec<Signature>| {
+            if let (Some(signer), Some(identity)) = (&self.signer, &identity) {
+                found.extend(
+                    signer
+                        .sign(digest, identity)
+                        .map_err(SignatureCopyError::Signing)?,
+                );
+            }
+            Ok::<_, SignatureCopyError>(found)
+        };
+        let mut batches = Vec::new();
+        for digest in instances {
+            let carried = self
+                .carried
+                .instances
+                .iter()
+                .find(|(signed, _)| signed == digest)
+                .map(|(_, found)| found.clone())
+                .unwrap_or_default();
+            let signatures = sign(digest, carried)?;
+            if !signatures.is_empty() {
+                batches.push((Some(digest.clone()), digest.clone(), signatures));
+            }
         }
-        Ok(all)
+        let signatures = sign(&top, carried_top)?;
+        if !signatures.is_empty() {
+            batches.push((None, top, signatures));
+        }
+        Ok(batches)
     }
 
     /// Where this destination keeps signatures, or skopeo's refusal.
@@ -206,24 +232,26 @@ impl ImageDestination for SignedDestination {
     }
 
     async fn begin(&mut self, plan: &WritePlan) -> Result<Vec<bool>, TransportError> {
-        if self.carried.1.is_empty() && self.signer.is_none() {
+        if self.carried.is_empty() && self.signer.is_none() {
             return self.inner.begin(plan).await;
         }
         // Where signatures can go is decided first, as skopeo does.
         let store = self.store()?;
-        let top = skiff_oci::descriptor_digest(&plan.top)?;
-        let signatures = self.signatures_for(&top)?;
+        let batches = self.signatures_for(plan)?;
         match store {
             Store::InImage => {
                 let present = self.inner.begin(plan).await?;
-                let blobs: Vec<Vec<u8>> = signatures.iter().map(Signature::to_blob).collect();
-                self.inner.put_signatures(&blobs)?;
+                for (instance, _, signatures) in &batches {
+                    let blobs: Vec<Vec<u8>> = signatures.iter().map(Signature::to_blob).collect();
+                    self.inner.put_signatures(instance.as_ref(), &blobs)?;
+                }
                 Ok(present)
             }
             Store::Lookaside => {
                 if let ImageName::Docker { reference, .. } = &self.name {
-                    let sigstore = signatures
+                    let sigstore = batches
                         .iter()
+                        .flat_map(|(_, _, s)| s)
                         .any(|s| matches!(s, Signature::Sigstore(_)));
                     if sigstore && !self.config()?.use_sigstore_attachments(reference) {
                         return Err(self.cannot_store(
@@ -231,7 +259,7 @@ impl ImageDestination for SignedDestination {
                         ));
                     }
                 }
-                self.after_commit = Some((top, signatures));
+                self.after_commit = batches;
                 self.inner.begin(plan).await
             }
         }
@@ -246,9 +274,9 @@ impl ImageDestination for SignedDestination {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), TransportError> {
-        let config = match &self.after_commit {
-            Some(_) => Some(self.config()?),
-            None => None,
+        let config = match self.after_commit.is_empty() {
+            false => Some(self.config()?),
+            true => None,
         };
         let SignedDestination {
             inner,
@@ -257,40 +285,69 @@ impl ImageDestination for SignedDestination {
             after_commit,
             ..
         } = *self;
-        let (Some((digest, signatures)), Some(config), ImageName::Docker { reference, .. }) =
-            (after_commit, config, &name)
-        else {
+        let (Some(config), ImageName::Docker { reference, .. }) = (config, &name) else {
             return inner.commit().await;
         };
-        let refuse = SignatureCopyError::Lookaside;
-        let (simple, sigstore): (Vec<_>, Vec<_>) = signatures
-            .into_iter()
-            .partition(|s| matches!(s, Signature::SimpleSigning(_)));
-        // Written before the manifest push, not after it as skopeo does: a push
-        // interrupted once the registry has stored the manifest (before its answer
-        // arrives) would otherwise leave the new image at its tag without its
-        // signature. This way the tag never points at an unsigned manifest; a failed
-        // push leaves a valid signature of a manifest the tag does not name, which
-        // nothing reads and the next push rewrites.
-        if !simple.is_empty() {
-            let base = lookaside::staging_base(&config, reference).map_err(refuse)?;
-            let blobs: Vec<Vec<u8>> = simple.iter().map(Signature::to_blob).collect();
-            lookaside::write(&base, reference, &digest, &blobs).map_err(refuse)?;
+        // Simple signatures are written before the manifest push, not after it as skopeo
+        // does: a push interrupted once the registry has stored the manifest (before its
+        // answer arrives) would otherwise leave the new image at its tag without its
+        // signature. This way the tag never points at an unsigned manifest; a failed push
+        // leaves a valid signature of a manifest the tag does not name, which nothing
+        // reads and the next push rewrites. Sigstore attachments name the manifest in the
+        // registry, so they follow it.
+        let mut attached = Vec::new();
+        for (_, digest, signatures) in after_commit {
+            let (simple, sigstore): (Vec<_>, Vec<_>) = signatures
+                .into_iter()
+                .partition(|s| matches!(s, Signature::SimpleSigning(_)));
+            store_lookaside(&config, reference, &digest, &simple)?;
+            attached.push((digest, sigstore));
         }
         inner.commit().await?;
-        let sigstore: Vec<_> = sigstore
-            .into_iter()
-            .filter_map(|s| match s {
-                Signature::Sigstore(s) => Some(s),
-                Signature::SimpleSigning(_) => None,
-            })
-            .collect();
-        if !sigstore.is_empty() {
-            let client = registry_client(&reference.name(), reference.registry(), &open)?;
-            attachments::write(&client, reference, &digest, &sigstore)
-                .await
-                .map_err(SignatureCopyError::Attachments)?;
+        for (digest, sigstore) in attached {
+            store_attachments(reference, &open, &digest, sigstore).await?;
         }
         Ok(())
     }
+}
+
+/// Writes the simple signatures of manifest `digest` of the registry image `reference`
+/// to the lookaside (registries.d's `lookaside-staging`).
+fn store_lookaside(
+    config: &RegistriesD,
+    reference: &skiff_oci::Reference,
+    digest: &Digest,
+    simple: &[Signature],
+) -> Result<(), TransportError> {
+    if simple.is_empty() {
+        return Ok(());
+    }
+    let refuse = SignatureCopyError::Lookaside;
+    let base = lookaside::staging_base(config, reference).map_err(refuse)?;
+    let blobs: Vec<Vec<u8>> = simple.iter().map(Signature::to_blob).collect();
+    lookaside::write(&base, reference, digest, &blobs).map_err(refuse)?;
+    Ok(())
+}
+
+/// Pushes the sigstore signatures among `signatures` as attachments of `digest`.
+async fn store_attachments(
+    reference: &skiff_oci::Reference,
+    open: &OpenOptions,
+    digest: &Digest,
+    signatures: Vec<Signature>,
+) -> Result<(), TransportError> {
+    let sigstore: Vec<_> = signatures
+        .into_iter()
+        .filter_map(|s| match s {
+            Signature::Sigstore(s) => Some(s),
+            Signature::SimpleSigning(_) => None,
+        })
+        .collect();
+    if !sigstore.is_empty() {
+        let client = registry_client(&reference.name(), reference.registry(), open)?;
+        attachments::write(&client, reference, digest, &sigstore)
+            .await
+            .map_err(SignatureCopyError::Attachments)?;
+    }
+    Ok(())
 }

@@ -3,20 +3,25 @@
 //!
 //! * [`passphrase`] reads a passphrase file the way skopeo does (first line only).
 //! * [`Signer`] turns the `--sign-*` flags into signatures of a manifest digest.
+//! * [`carried_signatures`] finds the source's signatures a copy carries ([`Carried`]):
+//!   the top manifest's and, with `--all`, each per-platform image's.
 //! * [`SignedDestination`] wraps an opened destination: once the pipeline's plan names the
-//!   manifest that will be written, it checks that signatures carried from the source
-//!   still match it, signs it, and stores all of them where the destination keeps
-//!   signatures (`dir:` files, or for a registry the lookaside registries.d names).
+//!   manifests that will be written, it checks that signatures carried from the source
+//!   still match them, signs them, and stores all of them where the destination keeps
+//!   signatures (`dir:` files, or for a registry the lookaside registries.d names and
+//!   sigstore attachments).
 //!   skiff-transport never learns about trust; it only offers `put_signatures`.
 
 mod attachments;
+mod carried;
 mod destination;
 pub mod lookaside;
 pub mod passphrase;
 mod signer;
 
 pub use attachments::read as read_attachments;
-pub use destination::{carried_signatures, SignatureCopyError, SignedDestination};
+pub use carried::{carried_signatures, Carried};
+pub use destination::{SignatureCopyError, SignedDestination};
 pub use signer::Signer;
 
 /// A Unix time as RFC 3339 in UTC (`2006-01-02T15:04:05Z`), as Go prints a `time.Time`
