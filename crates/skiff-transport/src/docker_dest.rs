@@ -80,6 +80,12 @@ impl ImageDestination for RegistryDestination {
         true
     }
 
+    /// A registry completes an upload only when its bytes hash to the digest the `PUT`
+    /// names (`DIGEST_INVALID` otherwise), so hashing them here too would only cost time.
+    fn verifies_digests(&self) -> bool {
+        true
+    }
+
     /// Uncompressed layers (from `docker save` archives, say) are pushed gzip-compressed,
     /// as skopeo pushes them: registries and their clients expect compressed layers.
     fn default_layer_encoding(&self) -> Option<LayerEncoding> {
@@ -201,11 +207,15 @@ struct PushSink {
 
 impl BlobSink for PushSink {
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_bytes(Bytes::copy_from_slice(bytes))
+    }
+
+    fn write_bytes(&mut self, bytes: Bytes) -> std::io::Result<()> {
         let tx = self
             .tx
             .as_ref()
             .ok_or_else(|| std::io::Error::other("upload already finished"))?;
-        if tx.blocking_send(Ok(Bytes::copy_from_slice(bytes))).is_err() {
+        if tx.blocking_send(Ok(bytes)).is_err() {
             return Err(self.upload_failure());
         }
         Ok(())
