@@ -295,24 +295,25 @@ fn a_damaged_layer_fails_the_push_and_the_registry_keeps_neither_blob_nor_tag() 
     let layer = img.layers.last().unwrap();
     let reg = RegistryServer::start(Setup::Open).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let flip = |b: &mut Vec<u8>| {
+    fn flip(mut b: Vec<u8>) -> Vec<u8> {
         let mid = b.len() / 2;
         b[mid] ^= 0x55;
-    };
-    let cut = |b: &mut Vec<u8>| b.truncate(b.len() - 1000);
-    let cases: [(&str, &dyn Fn(&mut Vec<u8>), &str); 2] = [
-        ("flipped", &flip, "digest"),
-        ("short", &cut, "size mismatch"),
-    ];
+        b
+    }
+    fn cut(mut b: Vec<u8>) -> Vec<u8> {
+        b.truncate(b.len() - 1000);
+        b
+    }
+    type Damage = fn(Vec<u8>) -> Vec<u8>;
+    let cases: [(&str, Damage, &str); 2] =
+        [("flipped", flip, "digest"), ("short", cut, "size mismatch")];
     for (case, damage, expected) in cases {
         let dir = work.path().join(case);
         let src = layout(&dir, &img);
         let blob = dir
             .join("blobs/sha256")
             .join(layer.digest.trim_start_matches("sha256:"));
-        let mut bytes = std::fs::read(&blob).unwrap();
-        damage(&mut bytes);
-        std::fs::write(&blob, &bytes).unwrap();
+        std::fs::write(&blob, damage(std::fs::read(&blob).unwrap())).unwrap();
         let dest = format!("docker://{}/app:{case}", reg.host());
         let out = skiff(&["copy", "-q", "--dest-tls-verify=false", &src, &dest]);
         let stderr = String::from_utf8_lossy(&out.stderr);
