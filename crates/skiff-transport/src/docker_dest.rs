@@ -23,9 +23,9 @@ use crate::encoding::LayerEncoding;
 use crate::error::{Result, TransportError};
 use crate::plan_state::PlanState;
 
-/// How many chunks may wait for the upload of one blob. Local sources read 1 MiB
+/// How many chunks may wait for the upload of one blob. Local sources read 256 KiB
 /// chunks and several layers upload at once: a deep queue here was most of a push's
-/// memory (32 deep: 210 MiB peak for a 330 MB push).
+/// memory (32 deep with 1 MiB chunks: 210 MiB peak for a 330 MB push).
 const UPLOAD_DEPTH: usize = 4;
 /// How many blobs are looked for (or mounted) at the registry at once.
 const CHECK_PARALLEL: usize = 8;
