@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use skiff_oci::Digest;
 
@@ -165,6 +165,13 @@ async fn copy_blob(
     .await
 }
 
+/// What the writer hands its sink: a chunk as it came (kept without a copy by sinks
+/// that queue bytes), or the coalescing buffer's contents.
+enum Written<'a> {
+    Chunk(Bytes),
+    Buffer(&'a [u8]),
+}
+
 /// The writer thread of one blob: check, coalesce small chunks, write; commit only what
 /// passed. Chunks as large as the write buffer go to the sink as they are, without a
 /// copy.
@@ -178,11 +185,16 @@ fn write_verified(
     mut check: BlobCheck,
     digest: &Digest,
 ) -> Result<()> {
-    let mut buffer = BytesMut::new();
+    // One buffer for the whole blob, reused: no allocation per write.
+    let mut buffer: Vec<u8> = Vec::new();
     let mut failed: Option<std::io::Error> = None;
-    let mut write = |bytes: Bytes, failed: &mut Option<std::io::Error>| {
+    let mut write = |bytes: Written, failed: &mut Option<std::io::Error>| {
         if failed.is_none() {
-            if let Err(e) = sink.write_bytes(bytes) {
+            let outcome = match bytes {
+                Written::Chunk(chunk) => sink.write_bytes(chunk),
+                Written::Buffer(buffer) => sink.write_all(buffer),
+            };
+            if let Err(e) = outcome {
                 *failed = Some(e);
             }
         }
@@ -190,20 +202,20 @@ fn write_verified(
     while let Some(chunk) = rx.blocking_recv() {
         check.update(&chunk)?;
         if buffer.len() + chunk.len() > WRITE_BUFFER && !buffer.is_empty() {
-            write(buffer.split().freeze(), &mut failed);
+            write(Written::Buffer(&buffer), &mut failed);
+            buffer.clear();
         }
         if chunk.len() >= WRITE_BUFFER {
-            write(chunk, &mut failed);
+            write(Written::Chunk(chunk), &mut failed);
         } else {
-            if buffer.is_empty() {
-                // Room for one write: coalescing then never reallocates.
-                buffer.reserve(WRITE_BUFFER);
+            if buffer.capacity() == 0 {
+                buffer.reserve_exact(WRITE_BUFFER);
             }
             buffer.extend_from_slice(&chunk);
         }
     }
     if !buffer.is_empty() {
-        write(buffer.split().freeze(), &mut failed);
+        write(Written::Buffer(&buffer), &mut failed);
     }
     check.finish()?;
     let io = |e| TransportError::io(format!("writing {digest}"), e);
