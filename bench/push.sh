@@ -3,7 +3,9 @@
 # layers) from an oci: layout to a local docker-registry, skiff against `skopeo copy`, in
 # one run. Every push goes to a registry of its own, started empty, so each push uploads
 # every byte (skopeo remembers where it pushed blobs before and would mount them).
-# Prints wall times, the ratio and both peak RSS. Usage: bench/push.sh [BYTES] [ROUNDS]
+# Prints wall times, the ratio (best of the rounds, and the range of the rounds' own
+# ratios: the machine is shared and noisy) and both peak RSS.
+# Usage: bench/push.sh [BYTES] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -18,16 +20,19 @@ echo "writing a ${bytes}-byte image as an OCI layout..."
 target/release/skiff-testbed layout "$work/layout" --seed "big:$bytes" --tag big >/dev/null
 gz=$(jq '[.layers[].size] | add' "$work/layout/blobs/sha256/$(jq -r '.manifests[0].digest' "$work/layout/index.json" | cut -d: -f2)")
 echo "$((gz / 1000000)) MB of gzip layers"
-best_skopeo=999999; best_skiff=999999; rss_skopeo=0; rss_skiff=0
+best_skopeo=999999; best_skiff=999999; rss_skopeo=0; rss_skiff=0; ratios=()
 for r in $(seq "$rounds"); do
   echo "round $r"
   start_registry demo skiff/seed:latest >/dev/null
   measure "skopeo copy" skopeo copy -q --dest-tls-verify=false "oci:$work/layout:big" "docker://$HOST/push/skopeo:latest"
   stop_registry
+  skopeo_wall=$LAST_WALL
   if (( $(echo "$LAST_WALL < $best_skopeo" | bc) )); then best_skopeo=$LAST_WALL; fi
   (( LAST_RSS > rss_skopeo )) && rss_skopeo=$LAST_RSS
   start_registry demo skiff/seed:latest >/dev/null
   measure "skiff copy" target/release/skiff copy -q --dest-tls-verify=false "oci:$work/layout:big" "docker://$HOST/push/skiff:latest"
+  ratios+=("$(ratio "$skopeo_wall" "$LAST_WALL")")
+  echo "  ratio this round: ${ratios[-1]}x"
   if (( $(echo "$LAST_WALL < $best_skiff" | bc) )); then best_skiff=$LAST_WALL; fi
   (( LAST_RSS > rss_skiff )) && rss_skiff=$LAST_RSS
   skopeo inspect --tls-verify=false "docker://$HOST/push/skiff:latest" >/dev/null && echo "  skopeo reads skiff's push: ok"
@@ -35,4 +40,6 @@ for r in $(seq "$rounds"); do
 done
 echo
 echo "best of $rounds: skopeo ${best_skopeo}s, skiff ${best_skiff}s => skiff is $(ratio "$best_skopeo" "$best_skiff")x faster"
+sorted=$(printf '%s\n' "${ratios[@]}" | sort -n)
+echo "per-round ratios: $(echo "$sorted" | head -1)x to $(echo "$sorted" | tail -1)x (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "peak RSS: skopeo $((rss_skopeo / 1024)) MiB, skiff $((rss_skiff / 1024)) MiB (target < 64 MiB)"

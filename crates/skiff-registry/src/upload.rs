@@ -34,8 +34,10 @@ use crate::response::{error_for, header_string, header_value};
 use crate::send::{ByteStream, Request, UploadBody};
 
 /// The chunk size first tried once a registry refused a monolithic upload: large enough
-/// for few requests, small enough that parallel uploads stay within skiff's memory budget.
-const FIRST_CHUNK: u64 = 8 << 20;
+/// for few requests (a 40 MB layer in ten), small enough that the chunks of six parallel
+/// uploads stay well within skiff's 64 MiB memory budget (six 8 MiB chunks, held while
+/// they are sent, would be 48 MiB alone).
+const FIRST_CHUNK: u64 = 4 << 20;
 /// Chunks are never made smaller than this; a registry refusing those is an error.
 pub const MIN_CHUNK: u64 = 64 << 10;
 

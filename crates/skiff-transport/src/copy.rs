@@ -29,6 +29,7 @@ use crate::progress::{BlobRetry, Event, Reporter};
 use crate::pump::pump_blob;
 use crate::recompress::{reencode_plan, WithScratchBlobs};
 use crate::source::ImageSource;
+use crate::verify::BlobCheck;
 
 /// Writes to the destination are coalesced to this size.
 const WRITE_BUFFER: usize = 256 << 10;
@@ -130,7 +131,8 @@ async fn copy_blob_with_restarts(
     let mut failures = 0;
     loop {
         let sink = dest.layer_sink(index)?;
-        match copy_blob(source, blob, sink, reporter.clone()).await {
+        let hash = !dest.verifies_digests();
+        match copy_blob(source, blob, sink, hash, reporter.clone()).await {
             Err(e) if failures < restarts && e.is_transient() => {
                 failures += 1;
                 reporter.report(Event::BlobRetrying(BlobRetry {
@@ -146,57 +148,77 @@ async fn copy_blob_with_restarts(
     }
 }
 
-/// Moves one blob from the source into a sink, verifying it (stage 3).
+/// Moves one blob from the source into a sink, verifying it (stage 3): size and digest,
+/// or only the size where the destination checks digests itself.
 async fn copy_blob(
     source: &dyn ImageSource,
     blob: &BlobInfo,
     sink: Box<dyn BlobSink>,
+    hash: bool,
     reporter: Arc<dyn Reporter>,
 ) -> Result<()> {
-    let writer_blob = blob.clone();
+    let check = BlobCheck::new(blob, hash);
+    let digest = blob.digest.clone();
     pump_blob(source, blob, reporter, move |rx| {
-        write_verified(rx, sink, &writer_blob)
+        write_verified(rx, sink, check, &digest)
     })
     .await
 }
 
-/// The writer thread of one blob: verify, coalesce, write; commit only what verified.
+/// What the writer hands its sink: a chunk as it came (kept without a copy by sinks
+/// that queue bytes), or the coalescing buffer's contents.
+enum Written<'a> {
+    Chunk(Bytes),
+    Buffer(&'a [u8]),
+}
+
+/// The writer thread of one blob: check, coalesce small chunks, write; commit only what
+/// passed. Chunks as large as the write buffer go to the sink as they are, without a
+/// copy.
 ///
 /// When the sink fails (a full disk, or a decoding sink refusing damaged data), the rest
-/// of the blob is still read and verified: a blob that is not what its digest says is
-/// the cause to report, before any error it caused downstream.
+/// of the blob is still read and checked: a blob that is not what its digest says is the
+/// cause to report, before any error it caused downstream.
 fn write_verified(
     mut rx: tokio::sync::mpsc::Receiver<Bytes>,
     mut sink: Box<dyn BlobSink>,
-    blob: &BlobInfo,
+    mut check: BlobCheck,
+    digest: &Digest,
 ) -> Result<()> {
-    let mut verifier = blob.verifier();
-    let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER.min(blob.size as usize));
+    // One buffer for the whole blob, reused: no allocation per write.
+    let mut buffer: Vec<u8> = Vec::new();
     let mut failed: Option<std::io::Error> = None;
-    let mut write = |bytes: &[u8], failed: &mut Option<std::io::Error>| {
+    let mut write = |bytes: Written, failed: &mut Option<std::io::Error>| {
         if failed.is_none() {
-            if let Err(e) = sink.write_all(bytes) {
+            let outcome = match bytes {
+                Written::Chunk(chunk) => sink.write_bytes(chunk),
+                Written::Buffer(buffer) => sink.write_all(buffer),
+            };
+            if let Err(e) = outcome {
                 *failed = Some(e);
             }
         }
     };
     while let Some(chunk) = rx.blocking_recv() {
-        verifier.update(&chunk)?;
+        check.update(&chunk)?;
         if buffer.len() + chunk.len() > WRITE_BUFFER && !buffer.is_empty() {
-            write(&buffer, &mut failed);
+            write(Written::Buffer(&buffer), &mut failed);
             buffer.clear();
         }
         if chunk.len() >= WRITE_BUFFER {
-            write(&chunk, &mut failed);
+            write(Written::Chunk(chunk), &mut failed);
         } else {
+            if buffer.capacity() == 0 {
+                buffer.reserve_exact(WRITE_BUFFER);
+            }
             buffer.extend_from_slice(&chunk);
         }
     }
     if !buffer.is_empty() {
-        write(&buffer, &mut failed);
+        write(Written::Buffer(&buffer), &mut failed);
     }
-    verifier.finish()?;
-    let io = |e| TransportError::io(format!("writing {}", blob.digest), e);
+    check.finish()?;
+    let io = |e| TransportError::io(format!("writing {digest}"), e);
     if let Some(e) = failed {
         return Err(io(e));
     }

@@ -95,6 +95,11 @@ pub struct Document {
 pub trait BlobSink: Send {
     /// Appends bytes.
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Appends bytes the sink may keep as they are (a queue feeding an upload takes them
+    /// without a copy); sinks that write them out at once need not override it.
+    fn write_bytes(&mut self, bytes: bytes::Bytes) -> std::io::Result<()> {
+        self.write_all(&bytes)
+    }
     /// Makes the blob part of the (still uncommitted) destination; called only after the
     /// pipeline verified size and digest.
     fn commit(self: Box<Self>) -> std::io::Result<()>;
@@ -124,6 +129,15 @@ pub trait ImageDestination: Send + Sync {
     /// themselves need it: a registry upload whose `PUT` broke mid-body is discarded by
     /// the registry, and its one-shot body cannot be replayed by the HTTP client.
     fn restarts_failed_blobs(&self) -> bool {
+        false
+    }
+
+    /// Whether the destination itself refuses a layer whose bytes do not hash to its
+    /// digest, before the layer becomes visible: a registry completes an upload only when
+    /// the bytes match the digest the client completes it with. The pipeline then checks
+    /// only sizes, and spares hashing every byte a second time on the client (a push's
+    /// largest cost there). A corrupt source still fails the copy and leaves nothing.
+    fn verifies_digests(&self) -> bool {
         false
     }
 

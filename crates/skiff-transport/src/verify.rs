@@ -98,3 +98,75 @@ impl Read for VerifyingReader {
         Ok(n)
     }
 }
+
+/// What the pipeline checks of a layer as it streams: size and digest, or the size alone
+/// for a destination that refuses a wrong digest itself
+/// ([`crate::ImageDestination::verifies_digests`]). Either way an overrun is refused as
+/// soon as it arrives and a short blob at the end.
+pub(crate) enum BlobCheck {
+    /// Size and digest, hashed here.
+    Full(Box<Verifier>),
+    /// The size; the destination checks the digest.
+    Size {
+        /// The blob's digest, naming it in errors.
+        what: String,
+        /// Its size.
+        expected: u64,
+        /// Bytes accepted so far.
+        seen: u64,
+    },
+}
+
+impl BlobCheck {
+    /// The check of `blob`; `hash` unless its destination verifies digests itself.
+    pub(crate) fn new(blob: &BlobInfo, hash: bool) -> BlobCheck {
+        if hash {
+            return BlobCheck::Full(Box::new(blob.verifier()));
+        }
+        BlobCheck::Size {
+            what: blob.digest.to_string(),
+            expected: blob.size,
+            seen: 0,
+        }
+    }
+
+    /// Takes the next bytes, or refuses them when they overrun the size.
+    pub(crate) fn update(&mut self, bytes: &[u8]) -> std::result::Result<(), VerifyError> {
+        match self {
+            BlobCheck::Full(v) => v.update(bytes),
+            BlobCheck::Size {
+                what,
+                expected,
+                seen,
+            } => {
+                let now = seen.saturating_add(bytes.len() as u64);
+                if now > *expected {
+                    return Err(size_error(what, *expected, now));
+                }
+                *seen = now;
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the total (and the digest, when hashed).
+    pub(crate) fn finish(self) -> std::result::Result<(), VerifyError> {
+        match self {
+            BlobCheck::Full(v) => v.finish().map(|_| ()),
+            BlobCheck::Size {
+                what,
+                expected,
+                seen,
+            } if seen != expected => Err(size_error(&what, expected, seen)),
+            BlobCheck::Size { .. } => Ok(()),
+        }
+    }
+}
+
+fn size_error(what: &str, expected: u64, actual: u64) -> VerifyError {
+    VerifyError::Size {
+        what: what.to_string(),
+        expected,
+        actual,
+    }
+}

@@ -284,3 +284,46 @@ fn a_manifest_list_goes_up_after_its_children() {
     );
     assert!(puts[2].ends_with("/manifests/v1"), "{puts:?}");
 }
+
+/// skiff counts the bytes of a layer it pushes but leaves hashing them to the registry,
+/// which completes an upload only when the bytes match the digest: a layout blob damaged
+/// in place (same size) or cut short still fails the push, and the registry keeps
+/// neither that blob nor the tag.
+#[test]
+fn a_damaged_layer_fails_the_push_and_the_registry_keeps_neither_blob_nor_tag() {
+    let img = image(3 << 20, 5);
+    let layer = img.layers.last().unwrap();
+    let reg = RegistryServer::start(Setup::Open).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    fn flip(mut b: Vec<u8>) -> Vec<u8> {
+        let mid = b.len() / 2;
+        b[mid] ^= 0x55;
+        b
+    }
+    fn cut(mut b: Vec<u8>) -> Vec<u8> {
+        b.truncate(b.len() - 1000);
+        b
+    }
+    type Damage = fn(Vec<u8>) -> Vec<u8>;
+    let cases: [(&str, Damage, &str); 2] =
+        [("flipped", flip, "digest"), ("short", cut, "size mismatch")];
+    for (case, damage, expected) in cases {
+        let dir = work.path().join(case);
+        let src = layout(&dir, &img);
+        let blob = dir
+            .join("blobs/sha256")
+            .join(layer.digest.trim_start_matches("sha256:"));
+        std::fs::write(&blob, damage(std::fs::read(&blob).unwrap())).unwrap();
+        let dest = format!("docker://{}/app:{case}", reg.host());
+        let out = skiff(&["copy", "-q", "--dest-tls-verify=false", &src, &dest]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{case}: {stderr}");
+        assert!(stderr.contains(expected), "{case}: {stderr}");
+        assert!(!reg.blob_path(&layer.digest).exists(), "{case}: blob kept");
+        let inspect = std::process::Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", &dest])
+            .output()
+            .unwrap();
+        assert!(!inspect.status.success(), "{case}: the tag exists");
+    }
+}

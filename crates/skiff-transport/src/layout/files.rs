@@ -13,7 +13,7 @@ use crate::blob::BlobStream;
 use crate::error::{Result, TransportError};
 
 /// Chunk size for streaming local files.
-const READ_CHUNK: usize = 1 << 20;
+const READ_CHUNK: usize = 256 << 10;
 /// Largest index.json / manifest we read into memory.
 pub const MAX_DOCUMENT: u64 = 16 << 20;
 

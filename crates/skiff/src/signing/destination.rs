@@ -269,6 +269,10 @@ impl ImageDestination for SignedDestination {
         self.inner.restarts_failed_blobs()
     }
 
+    fn verifies_digests(&self) -> bool {
+        self.inner.verifies_digests()
+    }
+
     fn layer_sink(&self, index: usize) -> Result<Box<dyn BlobSink>, TransportError> {
         self.inner.layer_sink(index)
     }
