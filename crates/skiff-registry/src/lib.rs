@@ -42,6 +42,7 @@ pub mod credentials;
 mod debug;
 mod error;
 mod exact_trust;
+mod no_verify;
 mod options;
 pub mod registries_conf;
 mod response;

@@ -2,13 +2,16 @@
 //! containers-certs.d(5) directories.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use rustls::client::danger::ServerCertVerifier;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::RegistryError;
 use crate::exact_trust::{ExactOrWebPki, Trusted};
+use crate::no_verify::AnyCertificate;
 use crate::options::ClientOptions;
 
 /// The certificate directories for `host` (host[:port]): `--cert-dir` alone when given,
@@ -76,29 +79,75 @@ fn read_cert_dirs(host: &str, options: &ClientOptions) -> Result<CertDirs, Regis
 
 /// A reqwest builder trusting what the certificate directories add; with
 /// `tls_verify == Some(false)` certificates are not verified at all.
+///
+/// The usual configurations — no certificate directory, or `--tls-verify=false` without
+/// a client certificate — are made once per process and shared (see [`shared`]).
 pub fn client_builder(
     host: &str,
     options: &ClientOptions,
 ) -> Result<reqwest::ClientBuilder, RegistryError> {
     let dirs = read_cert_dirs(host, options)?;
-    let builder = reqwest::Client::builder();
-    if options.tls_verify == Some(false) {
-        let mut builder = builder.danger_accept_invalid_certs(true);
-        if let Some((cert, key)) = &dirs.identity {
-            let mut pem = cert.clone();
-            pem.extend_from_slice(b"\n");
-            pem.extend_from_slice(key);
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| RegistryError::Setup(format!("invalid client certificate: {e}")))?;
-            builder = builder.identity(identity);
-        }
-        return Ok(builder);
-    }
-    if dirs.trusted.is_empty() && dirs.identity.is_none() {
-        return Ok(builder);
-    }
-    let config = rustls_config(Trusted::Certificates(dirs.trusted), dirs.identity)?;
-    Ok(builder.use_preconfigured_tls(config))
+    let config = match (options.tls_verify == Some(false), dirs.identity) {
+        (true, None) => shared(&INSECURE, insecure_verifier)?,
+        (true, identity) => rustls_config(insecure_verifier()?, identity)?,
+        (false, None) if dirs.trusted.is_empty() => shared(&PLATFORM, || {
+            webpki_verifier(Trusted::Certificates(Vec::new()))
+        })?,
+        (false, identity) => rustls_config(
+            webpki_verifier(Trusted::Certificates(dirs.trusted))?,
+            identity,
+        )?,
+    };
+    Ok(reqwest::Client::builder().use_preconfigured_tls(config))
+}
+
+/// A configuration made once per process and cloned for every client (clones share
+/// the verifier). The platform's verifier reads the system's roots — the CA bundle
+/// and every file of /etc/ssl/certs — when it is made: a few milliseconds, which a
+/// sync of many images, one client each, used to spend again for every image.
+type SharedConfig = OnceLock<Result<rustls::ClientConfig, String>>;
+
+static PLATFORM: SharedConfig = OnceLock::new();
+static INSECURE: SharedConfig = OnceLock::new();
+
+fn shared(
+    cell: &SharedConfig,
+    verifier: impl FnOnce() -> Result<Arc<dyn ServerCertVerifier>, RegistryError>,
+) -> Result<rustls::ClientConfig, RegistryError> {
+    cell.get_or_init(|| {
+        verifier()
+            .and_then(|v| rustls_config(v, None))
+            .map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(RegistryError::Setup)
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn tls_error(e: rustls::Error) -> RegistryError {
+    RegistryError::Setup(format!("TLS setup: {e}"))
+}
+
+/// `--tls-verify=false`: any certificate (see [`AnyCertificate`]).
+fn insecure_verifier() -> Result<Arc<dyn ServerCertVerifier>, RegistryError> {
+    Ok(Arc::new(AnyCertificate::new(provider())))
+}
+
+/// The platform's roots plus the cert directories' certificates; a certificate trusted
+/// by its exact bytes or fingerprint accepted even where it is its own CA (see
+/// [`ExactOrWebPki`]).
+fn webpki_verifier(trusted: Trusted) -> Result<Arc<dyn ServerCertVerifier>, RegistryError> {
+    let provider = provider();
+    let extra_roots = match &trusted {
+        Trusted::Certificates(certs) => certs.clone(),
+        Trusted::Fingerprints(_) => Vec::new(),
+    };
+    let webpki = rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider)
+        .map_err(tls_error)?;
+    Ok(Arc::new(ExactOrWebPki::new(trusted, Arc::new(webpki))))
 }
 
 /// A reqwest builder for a server trusted by the SHA-256 fingerprint of its certificate
@@ -118,7 +167,7 @@ pub fn pinned_client_builder(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let config = rustls_config(Trusted::Fingerprints(pins), None)?;
+    let config = rustls_config(webpki_verifier(Trusted::Fingerprints(pins))?, None)?;
     Ok(reqwest::Client::builder().use_preconfigured_tls(config))
 }
 
@@ -129,29 +178,17 @@ pub fn parse_fingerprint(text: &str) -> Option<String> {
         .then(|| hex.to_ascii_lowercase())
 }
 
-/// The TLS configuration of a server with explicitly trusted certificates: the platform's
-/// roots (plus the cert directories' certificates), a certificate trusted by its exact
-/// bytes or fingerprint accepted even where it is its own CA (see [`ExactOrWebPki`]), and
-/// the client identity.
+/// The TLS configuration of a server whose certificate `verifier` judges, with the
+/// client identity.
 fn rustls_config(
-    trusted: Trusted,
+    verifier: Arc<dyn ServerCertVerifier>,
     identity: Option<(Vec<u8>, Vec<u8>)>,
 ) -> Result<rustls::ClientConfig, RegistryError> {
-    let tls_error = |e: rustls::Error| RegistryError::Setup(format!("TLS setup: {e}"));
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let extra_roots = match &trusted {
-        Trusted::Certificates(certs) => certs.clone(),
-        Trusted::Fingerprints(_) => Vec::new(),
-    };
-    let webpki =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
-            .map_err(tls_error)?;
-    let verifier = ExactOrWebPki::new(trusted, Arc::new(webpki));
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier));
+        .with_custom_certificate_verifier(verifier);
     let mut config = match identity {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {

@@ -128,6 +128,20 @@ fn a_registry_that_requires_client_certificates_gets_the_one_in_the_cert_dir() {
         String::from_utf8_lossy(&with_identity.stderr)
     );
     assert_eq!(digest_of(&with_identity.stdout), image.manifest_digest);
+    // Unverified (any server certificate), the client certificate is still presented.
+    let unverified = skiff(&[
+        "inspect",
+        "--tls-verify=false",
+        "--cert-dir",
+        files.client_cert_dir.to_str().unwrap(),
+        &reference,
+    ]);
+    assert!(
+        unverified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unverified.stderr)
+    );
+    assert_eq!(digest_of(&unverified.stdout), image.manifest_digest);
 
     // The CA alone: the registry refuses the handshake. How the refusal reaches the
     // client is a race: Go's server sends a "certificate required" alert and closes a

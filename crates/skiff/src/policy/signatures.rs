@@ -91,7 +91,9 @@ async fn lookaside(
     reference: &Reference,
     digest: &Digest,
 ) -> Result<Vec<Signature>, TransportError> {
-    let client = reqwest::Client::new();
+    // Made only for an HTTP lookaside: making one reads the system's roots from disk,
+    // which a sync would otherwise do again for every image.
+    let mut client = None;
     let mut found = Vec::new();
     for index in 1..=MAX_SIGNATURES {
         let url = lookaside_signature_url(base, reference, digest, index);
@@ -102,7 +104,9 @@ async fn lookaside(
                     .map_err(|()| unreadable(format!("lookaside {url} is not a local file URL")))?;
                 read_file(&path)?
             }
-            "http" | "https" => http_get(&client, &url).await?,
+            "http" | "https" => {
+                http_get(client.get_or_insert_with(reqwest::Client::new), &url).await?
+            }
             other => {
                 return Err(unreadable(format!(
                 "lookaside {url}: the {other}:// scheme is not supported (file, http, https are)"
