@@ -1,7 +1,8 @@
 //! The Distribution API endpoints: one client per registry, shared by every request of a
 //! command. How requests are sent (auth, redirects, retries) lives in [`crate::send`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
@@ -59,6 +60,8 @@ struct Inner {
     sender: Sender,
     /// Monolithic or chunked uploads, as the registry has shown it wants them.
     uploads: UploadMode,
+    /// Blobs this client uploaded or mounted, and a repository that has each.
+    landed: Mutex<HashMap<Digest, String>>,
 }
 
 /// A client for one registry. Cheap to clone; clones share connections and tokens.
@@ -131,6 +134,7 @@ impl RegistryClient {
                 registry: registry.to_string(),
                 sender: Sender::new(http, auth, policy, bases, options.on_exchange.clone()),
                 uploads: UploadMode::default(),
+                landed: Mutex::default(),
             }),
         })
     }
@@ -141,6 +145,19 @@ impl RegistryClient {
 
     pub(crate) fn upload_mode(&self) -> &UploadMode {
         &self.inner.uploads
+    }
+
+    /// A repository of this registry that this client has put blob `digest` into
+    /// (uploaded or mounted), to mount it from when another repository needs it: the
+    /// images of a sync, one client per registry, upload a shared base layer once.
+    pub fn landed_in(&self, digest: &Digest) -> Option<String> {
+        self.inner.landed.lock().ok()?.get(digest).cloned()
+    }
+
+    pub(crate) fn remember_landed(&self, repo: &str, digest: &Digest) {
+        if let Ok(mut landed) = self.inner.landed.lock() {
+            landed.insert(digest.clone(), repo.to_string());
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> Result<Url, RegistryError> {

@@ -87,8 +87,21 @@ impl RegistryClient {
     /// Uploads a blob: monolithically (`POST` to start an upload, one `PUT` with the body
     /// and the digest, which the registry verifies), or in chunks once the registry has
     /// refused a body as too large (see the module doc). An upload cut short is never
-    /// completed. Retried as a whole as far as the body allows.
+    /// completed. Retried as a whole as far as the body allows. Once stored, the client
+    /// remembers where (see [`RegistryClient::landed_in`]).
     pub async fn upload_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        body: UploadBody,
+    ) -> Result<(), RegistryError> {
+        self.upload_any_way(repo, digest, size, body).await?;
+        self.remember_landed(repo, digest);
+        Ok(())
+    }
+
+    async fn upload_any_way(
         &self,
         repo: &str,
         digest: &Digest,
@@ -142,7 +155,10 @@ impl RegistryClient {
             .execute(Request::new(Method::POST, url, &scope, &what))
             .await?;
         match resp.status() {
-            StatusCode::CREATED => Ok(true),
+            StatusCode::CREATED => {
+                self.remember_landed(repo, digest);
+                Ok(true)
+            }
             StatusCode::ACCEPTED => {
                 // The registry started an ordinary upload instead: cancel it.
                 if let Ok(url) = upload_location(&resp, &what) {

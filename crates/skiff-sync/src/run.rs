@@ -1,13 +1,11 @@
 //! Running a sync: images in parallel (bounded), each skipped when its destination
 //! already holds it, each copied by the one copy pipeline (`copy_image`), and a summary.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use skiff_oci::{Digest, ManifestKind};
-use skiff_registry::RegistryClient;
 use skiff_transport::progress::Silent;
 use skiff_transport::{
     copy_image, open_destination, registry_client, CopyOptions, CopyReport, ImageDestination,
@@ -119,10 +117,13 @@ pub struct Summary {
 
 /// Syncs `jobs`, telling `observe` about each image as it finishes.
 ///
-/// Two phases: first one image per destination repository, then all the others. Images
-/// of one repository usually share base layers, and a registry only finds a blob by HEAD
-/// once it is linked into that repository; copied all at once, every image would upload
-/// the shared layers again. After the first phase the later images find them there.
+/// Three phases: the first image alone, then one image per other destination
+/// repository, then all the others. Images usually share base layers, and a registry
+/// only finds a blob by HEAD once it is linked into that repository; copied all at once,
+/// every image would upload the shared layers again. The first image puts them into
+/// the registry, the other repositories' first images mount them from there (the run's
+/// client remembers where it put each blob), and the later images of each repository
+/// find them by HEAD.
 pub async fn run(
     jobs: Vec<Job>,
     options: &SyncOptions,
@@ -130,22 +131,28 @@ pub async fn run(
 ) -> Summary {
     let total = jobs.len();
     let mut summary = Summary::default();
-    let heads = DestinationHeads::default();
+    // Every destination image of the run shares one client per registry: the HEADs
+    // that find images up to date and the pushes reuse connections and tokens.
+    let destination = OpenOptions {
+        clients: Some(options.destination.clients.clone().unwrap_or_default()),
+        ..options.destination.clone()
+    };
     let mut repositories = std::collections::HashSet::new();
-    let (leaders, followers): (Vec<_>, Vec<_>) = jobs
+    let (mut leaders, followers): (Vec<_>, Vec<_>) = jobs
         .into_iter()
         .enumerate()
         .partition(|(_, job)| repositories.insert(repository_of(&job.destination)));
+    let other_leaders = leaders.split_off(leaders.len().min(1));
     let mut done = 0;
-    for phase in [leaders, followers] {
+    for phase in [leaders, other_leaders, followers] {
         let mut results = futures_util::stream::iter(phase)
             .map(|(i, job)| {
-                let heads = &heads;
+                let destination = &destination;
                 async move {
                     let outcome = if options.dry_run {
                         Outcome::WouldCopy
                     } else {
-                        sync_one(&job, options, heads)
+                        sync_one(&job, options, destination)
                             .await
                             .unwrap_or_else(Outcome::Failed)
                     };
@@ -192,14 +199,15 @@ fn repository_of(name: &ImageName) -> String {
 async fn sync_one(
     job: &Job,
     options: &SyncOptions,
-    heads: &DestinationHeads,
+    destination_options: &OpenOptions,
 ) -> Result<Outcome, TransportError> {
     let source = (options.open_source)(&job.source, &job.source_options)?;
-    let wanted = wanted_digests(source.as_ref(), &options.copy).await?;
-    let current = heads
-        .current(&job.destination, &options.destination)
-        .await?;
-    let mut destination = open_destination(&job.destination, &options.destination)?;
+    // The source's manifest and the destination's HEAD, at once.
+    let (wanted, current) = futures_util::try_join!(
+        wanted_digests(source.as_ref(), &options.copy),
+        current_digest(&job.destination, destination_options),
+    )?;
+    let mut destination = open_destination(&job.destination, destination_options)?;
     let mut copy_up_to_date = false;
     if let Some(hook) = &options.destination_hook {
         let wrapped = (hook.wrap)(job, source.as_ref(), destination).await?;
@@ -250,57 +258,29 @@ async fn wanted_digests(
     Ok(wanted)
 }
 
-/// Reads the digest of what a destination holds now: one HEAD for a registry (with one
-/// client per registry for the whole run, so connections and tokens are shared), one
-/// file read for a `dir:`.
-#[derive(Default)]
-struct DestinationHeads {
-    clients: Mutex<HashMap<String, RegistryClient>>,
-}
-
-impl DestinationHeads {
-    async fn current(
-        &self,
-        name: &ImageName,
-        options: &OpenOptions,
-    ) -> Result<Option<Digest>, TransportError> {
-        match name {
-            ImageName::Docker { reference, .. } => {
-                let client = self.client(reference, options)?;
-                let head = client
-                    .head_manifest(reference.repository(), &reference.manifest_reference())
-                    .await?;
-                Ok(head.and_then(|h| h.digest))
-            }
-            ImageName::Dir { path } => match std::fs::read(path.join("manifest.json")) {
-                Ok(bytes) => Ok(Some(Digest::sha256(&bytes))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(TransportError::io(
-                    format!("reading {}", path.join("manifest.json").display()),
-                    e,
-                )),
-            },
-            _ => Ok(None),
+/// The digest of what a destination holds now: one HEAD for a registry (through the
+/// run's shared client, see [`run`]), one file read for a `dir:`.
+async fn current_digest(
+    name: &ImageName,
+    options: &OpenOptions,
+) -> Result<Option<Digest>, TransportError> {
+    match name {
+        ImageName::Docker { reference, .. } => {
+            let repository = format!("{}/{}", reference.registry(), reference.repository());
+            let client = registry_client(&repository, reference.registry(), options)?;
+            let head = client
+                .head_manifest(reference.repository(), &reference.manifest_reference())
+                .await?;
+            Ok(head.and_then(|h| h.digest))
         }
-    }
-
-    /// The client for a destination repository, made as every push makes it (registries.conf
-    /// `blocked` and `insecure` applied), shared for the whole run.
-    fn client(
-        &self,
-        reference: &skiff_oci::Reference,
-        options: &OpenOptions,
-    ) -> Result<RegistryClient, TransportError> {
-        let repository = format!("{}/{}", reference.registry(), reference.repository());
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| TransportError::Internal("registry client cache poisoned".into()))?;
-        if let Some(c) = clients.get(&repository) {
-            return Ok(c.clone());
-        }
-        let client = registry_client(&repository, reference.registry(), options)?;
-        clients.insert(repository, client.clone());
-        Ok(client)
+        ImageName::Dir { path } => match std::fs::read(path.join("manifest.json")) {
+            Ok(bytes) => Ok(Some(Digest::sha256(&bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(TransportError::io(
+                format!("reading {}", path.join("manifest.json").display()),
+                e,
+            )),
+        },
+        _ => Ok(None),
     }
 }

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use skiff_oci::Reference;
-use skiff_registry::RegistryClient;
-use skiff_transport::{ImageName, OpenOptions};
+use skiff_transport::{client_for, ClientPool, ImageName, OpenOptions};
 
 use crate::error::SyncError;
 use crate::naming::Naming;
@@ -45,7 +44,11 @@ pub async fn jobs(
     naming: &Naming,
     options: &OpenOptions,
 ) -> Result<Vec<Job>, SyncError> {
-    let options = Arc::new(options.clone());
+    // The images of one source share a client per registry (see `ClientPool`).
+    let options = Arc::new(OpenOptions {
+        clients: Some(ClientPool::default()),
+        ..options.clone()
+    });
     let all = match kind {
         SourceKind::Docker => {
             let reference = Reference::parse_unnormalised_tag(source)?;
@@ -94,7 +97,11 @@ pub async fn every_tag(
     repository: &Reference,
     options: &OpenOptions,
 ) -> Result<Vec<Reference>, SyncError> {
-    let client = RegistryClient::new(repository.registry(), options.registry.clone())?;
+    let client = client_for(
+        options.clients.as_ref(),
+        repository.registry(),
+        options.registry.clone(),
+    )?;
     let tags = client.list_tags(repository.repository()).await?;
     let mut tagged: Vec<Reference> = tags
         .iter()

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use skiff_oci::Reference;
 use skiff_registry::Credentials;
-use skiff_transport::OpenOptions;
+use skiff_transport::{ClientPool, OpenOptions};
 
 use crate::error::SyncError;
 use crate::naming::Naming;
@@ -116,6 +116,8 @@ pub async fn jobs(
 /// take precedence over the `--src-*` flags.
 fn registry_options(entry: &RegistryEntry, base: &OpenOptions) -> OpenOptions {
     let mut options = base.clone();
+    // Other credentials and TLS settings: clients of their own.
+    options.clients = Some(ClientPool::default());
     if let Some(c) = &entry.credentials {
         options.registry.credentials = Some(Credentials {
             username: c.username.clone(),

@@ -11,6 +11,7 @@ use skiff_oci::{Digest, Manifest, Reference};
 use skiff_registry::registries_conf::RegistriesConf;
 use skiff_registry::{ClientOptions, RegistryClient};
 
+use crate::client_pool::{client_for, ClientPool};
 use crate::error::{Place, Result, TransportError};
 use crate::source::{BlobInfo, BlobStream, ImageSource};
 
@@ -31,11 +32,12 @@ pub struct DockerSource {
 
 impl DockerSource {
     /// Resolves the fully qualified `reference` through registries.conf into the
-    /// endpoints to try, in order.
+    /// endpoints to try, in order; their clients come from `pool` when given.
     pub fn open(
         reference: &Reference,
         conf: &RegistriesConf,
         options: &ClientOptions,
+        pool: Option<&ClientPool>,
     ) -> Result<DockerSource> {
         let sources = conf
             .pull_sources(reference)
@@ -47,7 +49,7 @@ impl DockerSource {
                 opts.tls_verify = Some(false);
             }
             endpoints.push(Endpoint {
-                client: RegistryClient::new(s.reference.registry(), opts)?,
+                client: client_for(pool, s.reference.registry(), opts)?,
                 reference: s.reference,
             });
         }

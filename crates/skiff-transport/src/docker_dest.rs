@@ -181,7 +181,8 @@ impl ImageDestination for RegistryDestination {
     }
 }
 
-/// Whether `repo` has the blob, or now has it because it was mounted from `from`. Owned
+/// Whether `repo` has the blob, or now has it because it was mounted from `from` (or
+/// from where the client put it before). Owned
 /// arguments, so that several run at once from within the destination's `begin`.
 async fn has_or_mounts(
     client: RegistryClient,
@@ -192,6 +193,8 @@ async fn has_or_mounts(
     if client.blob_exists(&repo, &digest).await?.is_some() {
         return Ok(true);
     }
+    // Else the repository this client put it into earlier in the run.
+    let from = from.or_else(|| client.landed_in(&digest).filter(|r| *r != repo));
     match from {
         Some(from) => Ok(client.mount_blob(&repo, &digest, &from).await?),
         None => Ok(false),

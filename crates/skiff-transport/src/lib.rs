@@ -38,6 +38,7 @@
 pub mod atomic;
 mod blob;
 mod cached;
+mod client_pool;
 pub mod copy;
 mod destination;
 mod dir;
@@ -59,6 +60,7 @@ mod recompress;
 mod source;
 mod verify;
 
+pub use client_pool::{client_for, ClientPool};
 pub use copy::{config_bytes, copy_image, resolve_single, CopyOptions, CopyReport};
 pub use destination::{
     BlobSink, Document, DocumentKind, ImageDestination, ManifestFormat, ManifestPolicy, WritePlan,

@@ -3,6 +3,8 @@
 use skiff_registry::registries_conf::RegistriesConf;
 use skiff_registry::{ClientOptions, RegistryClient};
 
+use crate::client_pool::{client_for, ClientPool};
+
 use crate::dir::{DirDestination, DirSource};
 use crate::docker::DockerSource;
 use crate::docker_archive::{ArchiveSelector, DockerArchiveDestination, DockerArchiveSource};
@@ -39,14 +41,22 @@ pub struct OpenOptions {
     /// The image being copied, when it comes from a registry: a `docker://` destination
     /// on the same registry mounts the blobs it lacks from there instead of uploading.
     pub mount_from: Option<skiff_oci::Reference>,
+    /// Registry clients shared by every image opened with these options (a sync);
+    /// `None` makes a client per image. See [`ClientPool`] for what may share one.
+    pub clients: Option<ClientPool>,
 }
 
 /// Opens `name` for reading.
 pub fn open_source(name: &ImageName, options: &OpenOptions) -> Result<Box<dyn ImageSource>> {
     Ok(match name {
         ImageName::Docker { reference, .. } => Box::new(
-            DockerSource::open(reference, &options.registries, &options.registry)?
-                .with_cache(options.cache.clone()),
+            DockerSource::open(
+                reference,
+                &options.registries,
+                &options.registry,
+                options.clients.as_ref(),
+            )?
+            .with_cache(options.cache.clone()),
         ),
         ImageName::Oci { path, reference } => Box::new(
             LayoutSource::new(
@@ -146,5 +156,5 @@ pub fn registry_client(
     if insecure && opts.tls_verify.is_none() {
         opts.tls_verify = Some(false);
     }
-    Ok(RegistryClient::new(registry, opts)?)
+    client_for(options.clients.as_ref(), registry, opts)
 }

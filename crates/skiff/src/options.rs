@@ -158,6 +158,7 @@ pub fn open_options(
         shared_blob_dir: None,
         cache: None,
         mount_from: None,
+        clients: None,
     })
 }
 

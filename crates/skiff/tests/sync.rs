@@ -9,7 +9,7 @@ use std::process::Output;
 use common::*;
 use skiff_testbed::image::{Compression, Format, Image, ImageBuilder, LayerBuilder};
 use skiff_testbed::push::{push_image, push_multi_arch};
-use skiff_testbed::{multi_arch, RegistryServer, Setup};
+use skiff_testbed::{multi_arch, FaultProxy, RecordedRequest, RegistryServer, Setup};
 
 /// A small image: a base layer every image shares, and one of its own.
 fn image(seed: &str, format: Format) -> Image {
@@ -333,4 +333,114 @@ fn dry_run_and_refused_flags() {
         assert!(err.contains(refused[0]), "{err}");
     }
     assert!(!out.exists());
+}
+
+#[test]
+fn a_base_shared_by_two_repositories_is_uploaded_once_and_mounted() {
+    let src = RegistryServer::start(Setup::Open).unwrap();
+    let (app, tool) = (image("app", Format::Oci), image("tool", Format::Oci));
+    push_image(&src.host(), "team/app", "v1", &app, None).unwrap();
+    push_image(&src.host(), "team/tool", "v1", &tool, None).unwrap();
+    let base = &app.layers[0].digest;
+    assert_eq!(base, &tool.layers[0].digest, "the images share their base");
+    let dest = RegistryServer::start(Setup::Open).unwrap();
+    let proxy = FaultProxy::start(&dest.host(), vec![]).unwrap();
+    let (_t, dir) = tmp();
+    let yaml = dir.join("sync.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "{}:\n  tls-verify: false\n  images:\n    team/app: []\n    team/tool: []\n",
+            src.host()
+        ),
+    )
+    .unwrap();
+    let target = format!("{}/mirror", proxy.host());
+    let err = sync_ok(&[
+        "--no-cache",
+        "--src",
+        "yaml",
+        "--dest",
+        "docker",
+        "--dest-tls-verify=false",
+        yaml.to_str().unwrap(),
+        &target,
+    ]);
+    assert!(err.contains("2 copied, 0 skipped, 0 failed"), "{err}");
+    let reqs = proxy.requests();
+    let encoded = base.replace(':', "%3A");
+    let base_puts = reqs
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains(&encoded))
+        .count();
+    assert_eq!(base_puts, 1, "the base went up once: {reqs:#?}");
+    let mounted: Vec<&RecordedRequest> = reqs
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains(&format!("mount={encoded}")))
+        .collect();
+    assert_eq!(mounted.len(), 1, "{reqs:#?}");
+    assert_eq!(mounted[0].status, 201, "mounted, not uploaded");
+    for (name, img) in [("app", &app), ("tool", &tool)] {
+        assert_eq!(
+            remote_digest(&format!("{}/mirror/{name}:v1", dest.host())),
+            img.manifest_digest
+        );
+    }
+}
+
+/// The cache files below `dir` (its entries, `blobs/ALG/HEX`).
+fn cache_entries(dir: &Path) -> usize {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::read_dir(blobs).map_or(0, |d| d.count())
+}
+
+#[test]
+fn sync_into_a_registry_reads_the_cache_but_does_not_fill_it() {
+    let (src, _) = seeded();
+    let dest = RegistryServer::start(Setup::Open).unwrap();
+    let (_t, dir) = tmp();
+    let cache = dir.join("cache");
+    let source = format!("{}/team/app:v1", src.host());
+    let tls = ["--src-tls-verify=false", "--dest-tls-verify=false"];
+    let run = |args: &[&str]| {
+        let mut all = vec!["sync"];
+        all.extend_from_slice(&tls[..]);
+        all.extend_from_slice(args);
+        let out = skiff_cached(&all, &cache);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{all:?}: {stderr}");
+        stderr
+    };
+    let mirror = format!("{}/mirror", dest.host());
+    let err = run(&["--src", "docker", "--dest", "docker", &source, &mirror]);
+    assert!(err.contains("1 copied"), "{err}");
+    assert_eq!(
+        cache_entries(&cache),
+        0,
+        "a registry mirror filled the cache"
+    );
+    // Into directories the cache is filled (it fetches shared layers once per run)…
+    let out = dir.join("out");
+    let err = run(&[
+        "--src",
+        "docker",
+        "--dest",
+        "dir",
+        &source,
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("1 copied"), "{err}");
+    let filled = cache_entries(&cache);
+    assert!(filled >= 2, "{filled} entries");
+    // …and a sync into a registry, with entries there to read, leaves it as it was.
+    let err = run(&[
+        "--src",
+        "docker",
+        "--dest",
+        "docker",
+        &source,
+        &format!("{mirror}2"),
+    ]);
+    assert!(err.contains("1 copied"), "{err}");
+    assert_eq!(cache_entries(&cache), filled);
 }
