@@ -4,9 +4,11 @@
 //! blobs being written (see [`crate::CacheWriter`]). An entry's modification time is the
 //! time it was last used, which is what pruning orders by.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use rustix::fs::{flock, FlockOperation, Timespec, Timestamps};
@@ -27,6 +29,8 @@ const TMP_GRACE: Duration = Duration::from_secs(60);
 pub struct Cache {
     root: PathBuf,
     max_size: u64,
+    /// Entries are read but no new ones written (see [`Cache::read_only`]).
+    read_only: bool,
 }
 
 /// A verified entry, open: reading `file` gives exactly the blob's bytes, whatever other
@@ -71,6 +75,7 @@ impl Cache {
         let cache = Cache {
             root: config.dir.clone(),
             max_size: config.max_size,
+            read_only: false,
         };
         for dir in [cache.blobs_dir(), cache.tmp_dir()] {
             std::fs::create_dir_all(&dir).map_err(CacheError::io("creating", &dir))?;
@@ -81,6 +86,22 @@ impl Cache {
     /// The cache's root directory.
     pub fn dir(&self) -> &Path {
         &self.root
+    }
+
+    /// This cache for reading only: hits are served (and verified) as ever, blobs
+    /// fetched elsewhere are not added. For a run that moves many blobs the host will
+    /// not pull again (a sync into a registry): written through, they would cost a
+    /// second hash and a disk write each, and push the entries that are used out.
+    pub fn read_only(self) -> Cache {
+        Cache {
+            read_only: true,
+            ..self
+        }
+    }
+
+    /// Whether blobs fetched elsewhere are added.
+    pub fn writes(&self) -> bool {
+        !self.read_only
     }
 
     /// The size limit the cache is pruned to.
@@ -112,13 +133,21 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(CacheError::io("opening", &path)(e)),
         };
-        let len = file
-            .metadata()
-            .map_err(CacheError::io("reading", &path))?
-            .len();
-        if size.is_some_and(|s| s != len) || !self.verify(&file, digest, len, &path)? {
+        let meta = file.metadata().map_err(CacheError::io("reading", &path))?;
+        let len = meta.len();
+        if size.is_some_and(|s| s != len) {
             remove_if_same(&path, &file);
             return Ok(None);
+        }
+        let identity = (meta.dev(), meta.ino(), len, digest.clone());
+        if !verified_here(&identity) {
+            if !self.verify(&file, digest, len, &path)? {
+                remove_if_same(&path, &file);
+                return Ok(None);
+            }
+            if let Ok(mut seen) = VERIFIED.lock() {
+                seen.insert(identity);
+            }
         }
         // The use is recorded on the entry itself; a cache this process may read but not
         // write (another user's) still serves hits, it only cannot order them.
@@ -242,6 +271,19 @@ impl Cache {
         }
         Ok(removed)
     }
+}
+
+/// Entries this process has verified, by file identity (device, inode, size) and
+/// digest. Entries are made by rename and never rewritten, so a file once verified still
+/// holds its blob; a run that reads a shared base layer for twenty images hashes it once,
+/// not twenty times. A replaced entry is another inode and is verified again. (Bytes
+/// read from a hit are checked once more downstream, by the copy pipeline or the
+/// registry, so even an entry changed in place by hand mid-run is never written out.)
+type FileIdentity = (u64, u64, u64, Digest);
+static VERIFIED: Mutex<BTreeSet<FileIdentity>> = Mutex::new(BTreeSet::new());
+
+fn verified_here(identity: &FileIdentity) -> bool {
+    VERIFIED.lock().is_ok_and(|seen| seen.contains(identity))
 }
 
 /// Removes `path` if it is still the file `file` has open: a corrupt entry goes, but a

@@ -61,6 +61,23 @@ fn a_corrupt_entry_is_removed_and_never_served() {
 }
 
 #[test]
+fn an_entry_verified_once_is_verified_again_when_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(dir.path(), 1 << 30);
+    let d = put(&c, b"good bytes");
+    assert!(c.get(&d, Some(10)).unwrap().is_some());
+    assert!(c.get(&d, Some(10)).unwrap().is_some(), "served again");
+    // Another file in its place (as a rename makes it), same size, other bytes: the
+    // process verified the old file, not this one.
+    let path = dir.path().join("blobs/sha256").join(d.hex());
+    let other = dir.path().join("other");
+    std::fs::write(&other, b"evil bytes").unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    assert!(c.get(&d, Some(10)).unwrap().is_none());
+    assert!(!path.exists(), "the corrupt entry is dropped");
+}
+
+#[test]
 fn a_writer_refuses_bytes_that_are_not_the_blob() {
     let dir = tempfile::tempdir().unwrap();
     let c = cache(dir.path(), 1 << 30);

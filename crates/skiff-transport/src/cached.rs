@@ -3,7 +3,8 @@
 //! A blob already on the host is read from the cache — verified there first, so a corrupt
 //! entry is dropped and the blob fetched again, never used. A blob fetched from a registry
 //! is written into the cache as it streams to the pipeline (a tee, no second read), and
-//! becomes an entry only once all of it has arrived and matches its digest. The cache
+//! becomes an entry only once all of it has arrived and matches its digest (unless the
+//! cache is read-only for this run). The cache
 //! never fails a pull: when it cannot be read or written, the blob simply comes from the
 //! registry as it would without one.
 
@@ -39,6 +40,9 @@ where
         Err(join) => note(&join),
     }
     let stream = fetch().await?;
+    if !cache.writes() {
+        return Ok(stream);
+    }
     Ok(match cache.writer(&blob.digest, blob.size) {
         Ok(writer) => Box::pin(Tee {
             inner: stream,

@@ -10,6 +10,7 @@ mod argv;
 mod cli;
 mod commands;
 mod failure;
+mod malloc;
 mod options;
 mod output;
 mod policy;
@@ -40,6 +41,7 @@ async fn terminated() {
 }
 
 fn main() -> ExitCode {
+    malloc::hold_mmap_threshold();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => return cli::usage_error(e),

@@ -66,7 +66,14 @@ pub async fn run(global: &GlobalOptions, args: SyncArgs) -> Result<(), Failure> 
         args.retry.retry_delay,
     );
     let mut source_options = open_options(global, &src_flags)?;
-    source_options.cache = host_cache(&args.cache)?;
+    // Into a registry, the cache is read but not filled: the destination keeps the
+    // blobs, and a mirror's worth of them would push out what this host pulls (see
+    // `Cache::read_only`). Into directories it is filled: every dir: image holds all
+    // its blobs, and the cache is what fetches a shared base layer once per run.
+    source_options.cache = host_cache(&args.cache)?.map(|cache| match args.dest_kind {
+        SyncDestArg::Docker => cache.read_only(),
+        SyncDestArg::Dir => cache,
+    });
     let naming = Naming {
         kind: match args.dest_kind {
             SyncDestArg::Docker => DestKind::Docker,
