@@ -30,6 +30,27 @@ stop_registry() {
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
+# bench_setup [COMMAND=PACKAGE...] : what every benchmark does first — the project's
+# peers (scripts/install-deps.sh), bc and the named commands (installed from PACKAGE
+# when missing), release builds of skiff and skiff-testbed — and a scratch directory
+# in $work (the caller removes it).
+bench_setup() {
+  scripts/install-deps.sh
+  local pair
+  for pair in bc=bc "$@"; do
+    command -v "${pair%%=*}" >/dev/null || apt-get install -y -qq "${pair#*=}" >/dev/null
+  done
+  cargo build --release -q -p skiff -p skiff-testbed
+  work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
+}
+
+# seed_big_registry BYTES : a local registry holding the synthetic image big:latest of
+# BYTES of content (several gzip layers); sets $HOST and $SERVER.
+seed_big_registry() {
+  echo "seeding a local registry with a $1-byte image..."
+  start_registry "big:$1" big:latest
+}
+
 # host_layout DIR TAG MIN_GZIP_BYTES PATH... : writes an OCI layout at DIR, tagged TAG,
 # with one layer per PATH (GNU tar with numeric owners, gzip -6 — what image builders
 # produce), adding PATHs in order until the layers pass MIN_GZIP_BYTES.

@@ -9,13 +9,9 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 bytes=${1:-360000000}
 rounds=${2:-3}
-scripts/install-deps.sh
-command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
-cargo build --release -q -p skiff -p skiff-testbed
-work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
+bench_setup
 trap 'stop_registry; rm -rf "$work"' EXIT
-echo "seeding a local registry with a ${bytes}-byte image..."
-start_registry "big:$bytes" big:latest
+seed_big_registry "$bytes"
 echo "registry at $HOST"
 gz=$(target/release/skiff inspect --raw --tls-verify=false "docker://$HOST/big:latest" | jq '[.layers[].size] | add')
 echo "$((gz / 1000000)) MB of gzip layers"

@@ -11,10 +11,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 bytes=${1:-360000000}
 rounds=${2:-3}
-scripts/install-deps.sh
-command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
-cargo build --release -q -p skiff -p skiff-testbed
-work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
+bench_setup
 trap 'stop_registry; rm -rf "$work"' EXIT
 echo "writing a ${bytes}-byte image as an OCI layout..."
 target/release/skiff-testbed layout "$work/layout" --seed "big:$bytes" --tag big >/dev/null

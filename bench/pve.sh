@@ -11,13 +11,9 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 bytes=${1:-360000000}
 rounds=${2:-3}
-scripts/install-deps.sh
-command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
-cargo build --release -q -p skiff -p skiff-testbed
-work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
+bench_setup
 trap 'stop_registry; rm -rf "$work"' EXIT
-echo "seeding a local registry with a ${bytes}-byte image..."
-start_registry "big:$bytes" big:latest
+seed_big_registry "$bytes"
 echo "registry at $HOST"
 # A node root: the default storage.cfg (local at /var/lib/vz) under SKIFF_PVE_ROOT.
 export SKIFF_PVE_ROOT=$work/node

@@ -10,16 +10,11 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 bytes=${1:-360000000}
 rounds=${2:-3}
-scripts/install-deps.sh
-command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
-command -v curl >/dev/null || apt-get install -y -qq curl >/dev/null
-cargo build --release -q -p skiff -p skiff-testbed
-work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
+bench_setup curl=curl
 api_log=$work/api.log
 stop_api() { kill "$API_PID" 2>/dev/null || true; wait "$API_PID" 2>/dev/null || true; }
 trap 'stop_registry; stop_api; rm -rf "$work"' EXIT
-echo "seeding a local registry with a ${bytes}-byte image..."
-start_registry "big:$bytes" big:latest
+seed_big_registry "$bytes"
 : >"$api_log"
 target/release/skiff-testbed pve-api >"$api_log" &
 API_PID=$!

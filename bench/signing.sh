@@ -11,11 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 rounds=${1:-5}
-scripts/install-deps.sh
-command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
-cargo build --release -q -p skiff -p skiff-testbed
+bench_setup
 skiff=$PWD/target/release/skiff
-work=$(mktemp -d /var/tmp/skiff-bench-signing.XXXXXX)
 cleanup() { stop_registry; gpgconf --kill gpg-agent 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 start_registry demo skiff/busybox:latest

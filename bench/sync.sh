@@ -12,12 +12,8 @@ base_bytes=${1:-40000000}
 own_bytes=${2:-13000000}
 images=20
 parallel=(); [ -n "${3:-}" ] && parallel=(--parallel-images "$3")
-scripts/install-deps.sh
-command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
-command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
-cargo build --release -q -p skiff -p skiff-testbed
+bench_setup jq=jq
 skiff=target/release/skiff
-work=$(mktemp -d /var/tmp/skiff-bench-sync.XXXXXX)
 servers=()
 cleanup() { for s in "${servers[@]}"; do SERVER=$s stop_registry; done; rm -rf "$work"; }
 trap cleanup EXIT

@@ -27,11 +27,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 seed=${1:-host}
 rounds=${2:-3}
-scripts/install-deps.sh
-command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
-command -v mkfs.ext4 >/dev/null || apt-get install -y -qq e2fsprogs >/dev/null
-cargo build --release -q -p skiff -p skiff-testbed
-work=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
+bench_setup mkfs.ext4=e2fsprogs
 mounts=()
 cleanup() {
   for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done
