@@ -135,6 +135,16 @@ fn pull_writes_what_proxmox_writes() {
     );
     assert_eq!(nas[0]["digest"], pulled["digest"]);
     assert_eq!(nas[0]["reference"], reference.as_str());
+    // The table says the same, one template a line.
+    let table = node.ok(&["pve", "images", "--storage", "nas"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(lines[0].starts_with("VOLID") && lines[0].ends_with("DIGEST"));
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(row[0], "nas:vztmpl/my_app.tar");
+    assert_eq!(row[1], nas[0]["size"].to_string());
+    assert_eq!(row[2], reference.as_str());
+    assert_eq!(Some(row[3]), pulled["digest"].as_str());
     assert_eq!(
         nas[0]["size"],
         std::fs::metadata(node.root().join("mnt/pve/nas/template/cache/my_app.tar"))

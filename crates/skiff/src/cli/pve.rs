@@ -46,10 +46,19 @@ pub struct PvePullArgs {
     /// Print a JSON object (volid, path, digest, reference) instead of the volume id.
     #[arg(long)]
     pub json: bool,
+    /// How the image is pulled, and the cluster to upload it to (--api).
+    #[command(flatten)]
+    pub pull: PvePullFlags,
+}
+
+/// How `pve pull` and `pve create` pull an image: progress, the cluster (with `--api`
+/// the template is pulled here and uploaded to the node), registry, retries, cache.
+#[derive(Debug, Args)]
+pub struct PvePullFlags {
     /// Print no progress.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Cluster mode: pull here, upload to the node through the API.
+    /// Cluster mode: pull here, then work on the node through the API.
     #[command(flatten)]
     pub api: PveApiArgs,
     /// Registry options (--creds, --authfile, --tls-verify, …).
@@ -61,6 +70,15 @@ pub struct PvePullArgs {
     /// The host's blob cache (--no-cache).
     #[command(flatten)]
     pub cache: CacheArgs,
+}
+
+impl PvePullFlags {
+    /// The registry flags of the pull: credentials, TLS, retries, quiet.
+    pub fn registry_flags(&self) -> crate::options::RegistryFlags {
+        self.registry
+            .flags(None, self.retry.retry_times, self.retry.retry_delay)
+            .quiet(self.quiet)
+    }
 }
 
 /// `pve tags REPO`.
@@ -174,19 +192,7 @@ pub struct PveCreateArgs {
     /// Print a JSON object (vmid, ostemplate, started) instead of the VMID.
     #[arg(long)]
     pub json: bool,
-    /// Print no progress.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Cluster mode: create through the API (the template pulled here and uploaded).
+    /// How the template is pulled when missing, and the cluster to create it in (--api).
     #[command(flatten)]
-    pub api: PveApiArgs,
-    /// Registry options for the pull.
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-    /// Retries.
-    #[command(flatten)]
-    pub retry: RetryArgs,
-    /// The host's blob cache (--no-cache).
-    #[command(flatten)]
-    pub cache: CacheArgs,
+    pub pull: PvePullFlags,
 }

@@ -13,8 +13,7 @@ use skiff_transport::{
 };
 
 use crate::cli::{
-    CacheArgs, GlobalOptions, PveImagesArgs, PvePullArgs, PveTagsArgs, RegistryArgs, RetryArgs,
-    TemplatePlace,
+    CacheArgs, GlobalOptions, PveImagesArgs, PvePullArgs, PveTagsArgs, TemplatePlace,
 };
 use crate::failure::Failure;
 use crate::options::{host_cache, open_options, platform, RegistryFlags};
@@ -91,13 +90,6 @@ pub fn template_place(
     Ok((file, cache))
 }
 
-/// The registry flags of `pve pull`/`pve create`.
-pub fn pull_flags(registry: &RegistryArgs, retry: &RetryArgs, quiet: bool) -> RegistryFlags {
-    registry
-        .flags(None, retry.retry_times, retry.retry_delay)
-        .quiet(quiet)
-}
-
 /// Pulls `reference` into `place` (policy enforced, host platform unless overridden);
 /// `flags` carry the credentials, TLS, retry and quiet settings, `blob_cache` whether the
 /// host's blob cache serves and keeps the layers.
@@ -165,7 +157,7 @@ pub async fn pull_archive(
 
 /// `pve pull REF`.
 pub async fn pull(global: &GlobalOptions, args: PvePullArgs) -> Result<(), Failure> {
-    if let Some(api) = super::pve_api::connect(global, &args.api)? {
+    if let Some(api) = super::pve_api::connect(global, &args.pull.api)? {
         return super::pve_api::pull(global, &api, args).await;
     }
     let root = NodeRoot::from_env();
@@ -174,8 +166,8 @@ pub async fn pull(global: &GlobalOptions, args: PvePullArgs) -> Result<(), Failu
         &root,
         &args.reference,
         &args.place,
-        &pull_flags(&args.registry, &args.retry, args.quiet),
-        &args.cache,
+        &args.pull.registry_flags(),
+        &args.pull.cache,
     )
     .await?;
     if args.json {
@@ -231,17 +223,33 @@ pub async fn images(global: &GlobalOptions, args: PveImagesArgs) -> Result<(), F
     if args.json {
         return print_json(&listed);
     }
+    print_templates(listed.iter().map(|t| {
+        (
+            t.volid.as_str(),
+            t.size,
+            t.reference.as_deref(),
+            Some(t.digest.as_str()),
+        )
+    }))
+}
+
+/// The table of `pve images` (on one node and through the API): volume id, size, the
+/// image reference and manifest digest it was pulled from ("-" where unknown).
+pub fn print_templates<'a>(
+    rows: impl Iterator<Item = (&'a str, u64, Option<&'a str>, Option<&'a str>)>,
+) -> Result<(), Failure> {
     print_line(&format!(
         "{:<40} {:>12}  {:<50} DIGEST",
         "VOLID", "SIZE", "REFERENCE"
     ))?;
-    for t in &listed {
+    let text = |s: Option<&str>| crate::output::terminal_safe(s.unwrap_or("-"));
+    for (volid, size, reference, digest) in rows {
         print_line(&format!(
             "{:<40} {:>12}  {:<50} {}",
-            t.volid,
-            t.size,
-            crate::output::terminal_safe(t.reference.as_deref().unwrap_or("-")),
-            t.digest
+            text(Some(volid)),
+            size,
+            text(reference),
+            text(digest)
         ))?;
     }
     Ok(())

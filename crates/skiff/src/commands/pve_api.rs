@@ -5,13 +5,13 @@
 
 use skiff_pve::api::{ApiError, ApiTarget, Placed, PveApi, TargetArgs, UploadRecord};
 
-use super::pve::{pull_archive, pull_flags, pull_reference};
+use super::pve::{pull_archive, pull_reference};
 use super::pve_create::flag_spec;
 use crate::cli::{
     GlobalOptions, PveApiArgs, PveCreateArgs, PveImagesArgs, PvePullArgs, TemplatePlace,
 };
 use crate::failure::Failure;
-use crate::output::{print_json, print_line, stderr_line, terminal_safe};
+use crate::output::{print_json, print_line, stderr_line};
 
 impl From<ApiError> for Failure {
     fn from(e: ApiError) -> Self {
@@ -146,8 +146,8 @@ pub async fn pull(global: &GlobalOptions, api: &PveApi, args: PvePullArgs) -> Re
         api,
         &args.reference,
         &args.place,
-        &pull_flags(&args.registry, &args.retry, args.quiet),
-        &args.cache,
+        &args.pull.registry_flags(),
+        &args.pull.cache,
     )
     .await?;
     if args.json {
@@ -187,21 +187,14 @@ pub async fn images(api: &PveApi, args: PveImagesArgs) -> Result<(), Failure> {
     if args.json {
         return print_json(&listed);
     }
-    print_line(&format!(
-        "{:<40} {:>12}  {:<50} DIGEST",
-        "VOLID", "SIZE", "REFERENCE"
-    ))?;
-    for t in &listed {
-        let text = |k: &str| terminal_safe(t[k].as_str().unwrap_or("-"));
-        print_line(&format!(
-            "{:<40} {:>12}  {:<50} {}",
-            text("volid"),
-            t["size"],
-            text("reference"),
-            text("digest")
-        ))?;
-    }
-    Ok(())
+    super::pve::print_templates(listed.iter().map(|t| {
+        (
+            t["volid"].as_str().unwrap_or("-"),
+            t["size"].as_u64().unwrap_or(0),
+            t["reference"].as_str(),
+            t["digest"].as_str(),
+        )
+    }))
 }
 
 /// `pve create --api`.
@@ -250,15 +243,15 @@ pub async fn create(
             api,
             &args.image,
             &place,
-            &pull_flags(&args.registry, &args.retry, args.quiet),
-            &args.cache,
+            &args.pull.registry_flags(),
+            &args.pull.cache,
         )
         .await?
         .volid
     };
     let spec = flag_spec(&args, ostemplate, rootfs_storage)?;
     let created = api.create_container(&node, &spec).await?;
-    if !args.quiet {
+    if !args.pull.quiet {
         stderr_line(&format!(
             "Created container {} on node {node} from {}{}",
             created.vmid,

@@ -10,7 +10,7 @@ use skiff_pve::{CreateSpec, NodeRoot, PveError, StorageConfig, VmidChoice};
 
 use std::path::PathBuf;
 
-use super::pve::{check_node, pull_flags, pull_into, template_place};
+use super::pve::{check_node, pull_into, template_place};
 use crate::cli::{CacheArgs, GlobalOptions, GpuArg, PveCreateArgs, TemplatePlace};
 use crate::failure::Failure;
 use crate::options::RegistryFlags;
@@ -73,14 +73,14 @@ async fn template(
         return Ok((args.image.clone(), Some(OciTemplate::open(&path)?)));
     }
     let written = args.image.strip_prefix("docker://").unwrap_or(&args.image);
-    let flags = pull_flags(&args.registry, &args.retry, args.quiet);
+    let flags = args.pull.registry_flags();
     let (volid, path) = cached_or_pulled(
         global,
         root,
         written,
         &args.place,
         &flags,
-        &args.cache,
+        &args.pull.cache,
         args.dry_run,
     )
     .await?;
@@ -209,7 +209,7 @@ fn spec(
 
 /// `pve create`.
 pub async fn create(global: &GlobalOptions, args: PveCreateArgs) -> Result<(), Failure> {
-    if let Some(api) = super::pve_api::connect(global, &args.api)? {
+    if let Some(api) = super::pve_api::connect(global, &args.pull.api)? {
         return super::pve_api::create(global, &api, args).await;
     }
     check_node(args.place.node.as_deref())?;
@@ -241,7 +241,7 @@ pub async fn create(global: &GlobalOptions, args: PveCreateArgs) -> Result<(), F
             .ok_or_else(|| Failure::new("empty plan"))?;
         match pct.run(create, &root) {
             Ok(_) => {
-                run_rest(&pct, &root, rest, args.quiet)?;
+                run_rest(&pct, &root, rest, args.pull.quiet)?;
                 break vmid;
             }
             // `auto` is not a reservation: another create may have taken it meanwhile,
@@ -256,7 +256,7 @@ pub async fn create(global: &GlobalOptions, args: PveCreateArgs) -> Result<(), F
             Err(e) => return Err(e.into()),
         }
     };
-    if !args.quiet {
+    if !args.pull.quiet {
         stderr_line(&format!(
             "Created container {vmid} from {}",
             spec.ostemplate
