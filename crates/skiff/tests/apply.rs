@@ -13,41 +13,22 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
-use skiff_testbed::fault::{Action, At, Fault, FaultProxy, Target};
-use skiff_testbed::image::{busybox_builder, Format, Image};
-use skiff_testbed::push::push_image;
-use skiff_testbed::{RegistryServer, Setup};
-
-/// A sleeper image; `version` changes its config, so its digest.
-fn sleeper(version: &str) -> Image {
-    busybox_builder(Format::Docker)
-        .entrypoint(&["/bin/sleep"])
-        .cmd(&["3600"])
-        .env(&format!("VERSION={version}"))
-        .build()
-}
+use skiff_testbed::fault::{Action, At, Fault, Target};
+use skiff_testbed::image::{Format, Image};
 
 /// A registry (behind a recording proxy), a scratch LXCPATH and apply's directories;
 /// stops every container under the LXCPATH when dropped.
 struct Site {
-    _reg: RegistryServer,
-    proxy: FaultProxy,
+    reg: RecordedRegistry,
     dir: tempfile::TempDir,
 }
 
 impl Site {
     fn new() -> Site {
-        let reg = RegistryServer::start(Setup::Open).unwrap();
-        let proxy = FaultProxy::start(&reg.host(), vec![]).unwrap();
         Site {
-            _reg: reg,
-            proxy,
+            reg: RecordedRegistry::start(),
             dir: tempfile::tempdir().unwrap(),
         }
-    }
-
-    fn push(&self, repo: &str, tag: &str, image: &Image) {
-        push_image(&self.proxy.host(), repo, tag, image, None).unwrap();
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -61,7 +42,7 @@ impl Site {
     /// Writes the file, with REG replaced by the registry's host.
     fn file(&self, yaml: &str) -> PathBuf {
         let f = self.path("apps.yaml");
-        std::fs::write(&f, yaml.replace("REG", &self.proxy.host())).unwrap();
+        std::fs::write(&f, yaml.replace("REG", &self.reg.proxy.host())).unwrap();
         f
     }
 
@@ -132,7 +113,8 @@ impl Site {
     }
 
     fn blob_gets(&self) -> usize {
-        self.proxy
+        self.reg
+            .proxy
             .requests()
             .iter()
             .filter(|r| r.method == "GET" && r.path.contains("/blobs/"))
@@ -191,7 +173,7 @@ fn parse_errors_name_file_line_and_column_and_touch_nothing() {
     );
     assert!(!site.lxcpath().exists());
     assert!(
-        site.proxy.requests().is_empty(),
+        site.reg.proxy.requests().is_empty(),
         "no registry request for a bad file"
     );
 }
@@ -199,7 +181,8 @@ fn parse_errors_name_file_line_and_column_and_touch_nothing() {
 #[test]
 fn apply_runs_containers_and_reapply_changes_nothing_and_fetches_no_blob() {
     let site = Site::new();
-    site.push("tools/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("tools/sleeper", "v1", &sleeper(Format::Docker, "1"));
     site.file("containers:\n  - name: ap-noop\n    image: REG/tools/sleeper:v1\n    memory: 64\n    onboot: true\n    mounts:\n      - {target: /data}\n");
     let plan = site.ok("plan", &[]);
     assert!(plan.contains("+ ap-noop create"), "{plan}");
@@ -230,7 +213,7 @@ fn apply_runs_containers_and_reapply_changes_nothing_and_fetches_no_blob() {
     let config_path = site.lxcpath().join("ap-noop/config");
     let mtime = std::fs::metadata(&config_path).unwrap().modified().unwrap();
     let (requests, blobs, pid) = (
-        site.proxy.requests().len(),
+        site.reg.proxy.requests().len(),
         site.blob_gets(),
         site.pid("ap-noop"),
     );
@@ -242,7 +225,7 @@ fn apply_runs_containers_and_reapply_changes_nothing_and_fetches_no_blob() {
         ),
         "{out}"
     );
-    let new: Vec<_> = site.proxy.requests()[requests..]
+    let new: Vec<_> = site.reg.proxy.requests()[requests..]
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
@@ -283,7 +266,8 @@ fn apply_runs_containers_and_reapply_changes_nothing_and_fetches_no_blob() {
 #[test]
 fn memory_changes_in_place_and_a_new_image_replaces_the_rootfs_keeping_mounted_data() {
     let site = Site::new();
-    site.push("tools/sleeper", "stable", &sleeper("1"));
+    site.reg
+        .push("tools/sleeper", "stable", &sleeper(Format::Docker, "1"));
     let data = site.path("photos");
     let yaml = |mem: u32| {
         format!("containers:\n  - name: ap-upd\n    image: REG/tools/sleeper:stable\n    memory: {mem}\n    mounts:\n      - {{source: {}, target: /photos}}\n", data.display())
@@ -311,7 +295,8 @@ fn memory_changes_in_place_and_a_new_image_replaces_the_rootfs_keeping_mounted_d
 
     std::fs::write(data.join("holiday.jpg"), b"precious").unwrap();
     let old_rootfs: Vec<_> = dir_names(&site.lxcpath().join("ap-upd"));
-    site.push("tools/sleeper", "stable", &sleeper("2"));
+    site.reg
+        .push("tools/sleeper", "stable", &sleeper(Format::Docker, "2"));
     let plan = site.ok("plan", &[]);
     assert!(plan.contains("-/+ ap-upd replace: image sha256:"), "{plan}");
     site.ok("apply", &["--yes"]);
@@ -343,7 +328,8 @@ fn memory_changes_in_place_and_a_new_image_replaces_the_rootfs_keeping_mounted_d
 #[test]
 fn removed_containers_are_kept_without_prune_and_deleted_with_it() {
     let site = Site::new();
-    site.push("tools/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("tools/sleeper", "v1", &sleeper(Format::Docker, "1"));
     let two = "containers:\n  - name: ap-keep\n    image: REG/tools/sleeper:v1\n  - name: ap-gone\n    image: REG/tools/sleeper:v1\n    start: false\n";
     site.file(two);
     site.ok("apply", &["--yes"]);
@@ -367,9 +353,10 @@ fn removed_containers_are_kept_without_prune_and_deleted_with_it() {
 #[test]
 fn an_unmanaged_container_of_the_same_name_is_refused_and_untouched() {
     let site = Site::new();
-    site.push("tools/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("tools/sleeper", "v1", &sleeper(Format::Docker, "1"));
     let lxc = site.lxcpath();
-    let image = format!("docker://{}/tools/sleeper:v1", site.proxy.host());
+    let image = format!("docker://{}/tools/sleeper:v1", site.reg.proxy.host());
     skiff_ok(&[
         "lxc",
         "create",
@@ -400,7 +387,8 @@ fn an_unmanaged_container_of_the_same_name_is_refused_and_untouched() {
 #[test]
 fn an_app_starts_in_dependency_order_with_a_generated_secret_and_health_checks() {
     let site = Site::new();
-    site.push("tools/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("tools/sleeper", "v1", &sleeper(Format::Docker, "1"));
     site.file(
         "apps:\n  - name: ap-app\n    containers:\n      - name: server\n        image: REG/tools/sleeper:v1\n        depends_on: [db]\n        env: {DB_HOST: \"${host:db}\", DB_PASSWORD: \"${secret:db_password}\"}\n      - name: db\n        image: REG/tools/sleeper:v1\n        env: {POSTGRES_PASSWORD: \"${secret:db_password}\"}\n        health: \"test -d /srv\"\n",
     );
@@ -457,8 +445,10 @@ fn an_app_starts_in_dependency_order_with_a_generated_secret_and_health_checks()
 #[test]
 fn an_apply_killed_half_way_is_finished_by_the_next() {
     let site = Site::new();
-    site.push("tools/sleeper", "v1", &sleeper("1"));
-    site.push("tools/sleeper", "v2", &sleeper("2"));
+    site.reg
+        .push("tools/sleeper", "v1", &sleeper(Format::Docker, "1"));
+    site.reg
+        .push("tools/sleeper", "v2", &sleeper(Format::Docker, "2"));
     let yaml = |tag: &str| {
         format!("containers:\n  - name: ap-kill-a\n    image: REG/tools/sleeper:{tag}\n  - name: ap-kill-b\n    image: REG/tools/sleeper:{tag}\n    depends_on: [ap-kill-a]\n")
     };
@@ -518,7 +508,7 @@ fn an_apply_killed_half_way_is_finished_by_the_next() {
         assert!(plan.contains("2 unchanged"), "round {round}: {plan}");
         assert!(site.config("ap-kill-a").contains(&format!(
             "# skiff: image {}/tools/sleeper:{tag}",
-            site.proxy.host()
+            site.reg.proxy.host()
         )));
     }
 }
@@ -529,14 +519,14 @@ fn an_apply_killed_half_way_is_finished_by_the_next() {
 #[test]
 fn a_failed_pull_leaves_no_staging_and_the_container_as_it_was() {
     let site = Site::new();
-    let (v1, v2) = (sleeper("1"), sleeper("2"));
-    site.push("tools/sleeper", "v1", &v1);
-    site.push("tools/sleeper", "v2", &v2);
+    let (v1, v2) = (sleeper(Format::Docker, "1"), sleeper(Format::Docker, "2"));
+    site.reg.push("tools/sleeper", "v1", &v1);
+    site.reg.push("tools/sleeper", "v2", &v2);
     let yaml =
         |tag: &str| format!("containers:\n  - name: ap-fail\n    image: REG/tools/sleeper:{tag}\n");
     // Every fetch of the image's config (it differs between v1 and v2) gets a wrong byte.
     let break_config = |image: &Image| {
-        site.proxy.set_faults(vec![Fault::Rule {
+        site.reg.proxy.set_faults(vec![Fault::Rule {
             target: Target::new(Some("GET"), &format!("/blobs/{}", image.config.digest), 100),
             action: Action::WrongBytes { at: At::Middle },
         }]);
@@ -548,7 +538,7 @@ fn a_failed_pull_leaves_no_staging_and_the_container_as_it_was() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&v1.config.digest[7..19]), "{stderr}");
     assert_eq!(dir_names(&site.lxcpath()), Vec::<String>::new(), "create");
-    site.proxy.set_faults(vec![]);
+    site.reg.proxy.set_faults(vec![]);
     site.ok("apply", &["--yes"]);
     let before = dir_names(&site.lxcpath().join("ap-fail"));
     site.file(&yaml("v2"));
@@ -562,18 +552,19 @@ fn a_failed_pull_leaves_no_staging_and_the_container_as_it_was() {
         "replace"
     );
     assert_eq!(site.state("ap-fail"), "RUNNING", "the old one still runs");
-    site.proxy.set_faults(vec![]);
+    site.reg.proxy.set_faults(vec![]);
     site.ok("apply", &["--yes"]);
     assert!(site.config("ap-fail").contains(&format!(
         "# skiff: image {}/tools/sleeper:v2",
-        site.proxy.host()
+        site.reg.proxy.host()
     )));
 }
 
 #[test]
 fn the_seed_shape_plans_datasets_and_the_lxc_backend_refuses_proxmox_keys() {
     let site = Site::new();
-    site.push("tools/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("tools/sleeper", "v1", &sleeper(Format::Docker, "1"));
     let seed = "version: v2\npools:\n  tank:\n    datasets:\n      media:\n        compression: lz4\n        containers:\n          - name: ap-seed\n            type: oci\n            image: tools/sleeper\n            tag: v1\n            registry: REG\n            memory: 2G\n";
     site.file(seed);
     let plan = site.ok("plan", &[]);
@@ -601,7 +592,8 @@ fn the_seed_shape_plans_datasets_and_the_lxc_backend_refuses_proxmox_keys() {
 #[test]
 fn a_command_with_spaces_and_quotes_runs_as_a_service_through_the_launcher() {
     let site = Site::new();
-    site.push("tools/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("tools/sleeper", "v1", &sleeper(Format::Docker, "1"));
     site.file(concat!(
         "containers:\n  - name: ap-words\n    image: REG/tools/sleeper:v1\n",
         "    entrypoint: [/bin/sh, -c, 'echo \"$0|$1\" > /said; exec sleep 3600', \"it's\", \"a b\"]\n",
@@ -628,7 +620,8 @@ fn a_command_with_spaces_and_quotes_runs_as_a_service_through_the_launcher() {
 #[test]
 fn a_catalog_app_from_a_user_directory_runs_with_the_files_overrides() {
     let site = Site::new();
-    site.push("library/sleeper", "1", &sleeper("1"));
+    site.reg
+        .push("library/sleeper", "1", &sleeper(Format::Docker, "1"));
     // A user entry (as /etc/skiff/catalog would hold): two containers, a volume, a
     // secret shared between them, and the catalog's disk sizes, which plain LXC leaves
     // aside instead of refusing.
@@ -683,7 +676,8 @@ fn a_catalog_app_from_a_user_directory_runs_with_the_files_overrides() {
 #[test]
 fn two_applies_of_one_file_at_once_take_turns_and_create_the_container_once() {
     let site = Site::new();
-    site.push("tools/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("tools/sleeper", "v1", &sleeper(Format::Docker, "1"));
     site.file("containers:\n  - name: ap-twice\n    image: REG/tools/sleeper:v1\n    memory: 64\n");
     for round in 0..2 {
         let args = site.args("apply", &["--yes"]);

@@ -14,41 +14,24 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use common::pve::Node;
-use skiff_testbed::fault::{Fault, FaultProxy};
-use skiff_testbed::image::{busybox_builder, Format, Image, LayerBuilder};
-use skiff_testbed::push::push_image;
+use common::{sleeper, RecordedRegistry};
+use skiff_testbed::fault::Fault;
+use skiff_testbed::image::{busybox_builder, Format, LayerBuilder};
 use skiff_testbed::pve::calls;
-use skiff_testbed::{Compression, RegistryServer, Setup};
-
-/// A sleeper image (OCI, as pct reads it); `version` changes its config, so its digest.
-fn sleeper(version: &str) -> Image {
-    busybox_builder(Format::Oci)
-        .entrypoint(&["/bin/sleep"])
-        .cmd(&["3600"])
-        .env(&format!("VERSION={version}"))
-        .build()
-}
+use skiff_testbed::Compression;
 
 /// A registry behind a recording proxy, and a Proxmox VE node.
 struct Site {
-    _reg: RegistryServer,
-    proxy: FaultProxy,
+    reg: RecordedRegistry,
     node: Node,
 }
 
 impl Site {
     fn new() -> Site {
-        let reg = RegistryServer::start(Setup::Open).unwrap();
-        let proxy = FaultProxy::start(&reg.host(), vec![]).unwrap();
         Site {
-            _reg: reg,
-            proxy,
+            reg: RecordedRegistry::start(),
             node: Node::new(),
         }
-    }
-
-    fn push(&self, repo: &str, tag: &str, image: &Image) {
-        push_image(&self.proxy.host(), repo, tag, image, None).unwrap();
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -58,7 +41,7 @@ impl Site {
     /// Writes the file, with REG replaced by the registry's host and ROOT by the node's.
     fn file(&self, yaml: &str) {
         let text = yaml
-            .replace("REG", &self.proxy.host())
+            .replace("REG", &self.reg.proxy.host())
             .replace("ROOT", &self.node.root().display().to_string());
         std::fs::write(self.path("apps.yaml"), text).unwrap();
     }
@@ -138,7 +121,8 @@ impl Site {
     }
 
     fn blob_gets(&self) -> usize {
-        self.proxy
+        self.reg
+            .proxy
             .requests()
             .iter()
             .filter(|r| r.method == "GET" && r.path.contains("/blobs/"))
@@ -201,8 +185,8 @@ fn web_yaml(memory: u32, extra: &str) -> String {
 /// fetches no blob and leaves the config byte for byte; status says running.
 fn create_starts_and_reapply_changes_nothing() {
     let site = Site::new();
-    let image = sleeper("1");
-    site.push("apps/sleeper", "v1", &image);
+    let image = sleeper(Format::Oci, "1");
+    site.reg.push("apps/sleeper", "v1", &image);
     site.file(&web_yaml(256, ""));
     let plan = site.plan();
     assert!(plan.contains("+ web create"), "{plan}");
@@ -254,13 +238,13 @@ fn create_starts_and_reapply_changes_nothing() {
     let (before, blobs, requests) = (
         site.calls().len(),
         site.blob_gets(),
-        site.proxy.requests().len(),
+        site.reg.proxy.requests().len(),
     );
     let out = site.apply(&[]);
     assert!(out.contains("= web no change"), "{out}");
     assert_eq!(site.changes_since(before), Vec::<Vec<String>>::new());
     assert_eq!(site.blob_gets(), blobs, "no blob fetched");
-    let new: Vec<String> = site.proxy.requests()[requests..]
+    let new: Vec<String> = site.reg.proxy.requests()[requests..]
         .iter()
         .filter(|r| r.path.contains("/manifests/"))
         .map(|r| format!("{} {}", r.method, r.path))
@@ -282,7 +266,8 @@ fn create_starts_and_reapply_changes_nothing() {
 /// (features, env) is set, then the container is shut down and started.
 fn memory_changes_in_place_and_pending_changes_restart() {
     let site = Site::new();
-    site.push("apps/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("apps/sleeper", "v1", &sleeper(Format::Oci, "1"));
     site.file(&web_yaml(256, ""));
     site.apply(&[]);
 
@@ -353,16 +338,16 @@ fn memory_changes_in_place_and_pending_changes_restart() {
 /// under the same VMID with the same bind mounts, whose data stays.
 fn a_new_image_replaces_the_container_keeping_its_vmid_and_data() {
     let site = Site::new();
-    let v1 = sleeper("1");
-    site.push("apps/sleeper", "v1", &v1);
+    let v1 = sleeper(Format::Oci, "1");
+    site.reg.push("apps/sleeper", "v1", &v1);
     site.file(&web_yaml(256, "    vmid: 120\n"));
     site.apply(&[]);
     std::fs::write(site.path("srv/photos/holiday.jpg"), b"precious").unwrap();
     std::fs::write(site.path("volumes/web/data/db"), b"rows").unwrap();
     let old = site.node.config(120);
 
-    let v2 = sleeper("2");
-    site.push("apps/sleeper", "v1", &v2);
+    let v2 = sleeper(Format::Oci, "2");
+    site.reg.push("apps/sleeper", "v1", &v2);
     let plan = site.plan();
     assert!(plan.contains("-/+ web replace: image sha256:"), "{plan}");
     let (status, _) = site.ok("status", &[]);
@@ -375,7 +360,7 @@ fn a_new_image_replaces_the_container_keeping_its_vmid_and_data() {
     );
 
     // The pull fails: nothing is shut down or destroyed.
-    site.proxy.add_fault(Fault::CorruptBlob {
+    site.reg.proxy.add_fault(Fault::CorruptBlob {
         digest: v2.config.digest.clone(),
     });
     let before = site.calls().len();
@@ -393,11 +378,8 @@ fn a_new_image_replaces_the_container_keeping_its_vmid_and_data() {
     assert!(left.is_empty(), "{left:?}");
 
     // The pull succeeds.
-    let site = Site {
-        proxy: FaultProxy::start(&site._reg.host(), vec![]).unwrap(),
-        ..site
-    };
-    let yaml = web_yaml(256, "    vmid: 120\n").replace("REG", &site.proxy.host());
+    site.reg.proxy.set_faults(vec![]);
+    let yaml = web_yaml(256, "    vmid: 120\n").replace("REG", &site.reg.proxy.host());
     std::fs::write(
         site.path("apps.yaml"),
         yaml.replace("ROOT", &site.node.root().display().to_string()),
@@ -440,7 +422,8 @@ fn a_new_image_replaces_the_container_keeping_its_vmid_and_data() {
 /// `destroy FILE` shuts down and destroys the rest; bind mount data stays.
 fn removed_containers_are_kept_without_prune_and_destroy_removes_the_rest() {
     let site = Site::new();
-    site.push("apps/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("apps/sleeper", "v1", &sleeper(Format::Oci, "1"));
     let two = "backend: pve\ncontainers:\n  - name: keep\n    image: REG/apps/sleeper:v1\n    mounts: [{source: ROOT/srv/keep, target: /keep}]\n  - name: gone\n    image: REG/apps/sleeper:v1\n    start: false\n";
     site.file(two);
     site.apply(&[]);
@@ -484,8 +467,9 @@ fn removed_containers_are_kept_without_prune_and_destroy_removes_the_rest() {
 /// apply and left alone by destroy: no pct command at all.
 fn an_unmanaged_container_of_the_same_hostname_is_refused_and_untouched() {
     let site = Site::new();
-    site.push("apps/sleeper", "v1", &sleeper("1"));
-    let reference = format!("{}/apps/sleeper:v1", site.proxy.host());
+    site.reg
+        .push("apps/sleeper", "v1", &sleeper(Format::Oci, "1"));
+    let reference = format!("{}/apps/sleeper:v1", site.reg.proxy.host());
     site.node.ok(&[
         "pve",
         "create",
@@ -522,8 +506,8 @@ fn an_unmanaged_container_of_the_same_hostname_is_refused_and_untouched() {
 /// the server, which gets the database's hostname and the generated secret.
 fn an_app_is_created_in_dependency_order() {
     let site = Site::new();
-    let image = sleeper("1");
-    site.push("apps/sleeper", "v1", &image);
+    let image = sleeper(Format::Oci, "1");
+    site.reg.push("apps/sleeper", "v1", &image);
     site.file("apps:\n  - name: photos\n    containers:\n      - name: server\n        image: REG/apps/sleeper:v1\n        depends_on: [db]\n        env: {DB_HOST: \"${host:db}\", DB_PASSWORD: \"${secret:db_password}\"}\n      - name: db\n        image: REG/apps/sleeper:v1\n        env: {POSTGRES_PASSWORD: \"${secret:db_password}\"}\n        health: \"test -d /srv\"\n");
     site.apply(&[]);
     let verbs: Vec<String> = site
@@ -566,8 +550,9 @@ fn an_app_is_created_in_dependency_order() {
 /// fetches no blob.
 fn a_pulled_template_of_the_same_digest_is_reused() {
     let site = Site::new();
-    site.push("apps/sleeper", "v1", &sleeper("1"));
-    let reference = format!("{}/apps/sleeper:v1", site.proxy.host());
+    site.reg
+        .push("apps/sleeper", "v1", &sleeper(Format::Oci, "1"));
+    let reference = format!("{}/apps/sleeper:v1", site.reg.proxy.host());
     let pulled = site.node.ok(&[
         "pve",
         "pull",
@@ -598,7 +583,8 @@ fn a_pulled_template_of_the_same_digest_is_reused() {
 /// the volume); nothing is shut down.
 fn a_volume_mount_point_added_by_hand_blocks_replace_and_destroy() {
     let site = Site::new();
-    site.push("apps/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("apps/sleeper", "v1", &sleeper(Format::Oci, "1"));
     site.file(&web_yaml(256, ""));
     site.apply(&[]);
     let out = Command::new(&site.node.pct)
@@ -614,7 +600,8 @@ fn a_volume_mount_point_added_by_hand_blocks_replace_and_destroy() {
     let conf = std::fs::read(site.node.conf_path(100)).unwrap();
     assert!(site.plan().contains("= web no change"));
 
-    site.push("apps/sleeper", "v1", &sleeper("2"));
+    site.reg
+        .push("apps/sleeper", "v1", &sleeper(Format::Oci, "2"));
     assert!(site.plan().contains("-/+ web replace"));
     let before = site.calls().len();
     let e = site.fails("apply", &["--yes"]);
@@ -636,7 +623,8 @@ fn a_volume_mount_point_added_by_hand_blocks_replace_and_destroy() {
 /// created once, and whoever waited finds nothing to do.
 fn two_applies_at_once_create_the_container_once() {
     let site = Site::new();
-    site.push("apps/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("apps/sleeper", "v1", &sleeper(Format::Oci, "1"));
     site.file("containers:\n  - name: web\n    image: REG/apps/sleeper:v1\n");
     let children: Vec<_> = (0..2)
         .map(|_| {
@@ -694,7 +682,7 @@ fn a_gpu_gets_the_nodes_dri_devices_with_the_images_groups() {
             Compression::Gzip,
         )
         .build();
-    site.push("apps/media", "v1", &image);
+    site.reg.push("apps/media", "v1", &image);
     site.file("containers:\n  - name: media\n    image: REG/apps/media:v1\n    gpu: true\n");
     let e = site.fails("apply", &["--yes"]);
     assert!(e.contains("/dev/dri"), "{e}");
@@ -726,7 +714,8 @@ fn a_gpu_gets_the_nodes_dri_devices_with_the_images_groups() {
 /// started) is finished by the next: the env written over the image's, then started.
 fn a_create_cut_short_is_finished_by_the_next_apply() {
     let site = Site::new();
-    site.push("apps/sleeper", "v1", &sleeper("1"));
+    site.reg
+        .push("apps/sleeper", "v1", &sleeper(Format::Oci, "1"));
     site.file(&web_yaml(256, ""));
     site.apply(&[]);
     // Back to what `pct create` alone leaves: the image's env, stopped.
@@ -769,7 +758,7 @@ fn flags_of_other_backends_are_refused() {
     let e = site.fails("plan", &["-P", "/var/lib/lxc"]);
     assert!(e.contains("-P is the lxc backend's"), "{e}");
     assert!(site.calls().is_empty());
-    assert!(site.proxy.requests().is_empty());
+    assert!(site.reg.proxy.requests().is_empty());
 }
 
 fn main() -> std::process::ExitCode {

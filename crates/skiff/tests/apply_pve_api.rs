@@ -9,57 +9,36 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use common::{sleeper, RecordedRegistry};
 use serde_json::Value;
-use skiff_testbed::fault::FaultProxy;
-use skiff_testbed::image::{busybox_builder, Format, Image};
-use skiff_testbed::push::push_image;
+use skiff_testbed::image::Format;
 use skiff_testbed::pve_api::{ApiCall, ClusterSpec, Guest, PveApiServer};
-use skiff_testbed::{RegistryServer, Setup};
-
-/// A sleeper image; `version` changes its config, so its digest.
-fn sleeper(version: &str) -> Image {
-    busybox_builder(Format::Oci)
-        .entrypoint(&["/bin/sleep"])
-        .cmd(&["3600"])
-        .env(&format!("VERSION={version}"))
-        .build()
-}
 
 /// A cluster stand-in, a registry behind a recording proxy, and a private home (the
 /// upload record lives in $XDG_STATE_HOME).
 struct Bed {
     api: PveApiServer,
-    _reg: RegistryServer,
-    proxy: FaultProxy,
+    reg: RecordedRegistry,
     dir: tempfile::TempDir,
 }
 
 impl Bed {
     fn new() -> Bed {
-        let reg = RegistryServer::start(Setup::Open).unwrap();
-        let proxy = FaultProxy::start(&reg.host(), vec![]).unwrap();
         let bed = Bed {
             api: PveApiServer::start(ClusterSpec::default()).unwrap(),
-            _reg: reg,
-            proxy,
+            reg: RecordedRegistry::start(),
             dir: tempfile::tempdir().unwrap(),
         };
         bed.push("1");
         // Forget the push: tests count apply's registry requests.
-        bed.proxy.set_faults(vec![]);
+        bed.reg.proxy.set_faults(vec![]);
         bed
     }
 
     /// Pushes the sleeper of `version` as `tools/sleeper:v1`.
     fn push(&self, version: &str) {
-        push_image(
-            &self.proxy.host(),
-            "tools/sleeper",
-            "v1",
-            &sleeper(version),
-            None,
-        )
-        .unwrap();
+        self.reg
+            .push("tools/sleeper", "v1", &sleeper(Format::Oci, version));
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -68,7 +47,7 @@ impl Bed {
 
     /// Writes the file, with REG replaced by the registry's host.
     fn file(&self, yaml: &str) {
-        let yaml = yaml.replace("REG", &self.proxy.host());
+        let yaml = yaml.replace("REG", &self.reg.proxy.host());
         std::fs::write(self.path("apps.yaml"), yaml).unwrap();
     }
 
@@ -223,7 +202,7 @@ fn apply_creates_through_the_api_and_reapply_only_reads() {
     assert_eq!(g.config.keys["entrypoint"], "/bin/sleep 3600");
 
     bed.api.clear_calls();
-    bed.proxy.set_faults(vec![]);
+    bed.reg.proxy.set_faults(vec![]);
     let out = bed.ok("apply", &["--yes"]);
     assert!(
         bed.writes().is_empty(),
@@ -241,6 +220,7 @@ fn apply_creates_through_the_api_and_reapply_only_reads() {
         .count();
     assert_eq!(listings, 1);
     let registry: Vec<String> = bed
+        .reg
         .proxy
         .requests()
         .iter()
@@ -394,7 +374,7 @@ fn what_only_root_may_set_is_refused_before_anything_is_created() {
         assert!(err.contains("skiff@pve!deploy"), "names the token: {err}");
     }
     assert!(bed.writes().is_empty(), "{:?}", bed.write_lines());
-    assert!(bed.proxy.requests().is_empty(), "nothing pulled");
+    assert!(bed.reg.proxy.requests().is_empty(), "nothing pulled");
     assert!(bed.api.guest(100).is_none());
 }
 

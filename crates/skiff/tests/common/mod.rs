@@ -142,3 +142,33 @@ pub fn interrupt_mid_blob(
     unsafe { libc::kill(child.id() as i32, signal) };
     child.wait().expect("wait for skiff").code()
 }
+
+/// A sleeper image: busybox whose entrypoint sleeps an hour; `version` changes its
+/// config, so its digest.
+pub fn sleeper(format: skiff_testbed::image::Format, version: &str) -> skiff_testbed::Image {
+    skiff_testbed::image::busybox_builder(format)
+        .entrypoint(&["/bin/sleep"])
+        .cmd(&["3600"])
+        .env(&format!("VERSION={version}"))
+        .build()
+}
+
+/// An open docker-registry behind a recording proxy: tests talk to the proxy, so they
+/// can count (and break) what reaches the registry.
+pub struct RecordedRegistry {
+    pub registry: skiff_testbed::RegistryServer,
+    pub proxy: skiff_testbed::FaultProxy,
+}
+
+impl RecordedRegistry {
+    pub fn start() -> RecordedRegistry {
+        let registry = skiff_testbed::RegistryServer::start(skiff_testbed::Setup::Open).unwrap();
+        let proxy = skiff_testbed::FaultProxy::start(&registry.host(), vec![]).unwrap();
+        RecordedRegistry { registry, proxy }
+    }
+
+    /// Pushes `image` as `repo:tag` (through the proxy).
+    pub fn push(&self, repo: &str, tag: &str, image: &skiff_testbed::Image) {
+        skiff_testbed::push::push_image(&self.proxy.host(), repo, tag, image, None).unwrap();
+    }
+}
