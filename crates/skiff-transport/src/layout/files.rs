@@ -6,14 +6,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use skiff_oci::local_file::open_regular;
 
+use super::read_buffers;
 use crate::blob::BlobStream;
 use crate::error::{Result, TransportError};
 
-/// Chunk size for streaming local files.
-const READ_CHUNK: usize = 256 << 10;
 /// Largest index.json / manifest we read into memory.
 pub const MAX_DOCUMENT: u64 = 16 << 20;
 
@@ -277,8 +275,8 @@ fn open_error(path: &Path, e: std::io::Error) -> TransportError {
     TransportError::io(format!("reading {}", path.display()), e)
 }
 
-/// A stream over `len` bytes of `file` starting at `offset`, read with pread in 1 MiB
-/// chunks on the blocking pool.
+/// A stream over `len` bytes of `file` starting at `offset`, read with pread in chunks of
+/// [`read_buffers::CHUNK`] on the blocking pool, into buffers used again.
 pub fn file_range_stream(file: Arc<File>, offset: u64, len: u64) -> BlobStream {
     let state = (file, offset, len);
     Box::pin(futures_util::stream::try_unfold(
@@ -287,16 +285,16 @@ pub fn file_range_stream(file: Arc<File>, offset: u64, len: u64) -> BlobStream {
             if remaining == 0 {
                 return Ok(None);
             }
-            let want = remaining.min(READ_CHUNK as u64) as usize;
-            let (file, buf) = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; want];
-                let r = file.read_exact_at(&mut buf, pos);
-                r.map(|()| (file, buf))
+            let want = remaining.min(read_buffers::CHUNK as u64) as usize;
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                let mut buffer = read_buffers::take();
+                let read = file.read_exact_at(&mut buffer[..want], pos);
+                read.map(|()| (file, read_buffers::freeze(buffer, want)))
             })
             .await
             .map_err(std::io::Error::other)??;
-            let n = buf.len() as u64;
-            Ok(Some((Bytes::from(buf), (file, pos + n, remaining - n))))
+            let n = want as u64;
+            Ok(Some((chunk, (file, pos + n, remaining - n))))
         },
     ))
 }
