@@ -8,9 +8,10 @@
 //! * **Verified on read.** An entry is hashed before it is handed out; one that does not
 //!   match its name (a disk error, a hand edit) is removed and reported as a miss, so the
 //!   caller fetches the blob again. A corrupt entry is never used.
-//! * **Atomic writes.** A blob is written to `tmp/` while it streams, hashed on the way,
-//!   and renamed to `blobs/ALG/HEX` only when its size and digest are right; a writer
-//!   that is dropped (an error, Ctrl-C) leaves nothing in `blobs/`.
+//! * **Atomic writes.** A blob is written to `tmp/` while it streams, hashed on the way
+//!   (or by the caller, who hashes the same bytes anyway), and renamed to `blobs/ALG/HEX`
+//!   only when its size and digest are right; a writer that is dropped (an error,
+//!   Ctrl-C) leaves nothing in `blobs/`.
 //! * **Safe between processes** without a global lock: entries only ever appear by
 //!   `rename` and disappear by `unlink`, so a reader holding an entry open keeps reading
 //!   the same bytes whatever other processes do. Each temporary file is held under an

@@ -23,12 +23,28 @@ pub struct CacheWriter {
     file: File,
     tmp: PathBuf,
     entry: PathBuf,
-    verifier: Option<Verifier>,
+    check: Check,
     done: bool,
 }
 
+/// What a writer checks before the blob becomes an entry.
+enum Check {
+    /// Size and digest, hashing every byte written.
+    Hash(Box<Verifier>),
+    /// The size only: the caller hashes the same bytes itself and finishes the writer
+    /// only once they proved to be the blob ([`Cache::writer_for_verified_bytes`]).
+    Size { size: u64, written: u64 },
+}
+
 impl CacheWriter {
-    pub(crate) fn create(cache: Cache, digest: &Digest, size: u64) -> Result<Self, CacheError> {
+    /// A writer for `digest` of `size` bytes that hashes what it is given, or (`hash`
+    /// false) only counts it.
+    pub(crate) fn create(
+        cache: Cache,
+        digest: &Digest,
+        size: u64,
+        hash: bool,
+    ) -> Result<Self, CacheError> {
         let entry = cache.entry_path(digest);
         if let Some(dir) = entry.parent() {
             std::fs::create_dir_all(dir).map_err(CacheError::io("creating", dir))?;
@@ -49,7 +65,11 @@ impl CacheWriter {
             file,
             tmp,
             entry,
-            verifier: Some(Verifier::for_blob(digest, size)),
+            check: if hash {
+                Check::Hash(Box::new(Verifier::for_blob(digest, size)))
+            } else {
+                Check::Size { size, written: 0 }
+            },
             done: false,
         };
         // Tells a concurrent prune that this temporary file is in use.
@@ -60,25 +80,47 @@ impl CacheWriter {
 
     /// Appends the next bytes of the blob; refuses bytes beyond its size.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), CacheError> {
-        if let Some(v) = self.verifier.as_mut() {
-            v.update(bytes)?;
+        match &mut self.check {
+            Check::Hash(verifier) => verifier.update(bytes)?,
+            Check::Size { size, written } => {
+                *written = written.saturating_add(bytes.len() as u64);
+                if *written > *size {
+                    return Err(wrong_size(&self.entry, *size, *written));
+                }
+            }
         }
         self.file
             .write_all(bytes)
             .map_err(CacheError::io("writing", &self.tmp))
     }
 
-    /// Checks size and digest and makes the blob an entry, then prunes the cache to its
-    /// limit. A blob that is not what its digest says is refused and removed.
+    /// Checks size and digest (or the size alone, for a writer whose caller verified the
+    /// bytes) and makes the blob an entry, then prunes the cache to its limit. A blob
+    /// that is not what its digest says is refused and removed.
     pub fn finish(mut self) -> Result<(), CacheError> {
-        if let Some(v) = self.verifier.take() {
-            v.finish()?;
+        match &self.check {
+            Check::Hash(verifier) => {
+                verifier.clone().finish()?;
+            }
+            Check::Size { size, written } if written != size => {
+                return Err(wrong_size(&self.entry, *size, *written));
+            }
+            Check::Size { .. } => {}
         }
         std::fs::rename(&self.tmp, &self.entry).map_err(CacheError::io("renaming", &self.entry))?;
         self.done = true;
         self.cache.prune_to_limit()?;
         Ok(())
     }
+}
+
+/// The error of a counting writer given more bytes than the blob has, or fewer at the end.
+fn wrong_size(entry: &std::path::Path, size: u64, written: u64) -> CacheError {
+    CacheError::Verify(skiff_oci::VerifyError::Size {
+        what: entry.display().to_string(),
+        expected: size,
+        actual: written,
+    })
 }
 
 impl Drop for CacheWriter {

@@ -99,6 +99,34 @@ fn a_writer_refuses_bytes_that_are_not_the_blob() {
 }
 
 #[test]
+fn a_writer_for_verified_bytes_checks_their_size_and_leaves_the_digest_to_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(dir.path(), 1 << 30);
+    let d = Digest::sha256(b"expected");
+    let mut w = c.writer_for_verified_bytes(&d, 8).unwrap();
+    assert!(w.write(b"expected!").is_err(), "longer than its size");
+    drop(w);
+    let mut w = c.writer_for_verified_bytes(&d, 8).unwrap();
+    w.write(b"expe").unwrap();
+    assert!(w.finish().is_err(), "shorter than its size");
+    assert!(c.entries().unwrap().is_empty());
+    // It does not hash: a caller that finishes it vouches for the bytes. Had it lied,
+    // the entry would never be served — reads verify.
+    let mut w = c.writer_for_verified_bytes(&d, 8).unwrap();
+    w.write(b"otherwis").unwrap();
+    w.finish().unwrap();
+    assert!(
+        c.get(&d, Some(8)).unwrap().is_none(),
+        "a wrong entry is a miss"
+    );
+    assert!(c.entries().unwrap().is_empty(), "and is dropped");
+    let mut w = c.writer_for_verified_bytes(&d, 8).unwrap();
+    w.write(b"expected").unwrap();
+    w.finish().unwrap();
+    assert_eq!(read(c.get(&d, Some(8)).unwrap().unwrap()), b"expected");
+}
+
+#[test]
 fn prune_removes_least_recently_used_first() {
     let dir = tempfile::tempdir().unwrap();
     let c = cache(dir.path(), 1 << 30);

@@ -189,6 +189,7 @@ impl Fetch {
             reporter.report(Event::Fetched { index, delta });
         }
         verifier.finish().map_err(io::Error::other)?;
+        source.blob_verified(&blob);
         Ok(())
     }
 }

@@ -3,56 +3,94 @@
 //! A blob already on the host is read from the cache — verified there first, so a corrupt
 //! entry is dropped and the blob fetched again, never used. A blob fetched from a registry
 //! is written into the cache as it streams to the pipeline (a tee, no second read), and
-//! becomes an entry only once all of it has arrived and matches its digest (unless the
-//! cache is read-only for this run). The cache
+//! becomes an entry only once all of it has arrived and its consumer, which hashes it
+//! anyway, found it right (unless the cache is read-only for this run). The cache
 //! never fails a pull: when it cannot be read or written, the blob simply comes from the
 //! registry as it would without one.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::Stream;
 use skiff_cache::{Cache, CacheWriter};
+use skiff_oci::Digest;
 
 use crate::error::Result;
 use crate::layout::files::file_range_stream;
 use crate::source::{BlobInfo, BlobStream};
 
-/// `blob` from the cache, or from `fetch` and into the cache.
-pub(crate) async fn through_cache<F, Fut>(
-    cache: &Cache,
-    blob: &BlobInfo,
-    fetch: F,
-) -> Result<BlobStream>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<BlobStream>>,
-{
-    let (c, digest, size) = (cache.clone(), blob.digest.clone(), blob.size);
-    // Verifying an entry reads all of it: off the async threads.
-    match tokio::task::spawn_blocking(move || c.get(&digest, Some(size))).await {
-        Ok(Ok(Some(hit))) => return Ok(file_range_stream(Arc::new(hit.file), 0, hit.size)),
-        Ok(Ok(None)) => {}
-        Ok(Err(e)) => note(&e),
-        Err(join) => note(&join),
-    }
-    let stream = fetch().await?;
-    if !cache.writes() {
-        return Ok(stream);
-    }
-    Ok(match cache.writer(&blob.digest, blob.size) {
-        Ok(writer) => Box::pin(Tee {
-            inner: stream,
-            writer: Some(writer),
-        }),
-        Err(e) => {
-            note(&e);
-            stream
+/// Blobs fully received into the cache, waiting for their consumer's verdict.
+type Received = Arc<Mutex<HashMap<Digest, CacheWriter>>>;
+
+/// The host's blob cache as one source reads through it.
+///
+/// Every consumer of a blob stream hashes what it reads (the pipeline's promise), so the
+/// cache does not hash a fetched blob a second time: its entry waits, fully written, until
+/// the consumer reports the bytes right ([`ImageSource::blob_verified`]), and is dropped
+/// with the source otherwise.
+///
+/// [`ImageSource::blob_verified`]: crate::ImageSource::blob_verified
+pub(crate) struct ThroughCache {
+    cache: Cache,
+    received: Received,
+}
+
+impl ThroughCache {
+    pub(crate) fn new(cache: Cache) -> ThroughCache {
+        ThroughCache {
+            cache,
+            received: Received::default(),
         }
-    })
+    }
+
+    /// `blob` from the cache, or from `fetch` and into the cache.
+    pub(crate) async fn blob<F, Fut>(&self, blob: &BlobInfo, fetch: F) -> Result<BlobStream>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<BlobStream>>,
+    {
+        let (c, digest, size) = (self.cache.clone(), blob.digest.clone(), blob.size);
+        // Verifying an entry reads all of it: off the async threads.
+        match tokio::task::spawn_blocking(move || c.get(&digest, Some(size))).await {
+            Ok(Ok(Some(hit))) => return Ok(file_range_stream(Arc::new(hit.file), 0, hit.size)),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => note(&e),
+            Err(join) => note(&join),
+        }
+        let stream = fetch().await?;
+        if !self.cache.writes() {
+            return Ok(stream);
+        }
+        Ok(
+            match self
+                .cache
+                .writer_for_verified_bytes(&blob.digest, blob.size)
+            {
+                Ok(writer) => Box::pin(Tee {
+                    inner: stream,
+                    writer: Some(writer),
+                    digest: blob.digest.clone(),
+                    received: self.received.clone(),
+                }),
+                Err(e) => {
+                    note(&e);
+                    stream
+                }
+            },
+        )
+    }
+
+    /// The consumer verified `digest`'s bytes: the entry they were written into is kept.
+    pub(crate) fn verified(&self, digest: &Digest) {
+        let writer = self.received.lock().ok().and_then(|mut r| r.remove(digest));
+        if let Some(Err(e)) = writer.map(CacheWriter::finish) {
+            note(&e);
+        }
+    }
 }
 
 /// Says (with SKIFF_DEBUG set) why the cache was not used for a blob.
@@ -65,8 +103,10 @@ fn note(e: &dyn std::fmt::Display) {
 /// A blob stream that also writes every chunk into a cache entry.
 struct Tee {
     inner: BlobStream,
-    /// `None` once the entry is finished or given up.
+    /// `None` once the entry is received or given up.
     writer: Option<CacheWriter>,
+    digest: Digest,
+    received: Received,
 }
 
 impl Stream for Tee {
@@ -83,11 +123,11 @@ impl Stream for Tee {
                     }
                 }
             }
-            // The end: the entry is checked against its digest and kept if right.
+            // The end: the entry waits for the consumer's verdict.
             None => {
                 if let Some(w) = self.writer.take() {
-                    if let Err(e) = w.finish() {
-                        note(&e);
+                    if let Ok(mut received) = self.received.lock() {
+                        received.insert(self.digest.clone(), w);
                     }
                 }
             }

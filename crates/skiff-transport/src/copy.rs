@@ -162,7 +162,13 @@ async fn copy_blob(
     pump_blob(source, blob, reporter, move |rx| {
         write_verified(rx, sink, check, &digest)
     })
-    .await
+    .await?;
+    // A destination that checks digests itself (a registry) vouches for them only to
+    // itself: the source's copy of the blob is kept only where skiff hashed it.
+    if hash {
+        source.blob_verified(blob);
+    }
+    Ok(())
 }
 
 /// What the writer hands its sink: a chunk as it came (kept without a copy by sinks

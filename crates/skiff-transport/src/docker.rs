@@ -11,6 +11,7 @@ use skiff_oci::{Digest, Manifest, Reference};
 use skiff_registry::registries_conf::RegistriesConf;
 use skiff_registry::{ClientOptions, RegistryClient};
 
+use crate::cached::ThroughCache;
 use crate::client_pool::{client_for, ClientPool};
 use crate::error::{Place, Result, TransportError};
 use crate::source::{BlobInfo, BlobStream, ImageSource};
@@ -27,7 +28,7 @@ pub struct DockerSource {
     endpoints: Vec<Endpoint>,
     chosen: OnceLock<usize>,
     /// The host's blob cache, when blobs should go through it.
-    cache: Option<skiff_cache::Cache>,
+    cache: Option<ThroughCache>,
 }
 
 impl DockerSource {
@@ -63,7 +64,7 @@ impl DockerSource {
 
     /// Reads blobs through the host's blob cache (`None`: straight from the registry).
     pub fn with_cache(mut self, cache: Option<skiff_cache::Cache>) -> DockerSource {
-        self.cache = cache;
+        self.cache = cache.map(ThroughCache::new);
         self
     }
 
@@ -142,8 +143,14 @@ impl ImageSource for DockerSource {
             Ok(stream)
         };
         match &self.cache {
-            Some(cache) => crate::cached::through_cache(cache, blob, fetch).await,
+            Some(cache) => cache.blob(blob, fetch).await,
             None => fetch().await,
+        }
+    }
+
+    fn blob_verified(&self, blob: &BlobInfo) {
+        if let Some(cache) = &self.cache {
+            cache.verified(&blob.digest);
         }
     }
 }

@@ -21,9 +21,16 @@ pub trait ImageSource: Send + Sync {
     /// A blob's body. The pipeline verifies size and digest while it streams.
     async fn blob(&self, blob: &BlobInfo) -> Result<BlobStream>;
 
+    /// Told by the consumer of a [`blob`](Self::blob) stream that all of it arrived and
+    /// matched its size and digest. A source that kept a copy on the way (the host's
+    /// blob cache) keeps it for good now; wrappers pass it on; others have nothing to do.
+    fn blob_verified(&self, _blob: &BlobInfo) {}
+
     /// A small blob (a config) read whole and verified.
     async fn small_blob(&self, blob: &BlobInfo) -> Result<Vec<u8>> {
         crate::verify::check_small(blob)?;
-        crate::verify::read_small(blob, self.blob(blob).await?).await
+        let bytes = crate::verify::read_small(blob, self.blob(blob).await?).await?;
+        self.blob_verified(blob);
+        Ok(bytes)
     }
 }

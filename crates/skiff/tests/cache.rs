@@ -11,7 +11,7 @@ use std::process::Command;
 use common::*;
 use skiff_testbed::image::{busybox_builder, Format, LayerBuilder};
 use skiff_testbed::push::push_image;
-use skiff_testbed::{Compression, FaultProxy, Image, ImageBuilder, RegistryServer, Setup};
+use skiff_testbed::{Compression, Fault, FaultProxy, Image, ImageBuilder, RegistryServer, Setup};
 
 /// A registry serving `app:v1`, behind a proxy that records every request.
 fn served(image: &Image) -> (RegistryServer, FaultProxy) {
@@ -325,4 +325,102 @@ fn the_cache_is_not_used_for_local_images() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(entries(&cache).is_empty());
+}
+
+#[test]
+fn a_blob_the_registry_corrupts_fails_the_pull_and_never_enters_the_cache() {
+    // The cache does not hash what it writes: the pipeline does, and only what passed
+    // becomes an entry.
+    let img = image("lying");
+    let (_reg, proxy) = served(&img);
+    let layer = img.layers[img.layers.len() - 1].digest.clone();
+    proxy.add_fault(Fault::CorruptBlob {
+        digest: layer.clone(),
+    });
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let image = format!("docker://{}/app:v1", proxy.host());
+    for args in [
+        vec!["copy", "-q", "--src-tls-verify=false", &image],
+        vec!["unpack", "-q", "--src-tls-verify=false", &image],
+    ] {
+        let dest = work.path().join(args[0]);
+        let dest = match args[0] {
+            "copy" => format!("oci:{}", dest.display()),
+            _ => dest.display().to_string(),
+        };
+        let out = skiff_cached(&[&args[..], &[dest.as_str()]].concat(), &cache);
+        assert!(!out.status.success(), "{args:?} took a corrupt layer");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(layer.trim_start_matches("sha256:")), "{err}");
+        let kept = entries(&cache);
+        assert!(
+            !kept.contains(&layer.trim_start_matches("sha256:").to_string()),
+            "{args:?} kept the corrupt layer: {kept:?}"
+        );
+        assert!(
+            dir_names(&cache.join("tmp")).is_empty(),
+            "no temporary left"
+        );
+    }
+
+    // Served right, a first unpack fills the cache: a pull then fetches nothing.
+    proxy.set_faults(vec![]);
+    let rootfs = work.path().join("rootfs");
+    let out = skiff_cached(
+        &[
+            "unpack",
+            "-q",
+            "--src-tls-verify=false",
+            &image,
+            rootfs.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(entries(&cache), hexes(&img));
+    let before = blob_gets(&proxy).len();
+    pull(&proxy, &work.path().join("after"), &cache, &[]);
+    assert_eq!(blob_gets(&proxy).len(), before);
+}
+
+#[test]
+fn a_copy_into_a_registry_reads_the_cache_but_does_not_fill_it() {
+    // As sync: the registry keeps (and checks) the blobs; skiff keeps only what it hashed.
+    let img = image("mirror");
+    let (reg, proxy) = served(&img);
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let image = format!("docker://{}/app:v1", proxy.host());
+    let copy_to = |repo: &str| {
+        let dest = format!("docker://{}/{repo}:v1", reg.host());
+        let out = skiff_cached(
+            &[
+                "copy",
+                "-q",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                &image,
+                &dest,
+            ],
+            &cache,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    copy_to("mirror");
+    assert!(entries(&cache).is_empty(), "nothing cached");
+    assert_eq!(blob_gets(&proxy).len(), img.layers.len() + 1);
+    // Once a pull has filled the cache, a copy into a registry reads from it.
+    pull(&proxy, &work.path().join("pulled"), &cache, &[]);
+    let before = blob_gets(&proxy).len();
+    copy_to("again");
+    assert_eq!(blob_gets(&proxy).len(), before, "served from the cache");
 }

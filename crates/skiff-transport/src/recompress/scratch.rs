@@ -64,4 +64,8 @@ impl ImageSource for WithScratchBlobs<'_> {
         });
         Ok(Box::pin(chunks))
     }
+
+    fn blob_verified(&self, blob: &BlobInfo) {
+        self.inner.blob_verified(blob);
+    }
 }

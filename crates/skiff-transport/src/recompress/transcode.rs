@@ -27,10 +27,12 @@ pub(super) async fn reencode_blob(
     reporter: Arc<dyn Reporter>,
 ) -> Result<BlobInfo> {
     let (worker_blob, worker_path) = (blob.clone(), path.to_path_buf());
-    pump_blob(source, blob, reporter, move |rx| {
+    let encoded = pump_blob(source, blob, reporter, move |rx| {
         encode_file(rx, &worker_blob, encoding, &worker_path)
     })
-    .await
+    .await?;
+    source.blob_verified(blob);
+    Ok(encoded)
 }
 
 /// A writer that hashes and counts what passes through.

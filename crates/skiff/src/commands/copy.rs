@@ -108,7 +108,13 @@ pub async fn run(global: &GlobalOptions, args: CopyArgs) -> Result<(), Failure> 
     let dest_blobs = shared_blob_dir(&destination, &args.dest_shared_blob_dir, "dest")?;
     let mut src_options = open_options(global, &src_flags)?;
     src_options.shared_blob_dir = src_blobs;
-    src_options.cache = host_cache(&args.cache)?;
+    // Into a registry, the cache is read but not filled, as by `sync`: the registry keeps
+    // the blobs, and checks their digests itself, so skiff does not hash them — and keeps
+    // in its cache only what it hashed.
+    src_options.cache = host_cache(&args.cache)?.map(|cache| match &destination {
+        ImageName::Docker { .. } => cache.read_only(),
+        _ => cache,
+    });
     let src = crate::policy::gate(
         global,
         &source,

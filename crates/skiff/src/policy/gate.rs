@@ -124,6 +124,10 @@ impl ImageSource for GatedSource {
         self.inner.blob(blob).await
     }
 
+    fn blob_verified(&self, blob: &BlobInfo) {
+        self.inner.blob_verified(blob);
+    }
+
     async fn small_blob(&self, blob: &BlobInfo) -> Result<Vec<u8>, TransportError> {
         self.require_named(blob)?;
         self.inner.small_blob(blob).await
