@@ -60,6 +60,21 @@ fn pull(proxy: &FaultProxy, dest: &Path, cache: &Path, extra: &[&str]) {
     );
 }
 
+/// `skiff unpack` of `app:v1` into `rootfs`, which must succeed.
+fn unpack(proxy: &FaultProxy, rootfs: &Path, cache: &Path) {
+    let image = format!("docker://{}/app:v1", proxy.host());
+    let rootfs = rootfs.to_str().unwrap();
+    let out = skiff_cached(
+        &["unpack", "-q", "--src-tls-verify=false", &image, rootfs],
+        cache,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The cache's entries by file name (`HEX`), each checked to hash to its name.
 fn entries(cache: &Path) -> Vec<String> {
     let dir = cache.join("blobs/sha256");
@@ -124,22 +139,7 @@ fn a_second_pull_fetches_no_blob_from_the_registry() {
 
     // unpack and lxc create pull through the same cache.
     let rootfs = work.path().join("rootfs");
-    let image = format!("docker://{}/app:v1", proxy.host());
-    let out = skiff_cached(
-        &[
-            "unpack",
-            "-q",
-            "--src-tls-verify=false",
-            &image,
-            rootfs.to_str().unwrap(),
-        ],
-        &cache,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    unpack(&proxy, &rootfs, &cache);
     assert_eq!(std::fs::read(rootfs.join("data/seed")).unwrap(), b"second");
     assert_eq!(blob_gets(&proxy).len(), first);
 
@@ -366,22 +366,7 @@ fn a_blob_the_registry_corrupts_fails_the_pull_and_never_enters_the_cache() {
 
     // Served right, a first unpack fills the cache: a pull then fetches nothing.
     proxy.set_faults(vec![]);
-    let rootfs = work.path().join("rootfs");
-    let out = skiff_cached(
-        &[
-            "unpack",
-            "-q",
-            "--src-tls-verify=false",
-            &image,
-            rootfs.to_str().unwrap(),
-        ],
-        &cache,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    unpack(&proxy, &work.path().join("rootfs"), &cache);
     assert_eq!(entries(&cache), hexes(&img));
     let before = blob_gets(&proxy).len();
     pull(&proxy, &work.path().join("after"), &cache, &[]);
