@@ -16,12 +16,15 @@
 //!   (recovered with [`limit_exceeded`] after it has passed through other layers such as
 //!   a tar parser).
 //! * [`encoder`] — the gzip / zstd encoders and their level ranges.
+//! * [`ChunkPool`] — the reusable buffers decoded and read bytes travel in, so a stream
+//!   of chunks costs no allocation per chunk.
 //!
 //! Compressed input is counted where the decoder *consumes* it, not where it is read
 //! ahead, so the ratio check is exact enough to catch a deflate bomb whose ratio sits near
 //! deflate's ~1032:1 ceiling.
 
 mod archive;
+mod chunk_pool;
 mod detect;
 mod encode;
 mod limits;
@@ -29,6 +32,7 @@ mod read;
 mod write;
 
 pub use archive::{detect_archive, ArchiveCompression, ARCHIVE_MAGIC_LEN};
+pub use chunk_pool::ChunkPool;
 pub use detect::detect;
 pub use encode::{encoder, level_range, Encoder};
 pub use limits::{limit_exceeded, LimitExceeded, Limits};

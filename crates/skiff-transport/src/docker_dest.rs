@@ -182,8 +182,8 @@ impl ImageDestination for RegistryDestination {
 }
 
 /// Whether `repo` has the blob, or now has it because it was mounted from `from` (or
-/// from where the client put it before). Owned
-/// arguments, so that several run at once from within the destination's `begin`.
+/// from where the client put it before). Owned arguments, so that several run at once
+/// from within the destination's `begin`.
 async fn has_or_mounts(
     client: RegistryClient,
     repo: String,

@@ -4,7 +4,6 @@ use skiff_registry::registries_conf::RegistriesConf;
 use skiff_registry::{ClientOptions, RegistryClient};
 
 use crate::client_pool::{client_for, ClientPool};
-
 use crate::dir::{DirDestination, DirSource};
 use crate::docker::DockerSource;
 use crate::docker_archive::{ArchiveSelector, DockerArchiveDestination, DockerArchiveSource};

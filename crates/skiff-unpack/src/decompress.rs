@@ -4,12 +4,11 @@
 
 use std::io::{self, BufReader, Read};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use bytes::{Buf, Bytes};
 
-use skiff_codec::{Compression, Decoder};
+use skiff_codec::{ChunkPool, Compression, Decoder};
 use skiff_oci::{Algorithm, Digest, DigestHasher};
 
 use crate::Limits;
@@ -18,6 +17,8 @@ use crate::Limits;
 const CHUNK_BYTES: usize = 128 << 10;
 /// Chunks queued for the hashing thread.
 const HASH_QUEUE: usize = 4;
+/// Free chunks kept: those queued for hashing, the one being read, one being decoded.
+const CHUNKS_KEPT: usize = HASH_QUEUE + 2;
 
 /// The uncompressed layer stream: enforces limits, and hashes everything it yields on a
 /// thread of its own — sha256 was a fifth of the decompression thread's time, and that
@@ -27,7 +28,7 @@ const HASH_QUEUE: usize = 4;
 pub(crate) struct LayerStream {
     decoder: Decoder<BufReader<Box<dyn Read + Send>>>,
     hashing: Option<(SyncSender<Bytes>, JoinHandle<DigestHasher>)>,
-    chunks: Arc<ChunkPool>,
+    chunks: ChunkPool,
     /// What the current chunk has left to read.
     current: Bytes,
 }
@@ -58,7 +59,7 @@ impl LayerStream {
         Ok(LayerStream {
             decoder,
             hashing: Some((tx, hasher)),
-            chunks: Arc::default(),
+            chunks: ChunkPool::new(CHUNK_BYTES, CHUNKS_KEPT),
             current: Bytes::new(),
         })
     }
@@ -88,11 +89,7 @@ impl LayerStream {
                 Err(e) => return Err(e),
             }
         }
-        self.current = Bytes::from_owner(Chunk {
-            buf,
-            filled,
-            pool: self.chunks.clone(),
-        });
+        self.current = self.chunks.freeze(buf, filled);
         if filled > 0 {
             let (tx, _) = self.hashing.as_ref().expect("not finished");
             tx.send(self.current.clone())
@@ -111,39 +108,5 @@ impl Read for LayerStream {
         buf[..n].copy_from_slice(&self.current[..n]);
         self.current.advance(n);
         Ok(n)
-    }
-}
-
-/// Decoded-chunk buffers not in use. They keep their length (initialised memory), so a
-/// reused one need not be zeroed again.
-#[derive(Default)]
-struct ChunkPool(Mutex<Vec<Vec<u8>>>);
-
-impl ChunkPool {
-    fn take(&self) -> Vec<u8> {
-        let free = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        free.unwrap_or_else(|| vec![0; CHUNK_BYTES])
-    }
-}
-
-/// A decoded chunk: `buf[..filled]`, back to the pool when the reader and the hasher
-/// are both done with it.
-struct Chunk {
-    buf: Vec<u8>,
-    filled: usize,
-    pool: Arc<ChunkPool>,
-}
-
-impl AsRef<[u8]> for Chunk {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf[..self.filled]
-    }
-}
-
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
-        let mut pool = self.pool.0.lock().unwrap_or_else(PoisonError::into_inner);
-        pool.push(buf);
     }
 }

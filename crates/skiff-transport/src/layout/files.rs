@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use skiff_codec::ChunkPool;
 use skiff_oci::local_file::open_regular;
 
-use super::read_buffers;
 use crate::blob::BlobStream;
 use crate::error::{Result, TransportError};
 
@@ -275,8 +275,20 @@ fn open_error(path: &Path, e: std::io::Error) -> TransportError {
     TransportError::io(format!("reading {}", path.display()), e)
 }
 
+/// Chunk size for streaming local files.
+const READ_CHUNK: usize = 256 << 10;
+/// Free read buffers kept (8 MiB): more than the chunks in flight when six layers stream
+/// at once, each with a few chunks queued in its connection.
+const READ_BUFFERS_KEPT: usize = 32;
+
+/// The process's read buffers, shared by every file stream (see [`ChunkPool`]).
+fn read_buffers() -> &'static ChunkPool {
+    static POOL: OnceLock<ChunkPool> = OnceLock::new();
+    POOL.get_or_init(|| ChunkPool::new(READ_CHUNK, READ_BUFFERS_KEPT))
+}
+
 /// A stream over `len` bytes of `file` starting at `offset`, read with pread in chunks of
-/// [`read_buffers::CHUNK`] on the blocking pool, into buffers used again.
+/// [`READ_CHUNK`] on the blocking pool, into buffers used again.
 pub fn file_range_stream(file: Arc<File>, offset: u64, len: u64) -> BlobStream {
     let state = (file, offset, len);
     Box::pin(futures_util::stream::try_unfold(
@@ -285,11 +297,12 @@ pub fn file_range_stream(file: Arc<File>, offset: u64, len: u64) -> BlobStream {
             if remaining == 0 {
                 return Ok(None);
             }
-            let want = remaining.min(read_buffers::CHUNK as u64) as usize;
+            let want = remaining.min(READ_CHUNK as u64) as usize;
             let (file, chunk) = tokio::task::spawn_blocking(move || {
-                let mut buffer = read_buffers::take();
+                let pool = read_buffers();
+                let mut buffer = pool.take();
                 let read = file.read_exact_at(&mut buffer[..want], pos);
-                read.map(|()| (file, read_buffers::freeze(buffer, want)))
+                read.map(|()| (file, pool.freeze(buffer, want)))
             })
             .await
             .map_err(std::io::Error::other)??;

@@ -10,7 +10,6 @@ pub mod decompress;
 pub mod files;
 pub mod index;
 pub mod layout_writer;
-mod read_buffers;
 pub mod source;
 
 /// The annotation that names an image inside a layout (`oci:PATH:REF`).
