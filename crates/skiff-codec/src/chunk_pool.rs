@@ -104,7 +104,8 @@ mod tests {
         assert_eq!(pool.free_buffers(), 0);
         drop(clone);
         assert_eq!(pool.free_buffers(), 1);
-        assert_eq!(pool.take().as_ptr(), address, "the same buffer again");
+        let again = pool.take();
+        assert_eq!(again.as_ptr(), address, "the same buffer again");
     }
 
     #[test]
